@@ -1,0 +1,59 @@
+//! Client-to-server requests and their typed successful responses.
+
+use crate::jsonrpc::RequestId;
+use crate::method_table::client_method_table;
+use crate::types::*;
+
+client_method_table! {
+    Initialize => "initialize", InitializeParams, InitializeResponse;
+    ThreadStart => "thread/start", ThreadStartParams, ThreadStartResponse;
+    ThreadResume => "thread/resume", ThreadResumeParams, ThreadResumeResponse;
+    ThreadFork => "thread/fork", ThreadForkParams, ThreadForkResponse;
+    ThreadList => "thread/list", ThreadListParams, ThreadListResponse;
+    ThreadRead => "thread/read", ThreadReadParams, ThreadResponse;
+    ThreadLoadedList => "thread/loaded/list", ThreadLoadedListParams, ThreadLoadedListResponse;
+    ThreadArchive => "thread/archive", ThreadIdParams, EmptyResponse;
+    ThreadUnarchive => "thread/unarchive", ThreadIdParams, ThreadResponse;
+    ThreadUnsubscribe => "thread/unsubscribe", ThreadIdParams, ThreadUnsubscribeResponse;
+    TurnStart => "turn/start", TurnStartParams, TurnStartResponse;
+    TurnSteer => "turn/steer", TurnSteerParams, TurnSteerResponse;
+    TurnInterrupt => "turn/interrupt", TurnInterruptParams, EmptyResponse;
+    ModelList => "model/list", ModelListParams, ModelListResponse;
+    ConfigRead => "config/read", ConfigReadParams, ConfigReadResponse;
+    AccountRead => "account/read", GetAccountParams, GetAccountResponse;
+}
+
+impl ClientRequest {
+    /// The thread a request names, used to serialize requests per thread.
+    pub fn thread_id(&self) -> Option<&str> {
+        match self {
+            ClientRequest::ThreadResume(p) => Some(&p.thread_id),
+            ClientRequest::ThreadFork(p) => Some(&p.thread_id),
+            ClientRequest::ThreadRead(p) => Some(&p.thread_id),
+            ClientRequest::ThreadArchive(p)
+            | ClientRequest::ThreadUnarchive(p)
+            | ClientRequest::ThreadUnsubscribe(p) => Some(&p.thread_id),
+            ClientRequest::TurnStart(p) => Some(&p.thread_id),
+            ClientRequest::TurnSteer(p) => Some(&p.thread_id),
+            ClientRequest::TurnInterrupt(p) => Some(&p.thread_id),
+            ClientRequest::Initialize(_)
+            | ClientRequest::ThreadStart(_)
+            | ClientRequest::ThreadList(_)
+            | ClientRequest::ThreadLoadedList(_)
+            | ClientRequest::ModelList(_)
+            | ClientRequest::ConfigRead(_)
+            | ClientRequest::AccountRead(_) => None,
+        }
+    }
+}
+
+/// A successful response with the id of the request it answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientResponse {
+    pub request_id: RequestId,
+    pub payload: ClientResponsePayload,
+}
+
+#[cfg(test)]
+#[path = "client_request_tests.rs"]
+mod tests;

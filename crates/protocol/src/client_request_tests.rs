@@ -1,0 +1,73 @@
+use super::*;
+use crate::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND};
+use serde_json::json;
+
+#[test]
+fn decodes_turn_start_with_experimental_fields_ignored() {
+    let req = ClientRequest::decode(
+        "turn/start",
+        Some(json!({
+            "threadId": "t1",
+            "input": [{"type": "text", "text": "hi", "text_elements": []}],
+            "collaborationMode": {"mode": "default"},
+        })),
+    )
+    .expect("decodes");
+    let ClientRequest::TurnStart(p) = &req else {
+        panic!("wrong variant: {req:?}")
+    };
+    assert_eq!(p.thread_id, "t1");
+    assert_eq!(p.input[0].as_text(), Some("hi"));
+    assert_eq!(req.thread_id(), Some("t1"));
+    assert_eq!(req.method(), "turn/start");
+}
+
+#[test]
+fn unknown_method_is_method_not_found_naming_it() {
+    let err = ClientRequest::decode("thread/teleport", None).expect_err("unknown");
+    let body = err.to_error_body();
+    assert_eq!(body.code, METHOD_NOT_FOUND);
+    assert!(body.message.contains("thread/teleport"), "{}", body.message);
+}
+
+#[test]
+fn bad_params_name_the_field() {
+    let err = ClientRequest::decode("turn/start", Some(json!({"threadId": 5, "input": []})))
+        .expect_err("bad type");
+    let body = err.to_error_body();
+    assert_eq!(body.code, INVALID_PARAMS);
+    assert!(body.message.contains("threadId"), "{}", body.message);
+
+    let err = ClientRequest::decode("initialize", None).expect_err("missing clientInfo");
+    assert!(err.to_error_body().message.contains("clientInfo"), "{err}");
+}
+
+#[test]
+fn methods_without_params_accept_absent_or_null() {
+    assert!(ClientRequest::decode("thread/list", None).is_ok());
+    assert!(ClientRequest::decode("model/list", Some(serde_json::Value::Null)).is_ok());
+}
+
+#[test]
+fn response_payload_knows_its_method_and_serializes_empty_results_as_objects() {
+    let payload = ClientResponsePayload::TurnInterrupt(EmptyResponse {});
+    assert_eq!(payload.method(), "turn/interrupt");
+    assert_eq!(payload.to_result().expect("serialize"), json!({}));
+}
+
+#[test]
+fn every_method_in_the_table_is_a_codex_method() {
+    let schema: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../../shared/codex-protocol-schema/stable/ClientRequest.json"
+    ))
+    .expect("schema parses");
+    let known: Vec<String> = schema["oneOf"]
+        .as_array()
+        .expect("oneOf")
+        .iter()
+        .filter_map(|v| v["properties"]["method"]["enum"][0].as_str().map(String::from))
+        .collect();
+    for method in CLIENT_REQUEST_METHODS {
+        assert!(known.iter().any(|k| k == method), "{method} is not in the Codex schema");
+    }
+}

@@ -1,0 +1,38 @@
+//! Payload types shared by the method tables, named as in the Codex schema.
+
+mod account;
+mod config;
+mod initialize;
+mod item;
+mod model;
+mod policy;
+mod thread;
+mod thread_params;
+mod token_usage;
+mod turn;
+mod turn_params;
+mod user_input;
+
+pub use account::*;
+pub use config::*;
+pub use initialize::*;
+pub use item::*;
+pub use model::*;
+pub use policy::*;
+pub use thread::*;
+pub use thread_params::*;
+pub use token_usage::*;
+pub use turn::*;
+pub use turn_params::*;
+pub use user_input::*;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Params of methods that take none: accepts absent, null or `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NoParams {}
+
+/// The empty result object `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EmptyResponse {}
