@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 /// A typed notification; serialized as `{"method", "params"}`, the sender adds `emittedAtMs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "method", content = "params")]
+// Notifications are built once and serialized at once; boxing the large ones buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ServerNotification {
     #[serde(rename = "thread/started")]
     ThreadStarted(ThreadStartedNotification),

@@ -1,0 +1,267 @@
+//! `config.toml` under the Tally home, read with Codex's keys unchanged.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tally_protocol::types::{AskForApproval, SandboxMode};
+
+/// The id of the built-in deterministic offline model provider.
+pub const OFFLINE_PROVIDER_ID: &str = "tally-offline";
+/// The id of the built-in OpenAI provider.
+pub const OPENAI_PROVIDER_ID: &str = "openai";
+
+/// `config.toml` as written; every key optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConfigToml {
+    pub model: Option<String>,
+    pub model_provider: Option<String>,
+    #[serde(default)]
+    pub model_providers: BTreeMap<String, ModelProviderToml>,
+    pub model_reasoning_effort: Option<String>,
+    pub approval_policy: Option<AskForApproval>,
+    pub sandbox_mode: Option<SandboxMode>,
+    pub chatgpt_base_url: Option<String>,
+    pub analytics: Option<AnalyticsToml>,
+}
+
+/// `[model_providers.ID]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelProviderToml {
+    pub name: Option<String>,
+    pub base_url: Option<String>,
+    pub wire_api: Option<String>,
+    pub env_key: Option<String>,
+    pub request_max_retries: Option<u32>,
+    pub stream_max_retries: Option<u32>,
+    pub stream_idle_timeout_ms: Option<u64>,
+}
+
+/// `[analytics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AnalyticsToml {
+    pub enabled: Option<bool>,
+}
+
+/// A model provider, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelProviderInfo {
+    pub id: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub request_max_retries: u32,
+    pub stream_max_retries: u32,
+    pub stream_idle_timeout: Duration,
+}
+
+/// How a provider is reached.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderKind {
+    /// The built-in deterministic model; no network.
+    Offline,
+    /// A Responses API at `base_url` (which includes the version prefix, e.g. `/v1`).
+    Responses {
+        base_url: String,
+        env_key: Option<String>,
+    },
+}
+
+/// The effective configuration of one Tally process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub home: PathBuf,
+    pub model: String,
+    pub model_provider: ModelProviderInfo,
+    pub model_providers: BTreeMap<String, ModelProviderInfo>,
+    pub model_reasoning_effort: Option<String>,
+    pub approval_policy: AskForApproval,
+    pub sandbox_mode: SandboxMode,
+    pub chatgpt_base_url: String,
+    pub analytics_enabled: Option<bool>,
+    /// Problems found while loading, each to be shown as a `configWarning`.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// One config problem, naming the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigWarning {
+    pub summary: String,
+    pub path: PathBuf,
+}
+
+/// A config file that cannot be used: names the file, the key and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+const DEFAULT_OPENAI_MODEL: &str = "gpt-5.1-codex";
+const DEFAULT_OFFLINE_MODEL: &str = "tally-offline-1";
+
+impl Config {
+    /// Loads `<home>/config.toml` (absent file = defaults).
+    pub fn load(home: &Path) -> Result<Self, ConfigError> {
+        let path = home.join("config.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(ConfigError {
+                    path,
+                    message: format!("cannot read: {e}"),
+                })
+            }
+        };
+        let toml = parse_config_toml(&path, &text)?;
+        Self::from_toml(home, toml, &path, std::env::var_os("OPENAI_API_KEY").is_some())
+    }
+
+    fn from_toml(
+        home: &Path,
+        toml: ConfigToml,
+        path: &Path,
+        has_openai_key: bool,
+    ) -> Result<Self, ConfigError> {
+        let mut providers = builtin_providers();
+        for (id, p) in &toml.model_providers {
+            providers.insert(id.clone(), resolve_provider(id, p, path)?);
+        }
+        let default_provider = if has_openai_key {
+            OPENAI_PROVIDER_ID
+        } else {
+            OFFLINE_PROVIDER_ID
+        };
+        let provider_id = toml.model_provider.as_deref().unwrap_or(default_provider);
+        let model_provider = providers.get(provider_id).cloned().ok_or_else(|| ConfigError {
+            path: path.to_path_buf(),
+            message: format!(
+                "key `model_provider`: unknown provider `{provider_id}` (define [model_providers.{provider_id}])"
+            ),
+        })?;
+        let model = toml.model.clone().unwrap_or_else(|| {
+            match model_provider.kind {
+                ProviderKind::Offline => DEFAULT_OFFLINE_MODEL,
+                ProviderKind::Responses { .. } => DEFAULT_OPENAI_MODEL,
+            }
+            .to_string()
+        });
+        Ok(Config {
+            home: home.to_path_buf(),
+            model,
+            model_provider,
+            model_providers: providers,
+            model_reasoning_effort: toml.model_reasoning_effort,
+            approval_policy: toml.approval_policy.unwrap_or(AskForApproval::ON_REQUEST),
+            sandbox_mode: toml.sandbox_mode.unwrap_or_default(),
+            chatgpt_base_url: toml
+                .chatgpt_base_url
+                .unwrap_or_else(|| "https://chatgpt.com/backend-api".to_string()),
+            analytics_enabled: toml.analytics.and_then(|a| a.enabled),
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Directory of live rollouts.
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.home.join("sessions")
+    }
+
+    /// Directory of archived rollouts.
+    pub fn archived_sessions_dir(&self) -> PathBuf {
+        self.home.join("archived_sessions")
+    }
+
+    /// Looks up a provider by id.
+    pub fn provider(&self, id: &str) -> Option<&ModelProviderInfo> {
+        self.model_providers.get(id)
+    }
+}
+
+/// Parses config text, logging unknown keys at debug level and naming the bad key on type errors.
+pub fn parse_config_toml(path: &Path, text: &str) -> Result<ConfigToml, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| ConfigError {
+        path: path.to_path_buf(),
+        message: e.to_string().trim().to_string(),
+    })?;
+    serde_ignored::deserialize(de, |ignored| {
+        tracing::debug!(file = %path.display(), key = %ignored, "ignoring unknown config key");
+    })
+    .map_err(|e: toml::de::Error| ConfigError {
+        path: path.to_path_buf(),
+        message: e.to_string().trim().to_string(),
+    })
+}
+
+fn builtin_providers() -> BTreeMap<String, ModelProviderInfo> {
+    let mut map = BTreeMap::new();
+    map.insert(
+        OFFLINE_PROVIDER_ID.to_string(),
+        ModelProviderInfo {
+            id: OFFLINE_PROVIDER_ID.into(),
+            name: "Tally offline model".into(),
+            kind: ProviderKind::Offline,
+            request_max_retries: 0,
+            stream_max_retries: 0,
+            stream_idle_timeout: Duration::from_secs(60),
+        },
+    );
+    map.insert(
+        OPENAI_PROVIDER_ID.to_string(),
+        ModelProviderInfo {
+            id: OPENAI_PROVIDER_ID.into(),
+            name: "OpenAI".into(),
+            kind: ProviderKind::Responses {
+                base_url: std::env::var("OPENAI_BASE_URL")
+                    .unwrap_or_else(|_| "https://api.openai.com/v1".into()),
+                env_key: Some("OPENAI_API_KEY".into()),
+            },
+            request_max_retries: 4,
+            stream_max_retries: 5,
+            stream_idle_timeout: Duration::from_secs(300),
+        },
+    );
+    map
+}
+
+fn resolve_provider(
+    id: &str,
+    p: &ModelProviderToml,
+    path: &Path,
+) -> Result<ModelProviderInfo, ConfigError> {
+    let err = |message: String| ConfigError {
+        path: path.to_path_buf(),
+        message,
+    };
+    if let Some(wire) = p.wire_api.as_deref() {
+        if wire != "responses" {
+            return Err(err(format!(
+                "key `model_providers.{id}.wire_api`: expected \"responses\", found {wire:?}"
+            )));
+        }
+    }
+    let kind = if id == OFFLINE_PROVIDER_ID {
+        ProviderKind::Offline
+    } else {
+        let base_url = p.base_url.clone().ok_or_else(|| {
+            err(format!("key `model_providers.{id}.base_url`: missing (a URL such as http://host/v1)"))
+        })?;
+        ProviderKind::Responses {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            env_key: p.env_key.clone(),
+        }
+    };
+    Ok(ModelProviderInfo {
+        id: id.to_string(),
+        name: p.name.clone().unwrap_or_else(|| id.to_string()),
+        kind,
+        request_max_retries: p.request_max_retries.unwrap_or(4).min(100),
+        stream_max_retries: p.stream_max_retries.unwrap_or(5).min(100),
+        stream_idle_timeout: Duration::from_millis(p.stream_idle_timeout_ms.unwrap_or(300_000)),
+    })
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

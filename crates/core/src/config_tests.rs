@@ -1,0 +1,73 @@
+use super::*;
+
+fn load(text: &str, has_key: bool) -> Result<Config, ConfigError> {
+    let path = Path::new("/h/config.toml");
+    let toml = parse_config_toml(path, text)?;
+    Config::from_toml(Path::new("/h"), toml, path, has_key)
+}
+
+#[test]
+fn empty_config_uses_offline_model_without_api_key_and_openai_with_one() {
+    let c = load("", false).expect("loads");
+    assert_eq!(c.model_provider.kind, ProviderKind::Offline);
+    let c = load("", true).expect("loads");
+    assert_eq!(c.model_provider.id, "openai");
+}
+
+#[test]
+fn reads_codex_keys_unchanged() {
+    let c = load(
+        r#"
+model = "gpt-test"
+model_provider = "mock"
+approval_policy = "never"
+sandbox_mode = "read-only"
+chatgpt_base_url = "http://127.0.0.1:9/backend-api"
+some_future_key = 3
+
+[model_providers.mock]
+name = "Mock"
+base_url = "http://127.0.0.1:1234/v1/"
+wire_api = "responses"
+request_max_retries = 2
+stream_max_retries = 1
+
+[analytics]
+enabled = false
+"#,
+        false,
+    )
+    .expect("loads");
+    assert_eq!(c.model, "gpt-test");
+    assert_eq!(
+        c.model_provider.kind,
+        ProviderKind::Responses {
+            base_url: "http://127.0.0.1:1234/v1".into(),
+            env_key: None
+        }
+    );
+    assert_eq!(c.model_provider.request_max_retries, 2);
+    assert_eq!(c.sandbox_mode, SandboxMode::ReadOnly);
+    assert_eq!(c.analytics_enabled, Some(false));
+}
+
+#[test]
+fn wrong_type_names_file_key_and_expectation() {
+    let err = load("[analytics]\nenabled = \"yes\"\n", false).expect_err("type error");
+    let msg = err.to_string();
+    assert!(msg.contains("/h/config.toml"), "{msg}");
+    assert!(msg.contains("enabled"), "{msg}");
+    assert!(msg.contains("bool"), "{msg}");
+}
+
+#[test]
+fn unknown_provider_and_wrong_wire_api_are_named() {
+    let err = load("model_provider = \"nope\"\n", false).expect_err("unknown provider");
+    assert!(err.to_string().contains("model_provider"), "{err}");
+    let err = load(
+        "[model_providers.x]\nbase_url = \"http://a/v1\"\nwire_api = \"chat\"\n",
+        false,
+    )
+    .expect_err("wire api");
+    assert!(err.to_string().contains("model_providers.x.wire_api"), "{err}");
+}

@@ -1,0 +1,24 @@
+//! Tally's core: configuration, threads, turns and items, rollout persistence, and model clients.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod event_sink;
+pub mod home;
+pub mod model;
+pub mod rollout;
+mod thread;
+mod thread_list;
+mod thread_settings;
+pub mod thread_manager;
+mod prompt;
+mod turn_items;
+mod turn_runner;
+
+pub use config::Config;
+pub use error::CoreError;
+pub use event_sink::ThreadEventSink;
+pub use thread_manager::{ClientIdentity, StartedTurn, ThreadManager};
+
+/// Tally's own version, reported in `userAgent` and `Thread.cliVersion`.
+pub const TALLY_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,274 @@
+//! The OpenAI Responses API over SSE (`POST {base_url}/responses`, `stream: true`).
+
+use crate::config::{ModelProviderInfo, ProviderKind};
+use crate::model::{
+    ModelClient, ModelError, ModelRequest, ResponseEvent, ResponseItem, ResponseStream, SseEvent,
+    SseParser,
+};
+use futures::StreamExt;
+use serde_json::Value;
+use std::time::Duration;
+use tally_protocol::types::TokenUsageBreakdown;
+
+const MAX_SSE_EVENT_BYTES: usize = 16 * 1024 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const MAX_BACKOFF: Duration = Duration::from_secs(20);
+
+/// A Responses API client for one provider.
+pub struct ResponsesClient {
+    provider: ModelProviderInfo,
+    http: reqwest::Client,
+}
+
+impl ResponsesClient {
+    /// A client for `provider`, which must be a Responses provider.
+    pub fn new(provider: ModelProviderInfo) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self { provider, http }
+    }
+
+    fn endpoint(&self) -> Result<(String, Option<String>), ModelError> {
+        let ProviderKind::Responses { base_url, env_key } = &self.provider.kind else {
+            return Err(ModelError::Connect("provider has no base_url".into()));
+        };
+        let key = match env_key {
+            None => None,
+            Some(var) => match std::env::var(var) {
+                Ok(v) if !v.is_empty() => Some(v),
+                _ => return Err(ModelError::MissingCredentials(var.clone())),
+            },
+        };
+        Ok((format!("{base_url}/responses"), key))
+    }
+
+    async fn send_once(&self, request: &ModelRequest) -> Result<reqwest::Response, AttemptError> {
+        let (url, key) = self.endpoint().map_err(AttemptError::fatal)?;
+        let m = &request.metadata;
+        let turn_metadata = serde_json::json!({
+            "thread_id": m.thread_id, "turn_id": m.turn_id, "request_kind": "turn",
+        })
+        .to_string();
+        let mut builder = self
+            .http
+            .post(url)
+            .header("accept", "text/event-stream")
+            .header("originator", &m.originator)
+            .header("user-agent", &m.user_agent)
+            .header("session-id", &m.thread_id)
+            .header("thread-id", &m.thread_id)
+            .header("x-client-request-id", &m.thread_id)
+            .header("x-codex-window-id", format!("{}:{}", m.thread_id, m.window))
+            .header("x-codex-turn-metadata", turn_metadata)
+            .json(&request.to_body());
+        if let Some(key) = key {
+            builder = builder.bearer_auth(key);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| AttemptError::retry(ModelError::Connect(e.to_string()), None))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = retry_after(&response);
+        let retryable = status.as_u16() == 429 || status.is_server_error();
+        let body = response.text().await.unwrap_or_default();
+        let error = ModelError::Http {
+            status: status.as_u16(),
+            message: error_message(&body),
+            retryable,
+        };
+        Err(if retryable {
+            AttemptError::retry(error, retry_after)
+        } else {
+            AttemptError::fatal(error)
+        })
+    }
+}
+
+struct AttemptError {
+    error: ModelError,
+    retry: bool,
+    retry_after: Option<Duration>,
+}
+
+impl AttemptError {
+    fn fatal(error: ModelError) -> Self {
+        Self { error, retry: false, retry_after: None }
+    }
+    fn retry(error: ModelError, retry_after: Option<Duration>) -> Self {
+        Self { error, retry: true, retry_after }
+    }
+}
+
+#[async_trait::async_trait]
+impl ModelClient for ResponsesClient {
+    async fn stream(&self, request: ModelRequest) -> Result<ResponseStream, ModelError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.send_once(&request).await {
+                Ok(response) => return Ok(decode_stream(response, self.provider.stream_idle_timeout)),
+                Err(e) if e.retry && attempt < self.provider.request_max_retries => {
+                    let wait = e.retry_after.unwrap_or_else(|| backoff(attempt)).min(MAX_BACKOFF);
+                    tracing::warn!(attempt, ?wait, error = %e.error, "model request failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.error),
+            }
+        }
+    }
+
+    fn stream_max_retries(&self) -> u32 {
+        self.provider.stream_max_retries
+    }
+}
+
+/// Exponential backoff with jitter: 200 ms, 400 ms, 800 ms, ... (±20%).
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 200u64.saturating_mul(1u64 << attempt.min(10));
+    let jitter = rand::random_range(0.8..1.2);
+    Duration::from_millis((base as f64 * jitter) as u64)
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let v = response.headers().get("retry-after")?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn error_message(body: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let msg = parsed
+        .as_ref()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(500).collect());
+    if msg.is_empty() {
+        "no details".into()
+    } else {
+        msg
+    }
+}
+
+struct DecodeState {
+    bytes: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    parser: SseParser,
+    queue: std::collections::VecDeque<Result<ResponseEvent, ModelError>>,
+    finished: bool,
+    idle: Duration,
+}
+
+fn decode_stream(response: reqwest::Response, idle: Duration) -> ResponseStream {
+    let state = DecodeState {
+        bytes: response.bytes_stream().boxed(),
+        parser: SseParser::new(MAX_SSE_EVENT_BYTES),
+        queue: Default::default(),
+        finished: false,
+        idle,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(item) = st.queue.pop_front() {
+                if matches!(item, Err(_) | Ok(ResponseEvent::Completed { .. })) {
+                    st.finished = true;
+                    st.queue.clear();
+                }
+                return Some((item, st));
+            }
+            if st.finished {
+                return None;
+            }
+            match tokio::time::timeout(st.idle, st.bytes.next()).await {
+                Err(_) => st.queue.push_back(Err(ModelError::IdleTimeout(st.idle))),
+                Ok(None) => st.queue.push_back(Err(ModelError::StreamDisconnected(
+                    "stream closed before response.completed".into(),
+                ))),
+                Ok(Some(Err(e))) => st
+                    .queue
+                    .push_back(Err(ModelError::StreamDisconnected(e.to_string()))),
+                Ok(Some(Ok(chunk))) => match st.parser.feed(&chunk) {
+                    Err(e) => st.queue.push_back(Err(ModelError::ResponseFailed(e.to_string()))),
+                    Ok(events) => st.queue.extend(events.iter().filter_map(decode_event)),
+                },
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Maps one SSE event to a response event; unknown types are skipped.
+pub(crate) fn decode_event(ev: &SseEvent) -> Option<Result<ResponseEvent, ModelError>> {
+    let data: Value = match serde_json::from_str(&ev.data) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(event = %ev.event, error = %e, "skipping SSE event with invalid JSON");
+            return None;
+        }
+    };
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let item = |v: &Value| serde_json::from_value::<ResponseItem>(v.clone()).ok();
+    let event = match ev.event.as_str() {
+        "response.created" => ResponseEvent::Created,
+        "response.output_item.added" => ResponseEvent::OutputItemAdded(item(&data["item"])?),
+        "response.output_item.done" => ResponseEvent::OutputItemDone(item(&data["item"])?),
+        "response.output_text.delta" => ResponseEvent::OutputTextDelta {
+            item_id: s(&data["item_id"]),
+            delta: s(&data["delta"]),
+        },
+        "response.reasoning_summary_part.added" => ResponseEvent::ReasoningSummaryPartAdded {
+            item_id: s(&data["item_id"]),
+            summary_index: data["summary_index"].as_i64().unwrap_or(0),
+        },
+        "response.reasoning_summary_text.delta" => ResponseEvent::ReasoningSummaryTextDelta {
+            item_id: s(&data["item_id"]),
+            summary_index: data["summary_index"].as_i64().unwrap_or(0),
+            delta: s(&data["delta"]),
+        },
+        "response.reasoning_text.delta" => ResponseEvent::ReasoningTextDelta {
+            item_id: s(&data["item_id"]),
+            content_index: data["content_index"].as_i64().unwrap_or(0),
+            delta: s(&data["delta"]),
+        },
+        "response.completed" => ResponseEvent::Completed {
+            response_id: s(&data["response"]["id"]),
+            usage: decode_usage(&data["response"]["usage"]),
+        },
+        "response.failed" | "error" => {
+            let err = if data["response"]["error"].is_object() {
+                &data["response"]["error"]
+            } else {
+                &data
+            };
+            let msg = err["message"].as_str().unwrap_or("response failed").to_string();
+            return Some(Err(ModelError::ResponseFailed(msg)));
+        }
+        "response.incomplete" => {
+            let reason = s(&data["response"]["incomplete_details"]["reason"]);
+            return Some(Err(ModelError::ResponseFailed(format!("response incomplete: {reason}"))));
+        }
+        _ => return None,
+    };
+    Some(Ok(event))
+}
+
+fn decode_usage(u: &Value) -> Option<TokenUsageBreakdown> {
+    if !u.is_object() {
+        return None;
+    }
+    let n = |v: &Value| v.as_i64().unwrap_or(0);
+    Some(TokenUsageBreakdown {
+        input_tokens: n(&u["input_tokens"]),
+        cached_input_tokens: n(&u["input_tokens_details"]["cached_tokens"]),
+        cache_write_input_tokens: 0,
+        output_tokens: n(&u["output_tokens"]),
+        reasoning_output_tokens: n(&u["output_tokens_details"]["reasoning_tokens"]),
+        total_tokens: n(&u["total_tokens"]),
+    })
+}
+
+#[cfg(test)]
+#[path = "responses_client_tests.rs"]
+mod tests;

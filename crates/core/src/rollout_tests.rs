@@ -1,0 +1,71 @@
+use super::*;
+use tally_protocol::types::UserInput;
+
+fn meta(id: &str) -> ThreadMeta {
+    ThreadMeta {
+        id: id.into(),
+        created_at: 1,
+        cwd: "/w".into(),
+        model: "m".into(),
+        model_provider: "tally-offline".into(),
+        source: SessionSource::Vscode,
+        originator: Some("test".into()),
+        forked_from_id: None,
+        cli_version: "0".into(),
+        thread_source: None,
+        reasoning_effort: None,
+    }
+}
+
+fn user_item(text: &str) -> ThreadItem {
+    ThreadItem::UserMessage {
+        id: "u1".into(),
+        content: vec![UserInput::text(text)],
+        client_id: None,
+    }
+}
+
+#[test]
+fn round_trips_turns_items_and_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = rollout_path(dir.path(), "t1");
+    let mut w = RolloutWriter::open(&path).expect("open");
+    w.append(&RolloutLine::SessionMeta(meta("t1"))).expect("write");
+    w.append(&RolloutLine::TurnStarted { turn_id: "u".into(), started_at: 5 }).expect("write");
+    w.append(&RolloutLine::Item { turn_id: "u".into(), item: user_item("hello") }).expect("write");
+    w.append(&RolloutLine::ResponseItem(ResponseItem::text_message("user", "hello")))
+        .expect("write");
+    let loaded = load_rollout(&path).expect("load");
+    assert_eq!(loaded.meta.id, "t1");
+    assert_eq!(loaded.turns.len(), 1);
+    assert_eq!(loaded.turns[0].items.len(), 1);
+    assert_eq!(loaded.history.len(), 1);
+    assert_eq!(loaded.preview(), "hello");
+    // The turn never completed: after a restart it reads as interrupted.
+    assert_eq!(loaded.turns[0].status, TurnStatus::Interrupted);
+}
+
+#[test]
+fn a_torn_last_line_is_skipped_not_fatal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = rollout_path(dir.path(), "t2");
+    let mut w = RolloutWriter::open(&path).expect("open");
+    w.append(&RolloutLine::SessionMeta(meta("t2"))).expect("write");
+    w.append(&RolloutLine::TurnStarted { turn_id: "u".into(), started_at: 5 }).expect("write");
+    drop(w);
+    let mut f = OpenOptions::new().append(true).open(&path).expect("reopen");
+    f.write_all(br#"{"type":"item","payload":{"turn_id":"u","ite"#).expect("torn write");
+    let loaded = load_rollout(&path).expect("still loads");
+    assert_eq!(loaded.skipped_lines, 1);
+    assert_eq!(loaded.turns.len(), 1);
+    assert_eq!(read_meta(&path).expect("meta").id, "t2");
+}
+
+#[test]
+fn a_file_without_meta_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rollout-x.jsonl");
+    std::fs::write(&path, "garbage\n").expect("write");
+    let err = load_rollout(&path).expect_err("no meta");
+    assert!(err.to_string().contains("rollout-x.jsonl"), "{err}");
+}

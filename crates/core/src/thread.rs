@@ -1,0 +1,173 @@
+//! A loaded thread: its settings, turns, model history and the handle of its running turn.
+
+use crate::model::ResponseItem;
+use crate::rollout::{RolloutLine, RolloutWriter, ThreadMeta};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tally_protocol::types::{
+    ApprovalsReviewer, AskForApproval, SandboxPolicy, Thread, ThreadStatus, ThreadTokenUsage, Turn,
+    UserInput,
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// Settings that apply to the next turn; `turn/start` overrides stick.
+#[derive(Debug, Clone)]
+pub(crate) struct ThreadSettings {
+    pub model: String,
+    pub provider_id: String,
+    pub cwd: String,
+    pub approval_policy: AskForApproval,
+    pub approvals_reviewer: ApprovalsReviewer,
+    pub sandbox: SandboxPolicy,
+    pub reasoning_effort: Option<String>,
+    pub base_instructions: Option<String>,
+    pub developer_instructions: Option<String>,
+    pub originator: String,
+    pub user_agent: String,
+}
+
+/// A message to a running turn.
+#[derive(Debug)]
+pub(crate) enum TurnControl {
+    Steer {
+        input: Vec<UserInput>,
+        client_id: Option<String>,
+    },
+    Interrupt {
+        /// Fired once the turn has stopped its stream and reported usage.
+        stopped: oneshot::Sender<()>,
+        /// Awaited before `turn/completed`, so the interrupt's response goes first.
+        proceed: oneshot::Receiver<()>,
+    },
+}
+
+/// The running turn of a thread.
+#[derive(Debug)]
+pub(crate) struct ActiveTurn {
+    pub turn_id: String,
+    pub control: mpsc::Sender<TurnControl>,
+}
+
+/// Mutable state of a loaded thread.
+#[derive(Debug)]
+pub(crate) struct ThreadState {
+    pub meta: ThreadMeta,
+    pub settings: ThreadSettings,
+    pub turns: Vec<Turn>,
+    pub history: Vec<ResponseItem>,
+    pub token_usage: ThreadTokenUsage,
+    /// History length when each turn started.
+    pub history_marks: Vec<(String, usize)>,
+    pub active: Option<ActiveTurn>,
+    pub window: u64,
+    pub updated_at: i64,
+}
+
+/// A thread held in memory.
+#[derive(Debug)]
+pub(crate) struct LoadedThread {
+    pub id: String,
+    pub ephemeral: bool,
+    pub path: Option<PathBuf>,
+    state: Mutex<ThreadState>,
+    writer: Mutex<Option<RolloutWriter>>,
+}
+
+impl LoadedThread {
+    pub fn new(state: ThreadState, writer: Option<RolloutWriter>) -> Arc<Self> {
+        Arc::new(Self {
+            id: state.meta.id.clone(),
+            ephemeral: writer.is_none(),
+            path: writer.as_ref().map(|w| w.path().to_path_buf()),
+            state: Mutex::new(state),
+            writer: Mutex::new(writer),
+        })
+    }
+
+    /// Locks the state; a poisoned lock (a panic elsewhere) still yields the data.
+    pub fn state(&self) -> MutexGuard<'_, ThreadState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends lines to the rollout; failures are logged, the session goes on.
+    pub fn persist(&self, lines: &[RolloutLine]) {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = writer.as_mut() {
+            for line in lines {
+                if let Err(e) = w.append(line) {
+                    tracing::error!(thread = %self.id, error = %e, "failed to append to rollout");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Flushes the rollout to disk.
+    pub fn sync(&self) {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Err(e)) = writer.as_mut().map(RolloutWriter::sync) {
+            tracing::warn!(thread = %self.id, error = %e, "failed to sync rollout");
+        }
+    }
+
+    /// The thread's status as clients see it.
+    pub fn status(&self) -> ThreadStatus {
+        if self.state().active.is_some() {
+            ThreadStatus::Active {
+                active_flags: Vec::new(),
+            }
+        } else {
+            ThreadStatus::Idle
+        }
+    }
+
+    /// The protocol view of this thread.
+    pub fn to_thread(&self, include_turns: bool) -> Thread {
+        let status = self.status();
+        let state = self.state();
+        thread_view(&state, status, self.path.as_ref(), self.ephemeral, include_turns)
+    }
+}
+
+/// Builds the protocol `Thread` from state.
+pub(crate) fn thread_view(
+    state: &ThreadState,
+    status: ThreadStatus,
+    path: Option<&PathBuf>,
+    ephemeral: bool,
+    include_turns: bool,
+) -> Thread {
+    let meta = &state.meta;
+    Thread {
+        id: meta.id.clone(),
+        session_id: meta.id.clone(),
+        preview: crate::rollout::preview_of(&state.turns),
+        ephemeral,
+        model_provider: state.settings.provider_id.clone(),
+        model: Some(state.settings.model.clone()),
+        created_at: meta.created_at,
+        updated_at: state.updated_at,
+        recency_at: Some(state.updated_at),
+        status,
+        path: path.map(|p| p.display().to_string()),
+        cwd: state.settings.cwd.clone(),
+        cli_version: meta.cli_version.clone(),
+        source: meta.source,
+        thread_source: meta.thread_source.clone(),
+        originator: meta.originator.clone(),
+        forked_from_id: meta.forked_from_id.clone(),
+        parent_thread_id: None,
+        agent_nickname: None,
+        agent_role: None,
+        git_info: None,
+        name: None,
+        project_id: None,
+        history_mode: Default::default(),
+        reasoning_effort: state.settings.reasoning_effort.clone(),
+        turns: if include_turns {
+            state.turns.clone()
+        } else {
+            Vec::new()
+        },
+    }
+}

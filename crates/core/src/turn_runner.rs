@@ -1,0 +1,451 @@
+//! Runs one turn: streams the model, turns its events into items and notifications in the
+//! order Codex sends them, and handles steer, interrupt, retries and failure.
+
+use crate::clock::{new_id, now_ms, now_secs};
+use crate::event_sink::ThreadEventSink;
+use crate::model::{ModelClient, ModelError, ModelRequest, RequestMetadata, ResponseEvent, ResponseItem};
+use crate::rollout::RolloutLine;
+use crate::thread::{LoadedThread, TurnControl};
+use crate::turn_items::InFlightItems;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tally_protocol::server_notification::*;
+use tally_protocol::types::{
+    CodexErrorInfo, ThreadItem, ThreadStatus, Turn, TurnError, TurnItemsView, TurnStatus, UserInput,
+};
+use tally_protocol::ServerNotification;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a turn waits for its `turn/start` (or `turn/interrupt`) response to go out first.
+const RESPONSE_GATE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Everything a running turn needs.
+pub(crate) struct TurnRunner {
+    pub thread: Arc<LoadedThread>,
+    pub sink: Arc<dyn ThreadEventSink>,
+    pub model: Arc<dyn ModelClient>,
+    pub turn_id: String,
+    pub control: mpsc::Receiver<TurnControl>,
+    pub output_schema: Option<serde_json::Value>,
+    started_at_ms: i64,
+    last_agent_message: Option<ThreadItem>,
+}
+
+/// How a turn ended.
+enum TurnOutcome {
+    Completed,
+    Interrupted(Option<InterruptHandshake>),
+    Failed(ModelError),
+}
+
+struct InterruptHandshake {
+    stopped: oneshot::Sender<()>,
+    proceed: oneshot::Receiver<()>,
+}
+
+/// How one model stream ended.
+enum StreamOutcome {
+    Completed { follow_up: bool },
+    Steered,
+    Interrupted(Option<InterruptHandshake>),
+    Failed(ModelError),
+}
+
+impl TurnRunner {
+    pub fn new(
+        thread: Arc<LoadedThread>,
+        sink: Arc<dyn ThreadEventSink>,
+        model: Arc<dyn ModelClient>,
+        turn_id: String,
+        control: mpsc::Receiver<TurnControl>,
+        output_schema: Option<serde_json::Value>,
+    ) -> Self {
+        Self {
+            thread,
+            sink,
+            model,
+            turn_id,
+            control,
+            output_schema,
+            started_at_ms: now_ms(),
+            last_agent_message: None,
+        }
+    }
+
+    /// Runs the turn to its end; `gate` fires once the `turn/start` response is sent.
+    pub async fn run(
+        mut self,
+        input: Vec<UserInput>,
+        client_id: Option<String>,
+        gate: oneshot::Receiver<()>,
+    ) {
+        let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
+        self.emit_status(ThreadStatus::Active { active_flags: vec![] }).await;
+        let turn = self.turn_view(TurnStatus::InProgress, vec![], TurnItemsView::NotLoaded, None);
+        self.emit(ServerNotification::TurnStarted(TurnNotification {
+            thread_id: self.thread.id.clone(),
+            turn,
+        }))
+        .await;
+        self.record_user_message(input, client_id).await;
+        let outcome = self.sample_until_done().await;
+        self.finish(outcome).await;
+    }
+
+    async fn sample_until_done(&mut self) -> TurnOutcome {
+        let mut retries = 0u32;
+        loop {
+            match self.stream_once().await {
+                StreamOutcome::Completed { follow_up: true } | StreamOutcome::Steered => retries = 0,
+                StreamOutcome::Completed { follow_up: false } => return TurnOutcome::Completed,
+                StreamOutcome::Interrupted(h) => return TurnOutcome::Interrupted(h),
+                StreamOutcome::Failed(e) => {
+                    if !e.is_retryable() || retries >= self.model.stream_max_retries() {
+                        return TurnOutcome::Failed(e);
+                    }
+                    retries += 1;
+                    self.emit_error(&e, true).await;
+                    let wait = crate::model::backoff_delay(retries - 1);
+                    if let Some(h) = self.wait_or_control(wait).await {
+                        return h;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps for `wait` unless an interrupt arrives; a steer during the wait is recorded.
+    async fn wait_or_control(&mut self, wait: Duration) -> Option<TurnOutcome> {
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return None,
+                ctl = self.control.recv() => match ctl {
+                    Some(TurnControl::Steer { input, client_id }) => {
+                        self.record_user_message(input, client_id).await
+                    }
+                    Some(TurnControl::Interrupt { stopped, proceed }) => {
+                        return Some(TurnOutcome::Interrupted(Some(InterruptHandshake { stopped, proceed })))
+                    }
+                    None => return Some(TurnOutcome::Interrupted(None)),
+                },
+            }
+        }
+    }
+
+    fn build_request(&self) -> ModelRequest {
+        let mut state = self.thread.state();
+        state.window += 1;
+        let s = &state.settings;
+        ModelRequest {
+            model: s.model.clone(),
+            prefix: crate::prompt::prefix_items(s),
+            input: state.history.clone(),
+            tools: Vec::new(),
+            reasoning_effort: s.reasoning_effort.clone(),
+            output_schema: self.output_schema.clone(),
+            metadata: RequestMetadata {
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                originator: s.originator.clone(),
+                user_agent: s.user_agent.clone(),
+                window: state.window,
+            },
+        }
+    }
+
+    async fn stream_once(&mut self) -> StreamOutcome {
+        let request = self.build_request();
+        let model = self.model.clone();
+        let opened = tokio::select! {
+            r = model.stream(request) => r,
+            ctl = self.control.recv() => return self.on_control(ctl, &mut InFlightItems::default()).await,
+        };
+        let mut stream = match opened {
+            Ok(s) => s,
+            Err(e) => return StreamOutcome::Failed(e),
+        };
+        let mut items = InFlightItems::default();
+        let mut follow_up = false;
+        loop {
+            tokio::select! {
+                ev = stream.next() => match ev {
+                    None => {
+                        self.abandon(&mut items).await;
+                        return StreamOutcome::Failed(ModelError::StreamDisconnected("stream ended".into()));
+                    }
+                    Some(Err(e)) => {
+                        self.abandon(&mut items).await;
+                        return StreamOutcome::Failed(e);
+                    }
+                    Some(Ok(ResponseEvent::Completed { usage, .. })) => {
+                        if let Some(u) = usage {
+                            self.record_usage(u).await;
+                        }
+                        return StreamOutcome::Completed { follow_up };
+                    }
+                    Some(Ok(ev)) => follow_up |= self.on_event(ev, &mut items).await,
+                },
+                ctl = self.control.recv() => return self.on_control(ctl, &mut items).await,
+            }
+        }
+    }
+
+    async fn on_control(
+        &mut self,
+        ctl: Option<TurnControl>,
+        items: &mut InFlightItems,
+    ) -> StreamOutcome {
+        self.abandon(items).await;
+        match ctl {
+            Some(TurnControl::Steer { input, client_id }) => {
+                self.record_user_message(input, client_id).await;
+                StreamOutcome::Steered
+            }
+            Some(TurnControl::Interrupt { stopped, proceed }) => {
+                StreamOutcome::Interrupted(Some(InterruptHandshake { stopped, proceed }))
+            }
+            None => StreamOutcome::Interrupted(None),
+        }
+    }
+
+    /// Handles one stream event; returns true when the model asked for a tool and needs a follow-up.
+    async fn on_event(&mut self, ev: ResponseEvent, items: &mut InFlightItems) -> bool {
+        let notes = items.apply(&ev, &self.thread.id, &self.turn_id);
+        for n in notes {
+            self.emit(n).await;
+        }
+        let ResponseEvent::OutputItemDone(done) = ev else {
+            return false;
+        };
+        let follow_up = match &done {
+            ResponseItem::FunctionCall { call_id, name, .. } => {
+                let output = ResponseItem::FunctionCallOutput {
+                    call_id: call_id.clone(),
+                    output: format!("tool `{name}` is not available in this session"),
+                };
+                self.push_history(vec![done.clone(), output]);
+                true
+            }
+            _ => {
+                self.push_history(vec![done.clone()]);
+                false
+            }
+        };
+        if let Some(item) = items.take_completed(&done) {
+            self.complete_item(item).await;
+        }
+        follow_up
+    }
+
+    /// Completes items a broken or abandoned stream left open, so clients never see a dangling item.
+    async fn abandon(&mut self, items: &mut InFlightItems) {
+        for item in items.drain_open() {
+            self.complete_item(item).await;
+        }
+    }
+
+    async fn complete_item(&mut self, item: ThreadItem) {
+        if matches!(item, ThreadItem::AgentMessage { .. }) {
+            self.last_agent_message = Some(item.clone());
+        }
+        self.thread.persist(&[RolloutLine::Item {
+            turn_id: self.turn_id.clone(),
+            item: item.clone(),
+        }]);
+        self.push_turn_item(item.clone());
+        self.emit(ServerNotification::ItemCompleted(ItemCompletedNotification {
+            item,
+            thread_id: self.thread.id.clone(),
+            turn_id: self.turn_id.clone(),
+            completed_at_ms: now_ms(),
+            content_token_count: None,
+        }))
+        .await;
+    }
+
+    async fn record_user_message(&mut self, input: Vec<UserInput>, client_id: Option<String>) {
+        let item = ThreadItem::UserMessage {
+            id: new_id(),
+            content: input.clone(),
+            client_id,
+        };
+        self.emit(ServerNotification::ItemStarted(ItemStartedNotification {
+            item: item.clone(),
+            thread_id: self.thread.id.clone(),
+            turn_id: self.turn_id.clone(),
+            started_at_ms: now_ms(),
+        }))
+        .await;
+        self.push_history(vec![crate::prompt::user_input_item(&input)]);
+        self.complete_item(item).await;
+    }
+
+    fn push_history(&self, items: Vec<ResponseItem>) {
+        let lines: Vec<RolloutLine> = items.iter().cloned().map(RolloutLine::ResponseItem).collect();
+        self.thread.persist(&lines);
+        self.thread.state().history.extend(items);
+    }
+
+    fn push_turn_item(&self, item: ThreadItem) {
+        let mut state = self.thread.state();
+        state.updated_at = now_secs();
+        if let Some(turn) = state.turns.iter_mut().rev().find(|t| t.id == self.turn_id) {
+            turn.items.push(item);
+        }
+    }
+
+    async fn record_usage(&mut self, last: tally_protocol::types::TokenUsageBreakdown) {
+        let usage = {
+            let mut state = self.thread.state();
+            state.token_usage.total.add(&last);
+            state.token_usage.last = last;
+            state.token_usage
+        };
+        self.thread.persist(&[RolloutLine::TokenUsage(usage)]);
+        self.emit_usage().await;
+    }
+
+    async fn emit_usage(&self) {
+        let token_usage = self.thread.state().token_usage;
+        self.emit(ServerNotification::ThreadTokenUsageUpdated(
+            ThreadTokenUsageUpdatedNotification {
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                token_usage,
+            },
+        ))
+        .await;
+    }
+
+    async fn finish(mut self, outcome: TurnOutcome) {
+        let (status, error) = match outcome {
+            TurnOutcome::Completed => (TurnStatus::Completed, None),
+            TurnOutcome::Interrupted(handshake) => {
+                self.emit_usage().await;
+                if let Some(h) = handshake {
+                    let _ = h.stopped.send(());
+                    let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, h.proceed).await;
+                }
+                (TurnStatus::Interrupted, None)
+            }
+            TurnOutcome::Failed(e) => {
+                let error = self.emit_error(&e, false).await;
+                (TurnStatus::Failed, Some(error))
+            }
+        };
+        let (items, view) = match (status, self.last_agent_message.take()) {
+            (TurnStatus::Completed, Some(msg)) => (vec![msg], TurnItemsView::Summary),
+            (TurnStatus::Completed, None) => (vec![], TurnItemsView::Summary),
+            _ => (vec![], TurnItemsView::NotLoaded),
+        };
+        let turn = self.turn_view(status, items, view, error);
+        self.close_turn(&turn);
+        self.emit_status(ThreadStatus::Idle).await;
+        self.emit(ServerNotification::TurnCompleted(TurnNotification {
+            thread_id: self.thread.id.clone(),
+            turn,
+        }))
+        .await;
+    }
+
+    /// Records the turn's end in memory and on disk, and frees the thread for the next turn.
+    fn close_turn(&self, turn: &Turn) {
+        {
+            let mut state = self.thread.state();
+            if let Some(t) = state.turns.iter_mut().rev().find(|t| t.id == self.turn_id) {
+                t.status = turn.status;
+                t.error = turn.error.clone();
+                t.completed_at = turn.completed_at;
+                t.duration_ms = turn.duration_ms;
+            }
+            if state.active.as_ref().is_some_and(|a| a.turn_id == self.turn_id) {
+                state.active = None;
+            }
+        }
+        let mut stored = turn.clone();
+        stored.items.clear();
+        self.thread.persist(&[RolloutLine::TurnCompleted(stored)]);
+        self.thread.sync();
+    }
+
+    async fn emit_error(&self, e: &ModelError, will_retry: bool) -> TurnError {
+        let error = turn_error(e);
+        self.emit(ServerNotification::Error(ErrorNotification {
+            error: error.clone(),
+            thread_id: self.thread.id.clone(),
+            turn_id: self.turn_id.clone(),
+            will_retry,
+        }))
+        .await;
+        error
+    }
+
+    fn turn_view(
+        &self,
+        status: TurnStatus,
+        items: Vec<ThreadItem>,
+        items_view: TurnItemsView,
+        error: Option<TurnError>,
+    ) -> Turn {
+        let done = status != TurnStatus::InProgress;
+        let now = now_ms();
+        Turn {
+            id: self.turn_id.clone(),
+            root_turn_id: Some(self.turn_id.clone()),
+            items,
+            items_view,
+            status,
+            error,
+            started_at: Some(self.started_at_ms / 1000),
+            completed_at: done.then_some(now / 1000),
+            duration_ms: done.then_some(now - self.started_at_ms),
+        }
+    }
+
+    async fn emit_status(&self, status: ThreadStatus) {
+        self.emit(ServerNotification::ThreadStatusChanged(ThreadStatusChangedNotification {
+            thread_id: self.thread.id.clone(),
+            status,
+        }))
+        .await;
+    }
+
+    async fn emit(&self, n: ServerNotification) {
+        self.sink.notify(&self.thread.id, n).await;
+    }
+}
+
+/// The client-facing error for a model failure.
+fn turn_error(e: &ModelError) -> TurnError {
+    let status = e.http_status();
+    let info = match e {
+        ModelError::Http { status: 401, .. } | ModelError::MissingCredentials(_) => {
+            CodexErrorInfo::Unauthorized
+        }
+        ModelError::Http { status: 429, .. } => CodexErrorInfo::ResponseTooManyFailedAttempts {
+            http_status_code: status,
+        },
+        ModelError::Http { status: 404, .. } => CodexErrorInfo::ModelNotFound,
+        ModelError::Http { status: 400, .. } => CodexErrorInfo::BadRequest,
+        ModelError::Http { .. } => CodexErrorInfo::ResponseTooManyFailedAttempts {
+            http_status_code: status,
+        },
+        ModelError::Connect(_) => CodexErrorInfo::HttpConnectionFailed {
+            http_status_code: None,
+        },
+        ModelError::StreamDisconnected(_) | ModelError::IdleTimeout(_) => {
+            CodexErrorInfo::ResponseStreamDisconnected {
+                http_status_code: None,
+            }
+        }
+        ModelError::ResponseFailed(_) => CodexErrorInfo::Other,
+    };
+    TurnError {
+        message: e.to_string(),
+        codex_error_info: Some(info),
+        additional_details: None,
+    }
+}
