@@ -97,8 +97,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-const DEFAULT_OPENAI_MODEL: &str = "gpt-5.1-codex";
-const DEFAULT_OFFLINE_MODEL: &str = "tally-offline-1";
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-5.1-codex";
+pub const DEFAULT_OFFLINE_MODEL: &str = "tally-offline-1";
 
 impl Config {
     /// Loads `<home>/config.toml` (absent file = defaults).
@@ -115,7 +115,12 @@ impl Config {
             }
         };
         let toml = parse_config_toml(&path, &text)?;
-        Self::from_toml(home, toml, &path, std::env::var_os("OPENAI_API_KEY").is_some())
+        Self::from_toml(
+            home,
+            toml,
+            &path,
+            std::env::var_os("OPENAI_API_KEY").is_some(),
+        )
     }
 
     fn from_toml(
@@ -245,7 +250,9 @@ fn resolve_provider(
         ProviderKind::Offline
     } else {
         let base_url = p.base_url.clone().ok_or_else(|| {
-            err(format!("key `model_providers.{id}.base_url`: missing (a URL such as http://host/v1)"))
+            err(format!(
+                "key `model_providers.{id}.base_url`: missing (a URL such as http://host/v1)"
+            ))
         })?;
         ProviderKind::Responses {
             base_url: base_url.trim_end_matches('/').to_string(),

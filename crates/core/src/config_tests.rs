@@ -69,5 +69,8 @@ fn unknown_provider_and_wrong_wire_api_are_named() {
         false,
     )
     .expect_err("wire api");
-    assert!(err.to_string().contains("model_providers.x.wire_api"), "{err}");
+    assert!(
+        err.to_string().contains("model_providers.x.wire_api"),
+        "{err}"
+    );
 }

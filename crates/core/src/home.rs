@@ -19,7 +19,9 @@ fn resolve_home_from(
             return PathBuf::from(v);
         }
     }
-    let base = env("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let base = env("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     base.join(".tally")
 }
 
@@ -39,7 +41,10 @@ mod tests {
             }
         };
         let all = env(&[("TALLY_HOME", "/t"), ("CODEX_HOME", "/c"), ("HOME", "/h")]);
-        assert_eq!(resolve_home_from(Some(Path::new("/f")), &all), PathBuf::from("/f"));
+        assert_eq!(
+            resolve_home_from(Some(Path::new("/f")), &all),
+            PathBuf::from("/f")
+        );
         assert_eq!(resolve_home_from(None, &all), PathBuf::from("/t"));
         let codex = env(&[("CODEX_HOME", "/c"), ("HOME", "/h")]);
         assert_eq!(resolve_home_from(None, codex), PathBuf::from("/c"));

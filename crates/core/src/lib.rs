@@ -6,12 +6,12 @@ pub mod error;
 pub mod event_sink;
 pub mod home;
 pub mod model;
+mod prompt;
 pub mod rollout;
 mod thread;
 mod thread_list;
-mod thread_settings;
 pub mod thread_manager;
-mod prompt;
+mod thread_settings;
 mod turn_items;
 mod turn_runner;
 

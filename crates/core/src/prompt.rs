@@ -11,12 +11,18 @@ app-server. Answer precisely and keep the user informed of what you do.";
 pub(crate) fn prefix_items(settings: &ThreadSettings) -> Vec<ResponseItem> {
     let mut items = vec![ResponseItem::text_message(
         "developer",
-        settings.base_instructions.as_deref().unwrap_or(BASE_INSTRUCTIONS),
+        settings
+            .base_instructions
+            .as_deref()
+            .unwrap_or(BASE_INSTRUCTIONS),
     )];
     if let Some(dev) = &settings.developer_instructions {
         items.push(ResponseItem::text_message("developer", dev.clone()));
     }
-    items.push(ResponseItem::text_message("user", environment_context(settings)));
+    items.push(ResponseItem::text_message(
+        "user",
+        environment_context(settings),
+    ));
     items
 }
 
@@ -48,9 +54,9 @@ pub(crate) fn user_input_item(input: &[UserInput]) -> ResponseItem {
         .iter()
         .filter_map(|i| match i {
             UserInput::Text { text, .. } => Some(ContentItem::InputText { text: text.clone() }),
-            UserInput::Image { url: Some(url), .. } => {
-                Some(ContentItem::InputImage { image_url: url.clone() })
-            }
+            UserInput::Image { url: Some(url), .. } => Some(ContentItem::InputImage {
+                image_url: url.clone(),
+            }),
             _ => None,
         })
         .collect();

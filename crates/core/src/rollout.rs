@@ -161,17 +161,18 @@ impl RolloutFold {
                 turn_id,
                 started_at,
             } => {
-                self.history_marks.push((turn_id.clone(), self.history.len()));
+                self.history_marks
+                    .push((turn_id.clone(), self.history.len()));
                 self.turns.push(Turn {
-                id: turn_id,
-                root_turn_id: None,
-                items: Vec::new(),
-                items_view: Default::default(),
-                status: TurnStatus::InProgress,
-                error: None,
-                started_at: Some(started_at),
-                completed_at: None,
-                duration_ms: None,
+                    id: turn_id,
+                    root_turn_id: None,
+                    items: Vec::new(),
+                    items_view: Default::default(),
+                    status: TurnStatus::InProgress,
+                    error: None,
+                    started_at: Some(started_at),
+                    completed_at: None,
+                    duration_ms: None,
                 })
             }
             RolloutLine::Item { turn_id, item } => {

@@ -30,11 +30,22 @@ fn round_trips_turns_items_and_history() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = rollout_path(dir.path(), "t1");
     let mut w = RolloutWriter::open(&path).expect("open");
-    w.append(&RolloutLine::SessionMeta(meta("t1"))).expect("write");
-    w.append(&RolloutLine::TurnStarted { turn_id: "u".into(), started_at: 5 }).expect("write");
-    w.append(&RolloutLine::Item { turn_id: "u".into(), item: user_item("hello") }).expect("write");
-    w.append(&RolloutLine::ResponseItem(ResponseItem::text_message("user", "hello")))
+    w.append(&RolloutLine::SessionMeta(meta("t1")))
         .expect("write");
+    w.append(&RolloutLine::TurnStarted {
+        turn_id: "u".into(),
+        started_at: 5,
+    })
+    .expect("write");
+    w.append(&RolloutLine::Item {
+        turn_id: "u".into(),
+        item: user_item("hello"),
+    })
+    .expect("write");
+    w.append(&RolloutLine::ResponseItem(ResponseItem::text_message(
+        "user", "hello",
+    )))
+    .expect("write");
     let loaded = load_rollout(&path).expect("load");
     assert_eq!(loaded.meta.id, "t1");
     assert_eq!(loaded.turns.len(), 1);
@@ -50,11 +61,17 @@ fn a_torn_last_line_is_skipped_not_fatal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = rollout_path(dir.path(), "t2");
     let mut w = RolloutWriter::open(&path).expect("open");
-    w.append(&RolloutLine::SessionMeta(meta("t2"))).expect("write");
-    w.append(&RolloutLine::TurnStarted { turn_id: "u".into(), started_at: 5 }).expect("write");
+    w.append(&RolloutLine::SessionMeta(meta("t2")))
+        .expect("write");
+    w.append(&RolloutLine::TurnStarted {
+        turn_id: "u".into(),
+        started_at: 5,
+    })
+    .expect("write");
     drop(w);
     let mut f = OpenOptions::new().append(true).open(&path).expect("reopen");
-    f.write_all(br#"{"type":"item","payload":{"turn_id":"u","ite"#).expect("torn write");
+    f.write_all(br#"{"type":"item","payload":{"turn_id":"u","ite"#)
+        .expect("torn write");
     let loaded = load_rollout(&path).expect("still loads");
     assert_eq!(loaded.skipped_lines, 1);
     assert_eq!(loaded.turns.len(), 1);

@@ -125,7 +125,13 @@ impl LoadedThread {
     pub fn to_thread(&self, include_turns: bool) -> Thread {
         let status = self.status();
         let state = self.state();
-        thread_view(&state, status, self.path.as_ref(), self.ephemeral, include_turns)
+        thread_view(
+            &state,
+            status,
+            self.path.as_ref(),
+            self.ephemeral,
+            include_turns,
+        )
     }
 }
 

@@ -17,14 +17,15 @@ pub(crate) fn page(mut threads: Vec<Thread>, p: &ThreadListParams) -> ThreadList
     threads.retain(|t| {
         kinds.iter().any(|k| k.matches(t.source))
             && p.cwd.as_ref().is_none_or(|f| f.matches(&t.cwd))
-            && p
-                .model_providers
+            && p.model_providers
                 .as_ref()
                 .is_none_or(|m| m.is_empty() || m.contains(&t.model_provider))
             && p.search_term.as_ref().is_none_or(|s| {
                 let s = s.to_lowercase();
                 t.preview.to_lowercase().contains(&s)
-                    || t.name.as_ref().is_some_and(|n| n.to_lowercase().contains(&s))
+                    || t.name
+                        .as_ref()
+                        .is_some_and(|n| n.to_lowercase().contains(&s))
             })
     });
     let key = p.sort_key.unwrap_or_default();
@@ -53,13 +54,23 @@ pub(crate) fn page(mut threads: Vec<Thread>, p: &ThreadListParams) -> ThreadList
             }
         });
     }
-    let limit = p.limit.map(|l| l as usize).unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let limit = p
+        .limit
+        .map(|l| l as usize)
+        .unwrap_or(DEFAULT_PAGE)
+        .clamp(1, MAX_PAGE);
     let has_more = threads.len() > limit;
     threads.truncate(limit);
     let next_cursor = has_more
-        .then(|| threads.last().map(|t| format!("{}:{}", sort_value(t), t.id)))
+        .then(|| {
+            threads
+                .last()
+                .map(|t| format!("{}:{}", sort_value(t), t.id))
+        })
         .flatten();
-    let backwards_cursor = threads.first().map(|t| format!("{}:{}", sort_value(t), t.id));
+    let backwards_cursor = threads
+        .first()
+        .map(|t| format!("{}:{}", sort_value(t), t.id));
     ThreadListResponse {
         data: threads,
         next_cursor,

@@ -5,8 +5,12 @@ use crate::config::Config;
 use crate::error::CoreError;
 use crate::event_sink::ThreadEventSink;
 use crate::model::{client_for_provider, ModelClient};
-use crate::rollout::{load_rollout, rollout_path, LoadedRollout, RolloutLine, RolloutWriter, ThreadMeta};
-use crate::thread::{thread_view, ActiveTurn, LoadedThread, ThreadSettings, ThreadState, TurnControl};
+use crate::rollout::{
+    load_rollout, rollout_path, LoadedRollout, RolloutLine, RolloutWriter, ThreadMeta,
+};
+use crate::thread::{
+    thread_view, ActiveTurn, LoadedThread, ThreadSettings, ThreadState, TurnControl,
+};
 use crate::thread_settings::settings_for;
 use crate::turn_runner::TurnRunner;
 use std::collections::HashMap;
@@ -59,7 +63,11 @@ impl ThreadManager {
     }
 
     fn loaded(&self, id: &str) -> Option<Arc<LoadedThread>> {
-        self.threads.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     fn insert(&self, thread: Arc<LoadedThread>) {
@@ -80,6 +88,11 @@ impl ThreadManager {
         let client = client_for_provider(provider);
         models.insert(provider_id.to_string(), client.clone());
         Ok(client)
+    }
+
+    /// A loaded thread's token usage.
+    pub fn token_usage(&self, id: &str) -> Option<ThreadTokenUsage> {
+        self.loaded(id).map(|t| t.state().token_usage)
     }
 
     /// Whether a thread is in memory.
@@ -199,7 +212,11 @@ impl ThreadManager {
         Ok(())
     }
 
-    fn load_from_disk(&self, id: &str, client: &ClientIdentity) -> Result<Arc<LoadedThread>, CoreError> {
+    fn load_from_disk(
+        &self,
+        id: &str,
+        client: &ClientIdentity,
+    ) -> Result<Arc<LoadedThread>, CoreError> {
         let path = rollout_path(&self.config.sessions_dir(), id);
         if !path.exists() {
             return Err(CoreError::ThreadNotFound(id.to_string()));
@@ -248,7 +265,8 @@ impl ThreadManager {
             }
             None => {
                 let loaded = self.read_rollout(&params.thread_id)?;
-                let settings = settings_for(&self.config, None, &ThreadOverrides::default(), client)?;
+                let settings =
+                    settings_for(&self.config, None, &ThreadOverrides::default(), client)?;
                 let settings = ThreadSettings {
                     model: loaded.meta.model.clone(),
                     cwd: loaded.meta.cwd.clone(),
@@ -258,7 +276,12 @@ impl ThreadManager {
             }
         };
         let snapshot = snapshot.through(params.last_turn_id.as_deref())?;
-        let settings = settings_for(&self.config, Some(&source_settings), &params.overrides, client)?;
+        let settings = settings_for(
+            &self.config,
+            Some(&source_settings),
+            &params.overrides,
+            client,
+        )?;
         self.model_for(&settings.provider_id)?;
         let meta = ThreadMeta {
             id: new_id(),
@@ -276,7 +299,10 @@ impl ThreadManager {
     }
 
     fn read_rollout(&self, id: &str) -> Result<LoadedRollout, CoreError> {
-        for dir in [self.config.sessions_dir(), self.config.archived_sessions_dir()] {
+        for dir in [
+            self.config.sessions_dir(),
+            self.config.archived_sessions_dir(),
+        ] {
             let path = rollout_path(&dir, id);
             if path.exists() {
                 return Ok(load_rollout(&path)?);
@@ -328,7 +354,13 @@ impl ThreadManager {
             window: 0,
             updated_at,
         };
-        thread_view(&state, ThreadStatus::NotLoaded, Some(&path), false, include_turns)
+        thread_view(
+            &state,
+            ThreadStatus::NotLoaded,
+            Some(&path),
+            false,
+            include_turns,
+        )
     }
 
     /// `thread/list`: threads on disk and in memory, filtered, sorted and paged.
@@ -346,17 +378,27 @@ impl ThreadManager {
                     let t = self.unloaded_view(l, false, archived);
                     threads.insert(t.id.clone(), t);
                 }
-                Err(e) => tracing::warn!(file = %path.display(), error = %e, "skipping unreadable rollout"),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "skipping unreadable rollout")
+                }
             }
         }
         if !archived {
-            let loaded: Vec<Arc<LoadedThread>> =
-                self.threads.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+            let loaded: Vec<Arc<LoadedThread>> = self
+                .threads
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .cloned()
+                .collect();
             for t in loaded {
                 threads.insert(t.id.clone(), t.to_thread(false));
             }
         }
-        Ok(crate::thread_list::page(threads.into_values().collect(), params))
+        Ok(crate::thread_list::page(
+            threads.into_values().collect(),
+            params,
+        ))
     }
 
     /// `thread/archive`: unloads the thread and moves its rollout to `archived_sessions/`.
@@ -373,7 +415,10 @@ impl ThreadManager {
         } else if !from.exists() {
             return Err(CoreError::ThreadNotFound(id.to_string()));
         }
-        self.threads.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         if from.exists() {
             let to = rollout_path(&self.config.archived_sessions_dir(), id);
             move_file(&from, &to)?;
@@ -467,14 +512,23 @@ impl ThreadManager {
         })
         .await?;
         let state = thread.state();
-        Ok(state.turns.iter().rev().find(|t| t.id == running).map(|t| Turn {
-            items: Vec::new(),
-            items_view: TurnItemsView::NotLoaded,
-            ..t.clone()
-        }))
+        Ok(state
+            .turns
+            .iter()
+            .rev()
+            .find(|t| t.id == running)
+            .map(|t| Turn {
+                items: Vec::new(),
+                items_view: TurnItemsView::NotLoaded,
+                ..t.clone()
+            }))
     }
 
-    fn apply_turn_overrides(&self, thread: &LoadedThread, p: &TurnStartParams) -> Result<(), CoreError> {
+    fn apply_turn_overrides(
+        &self,
+        thread: &LoadedThread,
+        p: &TurnStartParams,
+    ) -> Result<(), CoreError> {
         let mut state = thread.state();
         let s = &mut state.settings;
         if let Some(cwd) = &p.cwd {
@@ -533,7 +587,9 @@ impl ThreadManager {
         let control = {
             let state = thread.state();
             match state.active.as_ref() {
-                Some(a) if params.turn_id.is_empty() || a.turn_id == params.turn_id => a.control.clone(),
+                Some(a) if params.turn_id.is_empty() || a.turn_id == params.turn_id => {
+                    a.control.clone()
+                }
                 // Nothing (or another turn) runs: nothing to interrupt, answer `{}`.
                 _ => return Ok(None),
             }
@@ -542,7 +598,10 @@ impl ThreadManager {
         let (proceed_tx, proceed_rx) = oneshot::channel();
         let sent = control
             .send_timeout(
-                TurnControl::Interrupt { stopped: stopped_tx, proceed: proceed_rx },
+                TurnControl::Interrupt {
+                    stopped: stopped_tx,
+                    proceed: proceed_rx,
+                },
                 INTERRUPT_DEADLINE,
             )
             .await;
@@ -557,7 +616,8 @@ impl ThreadManager {
 
     fn require_loaded(&self, id: &str) -> Result<Arc<LoadedThread>, CoreError> {
         validate_thread_id(id)?;
-        self.loaded(id).ok_or_else(|| CoreError::ThreadNotFound(id.to_string()))
+        self.loaded(id)
+            .ok_or_else(|| CoreError::ThreadNotFound(id.to_string()))
     }
 }
 
@@ -651,9 +711,13 @@ impl Snapshot {
         let Some(last) = last_turn_id else {
             return Ok(self);
         };
-        let pos = self.turns.iter().position(|t| t.id == last).ok_or_else(|| {
-            CoreError::InvalidRequest(format!("lastTurnId {last} is not a turn of this thread"))
-        })?;
+        let pos = self
+            .turns
+            .iter()
+            .position(|t| t.id == last)
+            .ok_or_else(|| {
+                CoreError::InvalidRequest(format!("lastTurnId {last} is not a turn of this thread"))
+            })?;
         if let Some(next) = self.turns.get(pos + 1) {
             let cut = self
                 .history_marks
@@ -673,10 +737,19 @@ impl Snapshot {
         let mut lines = Vec::new();
         let mut written = 0usize;
         for (i, turn) in self.turns.iter().enumerate() {
-            let mark = self.history_marks.get(i).map(|(_, m)| *m).unwrap_or(written);
+            let mark = self
+                .history_marks
+                .get(i)
+                .map(|(_, m)| *m)
+                .unwrap_or(written);
             // History before this turn's mark belongs to the turns already written.
             let mark = mark.clamp(written, self.history.len());
-            lines.extend(self.history[written..mark].iter().cloned().map(RolloutLine::ResponseItem));
+            lines.extend(
+                self.history[written..mark]
+                    .iter()
+                    .cloned()
+                    .map(RolloutLine::ResponseItem),
+            );
             written = mark;
             lines.push(RolloutLine::TurnStarted {
                 turn_id: turn.id.clone(),
@@ -690,9 +763,13 @@ impl Snapshot {
             done.items.clear();
             lines.push(RolloutLine::TurnCompleted(done));
         }
-        lines.extend(self.history[written..].iter().cloned().map(RolloutLine::ResponseItem));
+        lines.extend(
+            self.history[written..]
+                .iter()
+                .cloned()
+                .map(RolloutLine::ResponseItem),
+        );
         lines.push(RolloutLine::TokenUsage(self.token_usage));
         lines
     }
 }
-

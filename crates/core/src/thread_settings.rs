@@ -15,7 +15,9 @@ pub(crate) fn settings_for(
 ) -> Result<ThreadSettings, CoreError> {
     let provider_id = match &o.model_provider {
         Some(id) if config.provider(id).is_none() => {
-            return Err(CoreError::InvalidRequest(format!("unknown model provider: {id}")))
+            return Err(CoreError::InvalidRequest(format!(
+                "unknown model provider: {id}"
+            )))
         }
         Some(id) => id.clone(),
         None => current

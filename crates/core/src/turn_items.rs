@@ -20,8 +20,13 @@ struct OpenItem {
 
 #[derive(Debug)]
 enum OpenBody {
-    Message { text: String },
-    Reasoning { summary: Vec<String>, content: Vec<String> },
+    Message {
+        text: String,
+    },
+    Reasoning {
+        summary: Vec<String>,
+        content: Vec<String>,
+    },
 }
 
 impl OpenItem {
@@ -89,20 +94,28 @@ impl InFlightItems {
                 }
             }
             ResponseEvent::OutputTextDelta { item_id, delta } => {
-                let body = OpenBody::Message { text: String::new() };
-                let idx = self.ensure_open(Some(item_id.clone()), body, thread_id, turn_id, &mut out);
+                let body = OpenBody::Message {
+                    text: String::new(),
+                };
+                let idx =
+                    self.ensure_open(Some(item_id.clone()), body, thread_id, turn_id, &mut out);
                 if let OpenBody::Message { text } = &mut self.open[idx].body {
                     text.push_str(delta);
                 }
                 let (thread_id, turn_id) = ids();
-                out.push(ServerNotification::AgentMessageDelta(AgentMessageDeltaNotification {
-                    thread_id,
-                    turn_id,
-                    item_id: self.open[idx].id.clone(),
-                    delta: delta.clone(),
-                }));
+                out.push(ServerNotification::AgentMessageDelta(
+                    AgentMessageDeltaNotification {
+                        thread_id,
+                        turn_id,
+                        item_id: self.open[idx].id.clone(),
+                        delta: delta.clone(),
+                    },
+                ));
             }
-            ResponseEvent::ReasoningSummaryPartAdded { item_id, summary_index } => {
+            ResponseEvent::ReasoningSummaryPartAdded {
+                item_id,
+                summary_index,
+            } => {
                 let idx = self.ensure_reasoning(item_id, thread_id, turn_id, &mut out);
                 if let OpenBody::Reasoning { summary, .. } = &mut self.open[idx].body {
                     grow(summary, *summary_index);
@@ -117,7 +130,11 @@ impl InFlightItems {
                     },
                 ));
             }
-            ResponseEvent::ReasoningSummaryTextDelta { item_id, summary_index, delta } => {
+            ResponseEvent::ReasoningSummaryTextDelta {
+                item_id,
+                summary_index,
+                delta,
+            } => {
                 let idx = self.ensure_reasoning(item_id, thread_id, turn_id, &mut out);
                 if let OpenBody::Reasoning { summary, .. } = &mut self.open[idx].body {
                     let i = grow(summary, *summary_index);
@@ -134,20 +151,26 @@ impl InFlightItems {
                     },
                 ));
             }
-            ResponseEvent::ReasoningTextDelta { item_id, content_index, delta } => {
+            ResponseEvent::ReasoningTextDelta {
+                item_id,
+                content_index,
+                delta,
+            } => {
                 let idx = self.ensure_reasoning(item_id, thread_id, turn_id, &mut out);
                 if let OpenBody::Reasoning { content, .. } = &mut self.open[idx].body {
                     let i = grow(content, *content_index);
                     content[i].push_str(delta);
                 }
                 let (thread_id, turn_id) = ids();
-                out.push(ServerNotification::ReasoningTextDelta(ReasoningTextDeltaNotification {
-                    thread_id,
-                    turn_id,
-                    item_id: self.open[idx].id.clone(),
-                    delta: delta.clone(),
-                    content_index: *content_index,
-                }));
+                out.push(ServerNotification::ReasoningTextDelta(
+                    ReasoningTextDeltaNotification {
+                        thread_id,
+                        turn_id,
+                        item_id: self.open[idx].id.clone(),
+                        delta: delta.clone(),
+                        content_index: *content_index,
+                    },
+                ));
             }
             ResponseEvent::Created | ResponseEvent::Completed { .. } => {}
         }
@@ -161,7 +184,10 @@ impl InFlightItems {
         turn_id: &str,
         out: &mut Vec<ServerNotification>,
     ) -> usize {
-        let body = OpenBody::Reasoning { summary: Vec::new(), content: Vec::new() };
+        let body = OpenBody::Reasoning {
+            summary: Vec::new(),
+            content: Vec::new(),
+        };
         self.ensure_open(Some(item_id.to_string()), body, thread_id, turn_id, out)
     }
 
@@ -177,7 +203,9 @@ impl InFlightItems {
         if let Some(i) = self.position(id.as_deref(), &body) {
             return i;
         }
-        let id = id.filter(|s| !s.is_empty()).unwrap_or_else(|| format!("msg_{}", new_id()));
+        let id = id
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("msg_{}", new_id()));
         let item = OpenItem { id, body };
         out.push(ServerNotification::ItemStarted(ItemStartedNotification {
             item: item.to_item(),
@@ -193,9 +221,10 @@ impl InFlightItems {
     fn position(&self, id: Option<&str>, body: &OpenBody) -> Option<usize> {
         match id.filter(|s| !s.is_empty()) {
             Some(id) => self.open.iter().position(|o| o.id == id),
-            None => self.open.iter().rposition(|o| {
-                std::mem::discriminant(&o.body) == std::mem::discriminant(body)
-            }),
+            None => self
+                .open
+                .iter()
+                .rposition(|o| std::mem::discriminant(&o.body) == std::mem::discriminant(body)),
         }
     }
 

@@ -16,7 +16,11 @@ fn a_whole_item_without_added_gets_started_then_completes_with_its_text() {
     let item = items.take_completed(&done).expect("open item");
     assert_eq!(
         item,
-        ThreadItem::AgentMessage { id: "msg_1".into(), text: "Done.".into(), phase: None }
+        ThreadItem::AgentMessage {
+            id: "msg_1".into(),
+            text: "Done.".into(),
+            phase: None
+        }
     );
     assert!(items.drain_open().is_empty());
 }
@@ -24,15 +28,29 @@ fn a_whole_item_without_added_gets_started_then_completes_with_its_text() {
 #[test]
 fn deltas_accumulate_and_a_cut_stream_closes_with_partial_text() {
     let mut items = InFlightItems::default();
-    let d = |s: &str| ResponseEvent::OutputTextDelta { item_id: "m".into(), delta: s.into() };
+    let d = |s: &str| ResponseEvent::OutputTextDelta {
+        item_id: "m".into(),
+        delta: s.into(),
+    };
     let mut notes = items.apply(&d("Hel"), "t", "u");
     notes.extend(items.apply(&d("lo"), "t", "u"));
     assert_eq!(
         methods(&notes),
-        vec!["item/started", "item/agentMessage/delta", "item/agentMessage/delta"]
+        vec![
+            "item/started",
+            "item/agentMessage/delta",
+            "item/agentMessage/delta"
+        ]
     );
     let open = items.drain_open();
-    assert_eq!(open, vec![ThreadItem::AgentMessage { id: "m".into(), text: "Hello".into(), phase: None }]);
+    assert_eq!(
+        open,
+        vec![ThreadItem::AgentMessage {
+            id: "m".into(),
+            text: "Hello".into(),
+            phase: None
+        }]
+    );
 }
 
 #[test]
@@ -48,6 +66,8 @@ fn reasoning_summary_indices_are_bounded() {
         "u",
     );
     let open = items.drain_open();
-    let ThreadItem::Reasoning { summary, .. } = &open[0] else { panic!("{open:?}") };
+    let ThreadItem::Reasoning { summary, .. } = &open[0] else {
+        panic!("{open:?}")
+    };
     assert!(summary.len() <= 1025);
 }

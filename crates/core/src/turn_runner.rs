@@ -3,7 +3,9 @@
 
 use crate::clock::{new_id, now_ms, now_secs};
 use crate::event_sink::ThreadEventSink;
-use crate::model::{ModelClient, ModelError, ModelRequest, RequestMetadata, ResponseEvent, ResponseItem};
+use crate::model::{
+    ModelClient, ModelError, ModelRequest, RequestMetadata, ResponseEvent, ResponseItem,
+};
 use crate::rollout::RolloutLine;
 use crate::thread::{LoadedThread, TurnControl};
 use crate::turn_items::InFlightItems;
@@ -81,8 +83,16 @@ impl TurnRunner {
         gate: oneshot::Receiver<()>,
     ) {
         let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
-        self.emit_status(ThreadStatus::Active { active_flags: vec![] }).await;
-        let turn = self.turn_view(TurnStatus::InProgress, vec![], TurnItemsView::NotLoaded, None);
+        self.emit_status(ThreadStatus::Active {
+            active_flags: vec![],
+        })
+        .await;
+        let turn = self.turn_view(
+            TurnStatus::InProgress,
+            vec![],
+            TurnItemsView::NotLoaded,
+            None,
+        );
         self.emit(ServerNotification::TurnStarted(TurnNotification {
             thread_id: self.thread.id.clone(),
             turn,
@@ -97,7 +107,9 @@ impl TurnRunner {
         let mut retries = 0u32;
         loop {
             match self.stream_once().await {
-                StreamOutcome::Completed { follow_up: true } | StreamOutcome::Steered => retries = 0,
+                StreamOutcome::Completed { follow_up: true } | StreamOutcome::Steered => {
+                    retries = 0
+                }
                 StreamOutcome::Completed { follow_up: false } => return TurnOutcome::Completed,
                 StreamOutcome::Interrupted(h) => return TurnOutcome::Interrupted(h),
                 StreamOutcome::Failed(e) => {
@@ -256,13 +268,15 @@ impl TurnRunner {
             item: item.clone(),
         }]);
         self.push_turn_item(item.clone());
-        self.emit(ServerNotification::ItemCompleted(ItemCompletedNotification {
-            item,
-            thread_id: self.thread.id.clone(),
-            turn_id: self.turn_id.clone(),
-            completed_at_ms: now_ms(),
-            content_token_count: None,
-        }))
+        self.emit(ServerNotification::ItemCompleted(
+            ItemCompletedNotification {
+                item,
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                completed_at_ms: now_ms(),
+                content_token_count: None,
+            },
+        ))
         .await;
     }
 
@@ -284,7 +298,11 @@ impl TurnRunner {
     }
 
     fn push_history(&self, items: Vec<ResponseItem>) {
-        let lines: Vec<RolloutLine> = items.iter().cloned().map(RolloutLine::ResponseItem).collect();
+        let lines: Vec<RolloutLine> = items
+            .iter()
+            .cloned()
+            .map(RolloutLine::ResponseItem)
+            .collect();
         self.thread.persist(&lines);
         self.thread.state().history.extend(items);
     }
@@ -361,7 +379,11 @@ impl TurnRunner {
                 t.completed_at = turn.completed_at;
                 t.duration_ms = turn.duration_ms;
             }
-            if state.active.as_ref().is_some_and(|a| a.turn_id == self.turn_id) {
+            if state
+                .active
+                .as_ref()
+                .is_some_and(|a| a.turn_id == self.turn_id)
+            {
                 state.active = None;
             }
         }
@@ -406,10 +428,12 @@ impl TurnRunner {
     }
 
     async fn emit_status(&self, status: ThreadStatus) {
-        self.emit(ServerNotification::ThreadStatusChanged(ThreadStatusChangedNotification {
-            thread_id: self.thread.id.clone(),
-            status,
-        }))
+        self.emit(ServerNotification::ThreadStatusChanged(
+            ThreadStatusChangedNotification {
+                thread_id: self.thread.id.clone(),
+                status,
+            },
+        ))
         .await;
     }
 

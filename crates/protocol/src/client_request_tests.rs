@@ -65,9 +65,16 @@ fn every_method_in_the_table_is_a_codex_method() {
         .as_array()
         .expect("oneOf")
         .iter()
-        .filter_map(|v| v["properties"]["method"]["enum"][0].as_str().map(String::from))
+        .filter_map(|v| {
+            v["properties"]["method"]["enum"][0]
+                .as_str()
+                .map(String::from)
+        })
         .collect();
     for method in CLIENT_REQUEST_METHODS {
-        assert!(known.iter().any(|k| k == method), "{method} is not in the Codex schema");
+        assert!(
+            known.iter().any(|k| k == method),
+            "{method} is not in the Codex schema"
+        );
     }
 }

@@ -15,7 +15,13 @@ fn classifies_requests_with_string_and_integer_ids() {
     );
     let m = JsonRpcMessage::parse(r#"{"jsonrpc":"2.0","id":7,"method":"x","params":{}}"#)
         .expect("valid");
-    assert!(matches!(m, JsonRpcMessage::Request { id: RequestId::Integer(7), .. }));
+    assert!(matches!(
+        m,
+        JsonRpcMessage::Request {
+            id: RequestId::Integer(7),
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -26,7 +32,10 @@ fn classifies_notifications_responses_and_errors() {
     ));
     assert!(matches!(
         JsonRpcMessage::parse(r#"{"id":0,"result":{"decision":"accept"}}"#),
-        Ok(JsonRpcMessage::Response { id: RequestId::Integer(0), .. })
+        Ok(JsonRpcMessage::Response {
+            id: RequestId::Integer(0),
+            ..
+        })
     ));
     assert!(matches!(
         JsonRpcMessage::parse(r#"{"id":0,"error":{"code":-1,"message":"no"}}"#),

@@ -24,6 +24,9 @@ pub fn write_schemas(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
         "ServerNotification.json".into(),
         &schemars::schema_for!(ServerNotification),
     )?;
-    write("ServerRequest.json".into(), &schemars::schema_for!(ServerRequest))?;
+    write(
+        "ServerRequest.json".into(),
+        &schemars::schema_for!(ServerRequest),
+    )?;
     Ok(written)
 }

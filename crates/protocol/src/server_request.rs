@@ -64,7 +64,10 @@ impl ServerRequest {
     }
 
     /// Decodes the raw JSON-RPC `result` into the typed response matching this request.
-    pub fn response_from_result(&self, result: Value) -> Result<ServerResponse, ServerResponseError> {
+    pub fn response_from_result(
+        &self,
+        result: Value,
+    ) -> Result<ServerResponse, ServerResponseError> {
         let method = self.method();
         let wrap = |e: serde_json::Error| ServerResponseError {
             method,
@@ -77,7 +80,9 @@ impl ServerRequest {
                 )
             }
             ServerRequest::FileChangeRequestApproval(_) => {
-                ServerResponse::FileChangeRequestApproval(serde_json::from_value(result).map_err(wrap)?)
+                ServerResponse::FileChangeRequestApproval(
+                    serde_json::from_value(result).map_err(wrap)?,
+                )
             }
             ServerRequest::DynamicToolCall(_) => {
                 ServerResponse::DynamicToolCall(serde_json::from_value(result).map_err(wrap)?)
@@ -85,9 +90,9 @@ impl ServerRequest {
             ServerRequest::ToolRequestUserInput(_) => {
                 ServerResponse::ToolRequestUserInput(serde_json::from_value(result).map_err(wrap)?)
             }
-            ServerRequest::ChatgptAuthTokensRefresh(_) => {
-                ServerResponse::ChatgptAuthTokensRefresh(serde_json::from_value(result).map_err(wrap)?)
-            }
+            ServerRequest::ChatgptAuthTokensRefresh(_) => ServerResponse::ChatgptAuthTokensRefresh(
+                serde_json::from_value(result).map_err(wrap)?,
+            ),
         })
     }
 }

@@ -40,7 +40,10 @@ fn command_decisions_use_the_schema_spellings() {
         json!({"acceptWithExecpolicyAmendment": {"execpolicy_amendment": ["touch"]}}),
     )
     .expect("decodes");
-    assert!(matches!(d, CommandExecutionApprovalDecision::AcceptWithExecpolicyAmendment { .. }));
+    assert!(matches!(
+        d,
+        CommandExecutionApprovalDecision::AcceptWithExecpolicyAmendment { .. }
+    ));
     assert_eq!(
         serde_json::to_value(CommandExecutionApprovalDecision::AcceptForSession).expect("ser"),
         json!("acceptForSession")

@@ -8,11 +8,11 @@ mod response_item;
 mod responses_client;
 mod sse;
 
-pub use responses_client::backoff as backoff_delay;
 pub use client::{client_for_provider, ModelClient, ModelError, ResponseStream};
 pub use offline::OfflineModel;
 pub use request::{ModelRequest, RequestMetadata};
 pub use response_event::ResponseEvent;
 pub use response_item::{ContentItem, ResponseItem};
+pub use responses_client::backoff as backoff_delay;
 pub use responses_client::ResponsesClient;
 pub use sse::{SseEvent, SseParser};

@@ -6,10 +6,27 @@ use tally_protocol::types::TokenUsageBreakdown;
 pub enum ResponseEvent {
     Created,
     OutputItemAdded(ResponseItem),
-    OutputTextDelta { item_id: String, delta: String },
-    ReasoningSummaryPartAdded { item_id: String, summary_index: i64 },
-    ReasoningSummaryTextDelta { item_id: String, summary_index: i64, delta: String },
-    ReasoningTextDelta { item_id: String, content_index: i64, delta: String },
+    OutputTextDelta {
+        item_id: String,
+        delta: String,
+    },
+    ReasoningSummaryPartAdded {
+        item_id: String,
+        summary_index: i64,
+    },
+    ReasoningSummaryTextDelta {
+        item_id: String,
+        summary_index: i64,
+        delta: String,
+    },
+    ReasoningTextDelta {
+        item_id: String,
+        content_index: i64,
+        delta: String,
+    },
     OutputItemDone(ResponseItem),
-    Completed { response_id: String, usage: Option<TokenUsageBreakdown> },
+    Completed {
+        response_id: String,
+        usage: Option<TokenUsageBreakdown>,
+    },
 }

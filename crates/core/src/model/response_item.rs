@@ -37,9 +37,15 @@ pub enum ResponseItem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentItem {
-    InputText { text: String },
-    OutputText { text: String },
-    InputImage { image_url: String },
+    InputText {
+        text: String,
+    },
+    OutputText {
+        text: String,
+    },
+    InputImage {
+        image_url: String,
+    },
     /// A part this client does not model (refusal, audio, ...); kept out of prompts.
     #[serde(other)]
     Unknown,

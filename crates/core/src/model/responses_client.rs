@@ -98,10 +98,18 @@ struct AttemptError {
 
 impl AttemptError {
     fn fatal(error: ModelError) -> Self {
-        Self { error, retry: false, retry_after: None }
+        Self {
+            error,
+            retry: false,
+            retry_after: None,
+        }
     }
     fn retry(error: ModelError, retry_after: Option<Duration>) -> Self {
-        Self { error, retry: true, retry_after }
+        Self {
+            error,
+            retry: true,
+            retry_after,
+        }
     }
 }
 
@@ -111,9 +119,14 @@ impl ModelClient for ResponsesClient {
         let mut attempt = 0u32;
         loop {
             match self.send_once(&request).await {
-                Ok(response) => return Ok(decode_stream(response, self.provider.stream_idle_timeout)),
+                Ok(response) => {
+                    return Ok(decode_stream(response, self.provider.stream_idle_timeout))
+                }
                 Err(e) if e.retry && attempt < self.provider.request_max_retries => {
-                    let wait = e.retry_after.unwrap_or_else(|| backoff(attempt)).min(MAX_BACKOFF);
+                    let wait = e
+                        .retry_after
+                        .unwrap_or_else(|| backoff(attempt))
+                        .min(MAX_BACKOFF);
                     tracing::warn!(attempt, ?wait, error = %e.error, "model request failed; retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -190,7 +203,9 @@ fn decode_stream(response: reqwest::Response, idle: Duration) -> ResponseStream 
                     .queue
                     .push_back(Err(ModelError::StreamDisconnected(e.to_string()))),
                 Ok(Some(Ok(chunk))) => match st.parser.feed(&chunk) {
-                    Err(e) => st.queue.push_back(Err(ModelError::ResponseFailed(e.to_string()))),
+                    Err(e) => st
+                        .queue
+                        .push_back(Err(ModelError::ResponseFailed(e.to_string()))),
                     Ok(events) => st.queue.extend(events.iter().filter_map(decode_event)),
                 },
             }
@@ -242,12 +257,17 @@ pub(crate) fn decode_event(ev: &SseEvent) -> Option<Result<ResponseEvent, ModelE
             } else {
                 &data
             };
-            let msg = err["message"].as_str().unwrap_or("response failed").to_string();
+            let msg = err["message"]
+                .as_str()
+                .unwrap_or("response failed")
+                .to_string();
             return Some(Err(ModelError::ResponseFailed(msg)));
         }
         "response.incomplete" => {
             let reason = s(&data["response"]["incomplete_details"]["reason"]);
-            return Some(Err(ModelError::ResponseFailed(format!("response incomplete: {reason}"))));
+            return Some(Err(ModelError::ResponseFailed(format!(
+                "response incomplete: {reason}"
+            ))));
         }
         _ => return None,
     };

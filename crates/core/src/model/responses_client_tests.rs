@@ -1,7 +1,10 @@
 use super::*;
 
 fn ev(event: &str, data: serde_json::Value) -> SseEvent {
-    SseEvent { event: event.into(), data: data.to_string() }
+    SseEvent {
+        event: event.into(),
+        data: data.to_string(),
+    }
 }
 
 #[test]
@@ -13,11 +16,18 @@ fn decodes_completed_usage_into_protocol_names() {
             "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 2},
             "total_tokens": 15}}}),
     ));
-    let Some(Ok(ResponseEvent::Completed { response_id, usage: Some(u) })) = got else {
+    let Some(Ok(ResponseEvent::Completed {
+        response_id,
+        usage: Some(u),
+    })) = got
+    else {
         panic!("unexpected {got:?}")
     };
     assert_eq!(response_id, "r1");
-    assert_eq!((u.input_tokens, u.cached_input_tokens, u.output_tokens), (10, 3, 5));
+    assert_eq!(
+        (u.input_tokens, u.cached_input_tokens, u.output_tokens),
+        (10, 3, 5)
+    );
     assert_eq!((u.reasoning_output_tokens, u.total_tokens), (2, 15));
 }
 
@@ -38,6 +48,8 @@ fn decodes_whole_message_items() {
         serde_json::json!({"item": {"type": "message", "id": "msg_1", "role": "assistant",
             "content": [{"type": "output_text", "text": "Done."}]}}),
     ));
-    let Some(Ok(ResponseEvent::OutputItemDone(item))) = got else { panic!("{got:?}") };
+    let Some(Ok(ResponseEvent::OutputItemDone(item))) = got else {
+        panic!("{got:?}")
+    };
     assert_eq!(item.message_text().as_deref(), Some("Done."));
 }

@@ -92,7 +92,9 @@ pub enum ThreadStatus {
     Idle,
     SystemError,
     #[serde(rename_all = "camelCase")]
-    Active { active_flags: Vec<ThreadActiveFlag> },
+    Active {
+        active_flags: Vec<ThreadActiveFlag>,
+    },
 }
 
 /// Why an active thread waits.

@@ -69,11 +69,19 @@ pub enum CodexErrorInfo {
     SandboxError,
     Other,
     #[serde(rename_all = "camelCase")]
-    HttpConnectionFailed { http_status_code: Option<u16> },
+    HttpConnectionFailed {
+        http_status_code: Option<u16>,
+    },
     #[serde(rename_all = "camelCase")]
-    ResponseStreamConnectionFailed { http_status_code: Option<u16> },
+    ResponseStreamConnectionFailed {
+        http_status_code: Option<u16>,
+    },
     #[serde(rename_all = "camelCase")]
-    ResponseStreamDisconnected { http_status_code: Option<u16> },
+    ResponseStreamDisconnected {
+        http_status_code: Option<u16>,
+    },
     #[serde(rename_all = "camelCase")]
-    ResponseTooManyFailedAttempts { http_status_code: Option<u16> },
+    ResponseTooManyFailedAttempts {
+        http_status_code: Option<u16>,
+    },
 }

@@ -1,0 +1,76 @@
+//! Request handlers, one module per method family, and the table that maps a method to its handler.
+//! Each handler returns a typed `ClientResponsePayload`; it never serializes or sends the response.
+
+mod account;
+mod config;
+mod model;
+mod thread;
+mod turn;
+
+use crate::connection::{ConnectionId, SessionInfo};
+use crate::outgoing::OutgoingMessageSender;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use tally_core::{Config, ThreadManager};
+use tally_protocol::{ClientRequest, ClientResponsePayload, JsonRpcErrorBody};
+
+/// What a handler can reach.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub connection: ConnectionId,
+    pub session: Arc<SessionInfo>,
+    pub outgoing: Arc<OutgoingMessageSender>,
+    pub threads: Arc<ThreadManager>,
+    pub config: Arc<Config>,
+}
+
+/// Work that must happen right after the response is sent (notifications that follow it).
+pub(crate) type AfterSend = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
+
+/// A successful handler result: the typed payload and what follows it.
+pub(crate) struct HandlerReply {
+    pub payload: ClientResponsePayload,
+    pub after_send: Option<AfterSend>,
+}
+
+impl From<ClientResponsePayload> for HandlerReply {
+    fn from(payload: ClientResponsePayload) -> Self {
+        Self {
+            payload,
+            after_send: None,
+        }
+    }
+}
+
+impl HandlerReply {
+    fn then(payload: ClientResponsePayload, after: AfterSend) -> Self {
+        Self {
+            payload,
+            after_send: Some(after),
+        }
+    }
+}
+
+pub(crate) type HandlerResult = Result<HandlerReply, JsonRpcErrorBody>;
+
+/// The method table: every client request goes to exactly one handler.
+pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult {
+    match request {
+        ClientRequest::Initialize(_) => Err(JsonRpcErrorBody::invalid_request("Already initialized")),
+        ClientRequest::ThreadStart(p) => thread::start(&ctx, p).await,
+        ClientRequest::ThreadResume(p) => thread::resume(&ctx, p).await,
+        ClientRequest::ThreadFork(p) => thread::fork(&ctx, p).await,
+        ClientRequest::ThreadList(p) => thread::list(&ctx, p).await,
+        ClientRequest::ThreadRead(p) => thread::read(&ctx, p).await,
+        ClientRequest::ThreadLoadedList(p) => thread::loaded_list(&ctx, p).await,
+        ClientRequest::ThreadArchive(p) => thread::archive(&ctx, p).await,
+        ClientRequest::ThreadUnarchive(p) => thread::unarchive(&ctx, p).await,
+        ClientRequest::ThreadUnsubscribe(p) => thread::unsubscribe(&ctx, p).await,
+        ClientRequest::TurnStart(p) => turn::start(&ctx, p).await,
+        ClientRequest::TurnSteer(p) => turn::steer(&ctx, p).await,
+        ClientRequest::TurnInterrupt(p) => turn::interrupt(&ctx, p).await,
+        ClientRequest::ModelList(p) => model::list(&ctx, p).await,
+        ClientRequest::ConfigRead(p) => config::read(&ctx, p).await,
+        ClientRequest::AccountRead(p) => account::read(&ctx, p).await,
+    }
+}

@@ -1,0 +1,164 @@
+//! `thread/*` handlers.
+
+use super::{Ctx, HandlerReply, HandlerResult};
+use crate::error_map::core_error;
+use tally_protocol::server_notification::*;
+use tally_protocol::types::*;
+use tally_protocol::{ClientResponsePayload as P, JsonRpcErrorBody, ServerNotification as N};
+
+pub(crate) async fn start(ctx: &Ctx, p: ThreadStartParams) -> HandlerResult {
+    if p.dynamic_tools.is_some() && !ctx.session.experimental_api {
+        return Err(JsonRpcErrorBody::invalid_request(
+            "thread/start.dynamicTools requires experimentalApi capability",
+        ));
+    }
+    let response = ctx.threads.start_thread(p, &ctx.session.client).map_err(core_error)?;
+    ctx.outgoing.registry().subscribe(ctx.connection, &response.thread.id);
+    let started = N::ThreadStarted(ThreadStartedNotification {
+        thread: response.thread.clone(),
+    });
+    let outgoing = ctx.outgoing.clone();
+    let thread_id = response.thread.id.clone();
+    Ok(HandlerReply::then(
+        P::ThreadStart(response),
+        Box::new(move || {
+            Box::pin(async move { outgoing.send_thread_notification(&thread_id, &started).await })
+        }),
+    ))
+}
+
+pub(crate) async fn resume(ctx: &Ctx, p: ThreadResumeParams) -> HandlerResult {
+    let hydrated = !p.exclude_turns;
+    let response = ctx.threads.resume_thread(p, &ctx.session.client).map_err(core_error)?;
+    let thread = &response.session.thread;
+    ctx.outgoing.registry().subscribe(ctx.connection, &thread.id);
+    if hydrated {
+        send_history_deprecation(ctx).await;
+    }
+    let status = N::ThreadStatusChanged(ThreadStatusChangedNotification {
+        thread_id: thread.id.clone(),
+        status: thread.status.clone(),
+    });
+    ctx.outgoing.send_notification(ctx.connection, &status).await;
+    Ok(P::ThreadResume(response).into())
+}
+
+pub(crate) async fn fork(ctx: &Ctx, p: ThreadForkParams) -> HandlerResult {
+    let hydrated = !p.exclude_turns;
+    let response = ctx.threads.fork_thread(p, &ctx.session.client).map_err(core_error)?;
+    let thread_id = response.thread.id.clone();
+    ctx.outgoing.registry().subscribe(ctx.connection, &thread_id);
+    if hydrated {
+        send_history_deprecation(ctx).await;
+    }
+    let full = ctx.threads.read_thread(&thread_id, true).map_err(core_error)?;
+    let usage = full.turns.last().map(|t| {
+        N::ThreadTokenUsageUpdated(ThreadTokenUsageUpdatedNotification {
+            thread_id: thread_id.clone(),
+            turn_id: t.id.clone(),
+            token_usage: ctx.threads.token_usage(&thread_id).unwrap_or_default(),
+        })
+    });
+    let started = N::ThreadStarted(ThreadStartedNotification {
+        thread: response.thread.clone(),
+    });
+    let outgoing = ctx.outgoing.clone();
+    Ok(HandlerReply::then(
+        P::ThreadFork(response),
+        Box::new(move || {
+            Box::pin(async move {
+                if let Some(u) = usage {
+                    outgoing.send_thread_notification(&thread_id, &u).await;
+                }
+                outgoing.send_thread_notification(&thread_id, &started).await;
+            })
+        }),
+    ))
+}
+
+async fn send_history_deprecation(ctx: &Ctx) {
+    let notice = N::DeprecationNotice(DeprecationNoticeNotification {
+        summary: "Full thread history hydration is deprecated; pass excludeTurns: true and page with thread/turns/list.".into(),
+        details: None,
+    });
+    ctx.outgoing.send_notification(ctx.connection, &notice).await;
+}
+
+pub(crate) async fn list(ctx: &Ctx, p: ThreadListParams) -> HandlerResult {
+    let response = ctx.threads.list_threads(&p).map_err(core_error)?;
+    Ok(P::ThreadList(response).into())
+}
+
+pub(crate) async fn read(ctx: &Ctx, p: ThreadReadParams) -> HandlerResult {
+    let thread = ctx.threads.read_thread(&p.thread_id, p.include_turns).map_err(core_error)?;
+    Ok(P::ThreadRead(ThreadResponse { thread }).into())
+}
+
+pub(crate) async fn loaded_list(ctx: &Ctx, p: ThreadLoadedListParams) -> HandlerResult {
+    let mut ids = ctx.threads.loaded_thread_ids();
+    if let Some(cursor) = &p.cursor {
+        ids.retain(|id| id > cursor);
+    }
+    let limit = p.limit.map(|l| l.max(1) as usize).unwrap_or(usize::MAX);
+    let next_cursor = (ids.len() > limit).then(|| ids[limit - 1].clone());
+    ids.truncate(limit);
+    Ok(P::ThreadLoadedList(ThreadLoadedListResponse {
+        data: ids,
+        next_cursor,
+    })
+    .into())
+}
+
+pub(crate) async fn archive(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
+    let registry = ctx.outgoing.registry();
+    let mut audience = registry.subscribers(&p.thread_id, "thread/archived");
+    ctx.threads.archive_thread(&p.thread_id).map_err(core_error)?;
+    let status = N::ThreadStatusChanged(ThreadStatusChangedNotification {
+        thread_id: p.thread_id.clone(),
+        status: ThreadStatus::NotLoaded,
+    });
+    ctx.outgoing.send_thread_notification(&p.thread_id, &status).await;
+    registry.clear_thread(&p.thread_id);
+    if !audience.contains(&ctx.connection) {
+        audience.push(ctx.connection);
+    }
+    let archived = N::ThreadArchived(ThreadIdNotification {
+        thread_id: p.thread_id,
+    });
+    let outgoing = ctx.outgoing.clone();
+    Ok(HandlerReply::then(
+        P::ThreadArchive(EmptyResponse {}),
+        Box::new(move || {
+            Box::pin(async move {
+                for connection in audience {
+                    outgoing.send_notification(connection, &archived).await;
+                }
+            })
+        }),
+    ))
+}
+
+pub(crate) async fn unarchive(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
+    let thread = ctx.threads.unarchive_thread(&p.thread_id).map_err(core_error)?;
+    let unarchived = N::ThreadUnarchived(ThreadIdNotification {
+        thread_id: p.thread_id,
+    });
+    let (outgoing, connection) = (ctx.outgoing.clone(), ctx.connection);
+    Ok(HandlerReply::then(
+        P::ThreadUnarchive(ThreadResponse { thread }),
+        Box::new(move || {
+            Box::pin(async move { outgoing.send_notification(connection, &unarchived).await })
+        }),
+    ))
+}
+
+pub(crate) async fn unsubscribe(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
+    let status = if !ctx.threads.is_loaded(&p.thread_id) {
+        ThreadUnsubscribeStatus::NotLoaded
+    } else if ctx.outgoing.registry().unsubscribe(ctx.connection, &p.thread_id) {
+        ThreadUnsubscribeStatus::Unsubscribed
+    } else {
+        ThreadUnsubscribeStatus::NotSubscribed
+    };
+    Ok(P::ThreadUnsubscribe(ThreadUnsubscribeResponse { status }).into())
+}

@@ -1,0 +1,90 @@
+//! Builds the app-server from config and runs it on a transport.
+
+use crate::outgoing::OutgoingMessageSender;
+use crate::processor::MessageProcessor;
+use crate::registry::ConnectionRegistry;
+use crate::thread_events::ThreadEventsToSubscribers;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tally_core::{Config, ThreadManager};
+use tokio::net::TcpListener;
+
+/// Options that do not come from config.toml.
+#[derive(Debug, Clone, Default)]
+pub struct AppServerOptions {}
+
+/// A ready-to-run app-server.
+pub struct AppServer {
+    processor: Arc<MessageProcessor>,
+}
+
+/// Where `--listen` asks the server to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenTarget {
+    Stdio,
+    WebSocket(SocketAddr),
+}
+
+impl ListenTarget {
+    /// Parses `stdio://` or `ws://IP:PORT`; a non-loopback address is refused (no auth yet).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url == "stdio://" || url == "stdio" {
+            return Ok(ListenTarget::Stdio);
+        }
+        let Some(rest) = url.strip_prefix("ws://") else {
+            return Err(format!("--listen {url:?}: expected stdio:// or ws://IP:PORT"));
+        };
+        let addr: SocketAddr = rest
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|e| format!("--listen {url:?}: {e} (expected ws://IP:PORT)"))?;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "--listen {url:?}: refusing to listen on a non-loopback address without WebSocket auth"
+            ));
+        }
+        Ok(ListenTarget::WebSocket(addr))
+    }
+}
+
+impl AppServer {
+    /// Wires the sender, thread manager and processor for `config`.
+    pub fn new(config: Config, _options: AppServerOptions) -> Self {
+        let config = Arc::new(config);
+        let outgoing = Arc::new(OutgoingMessageSender::new(Arc::new(ConnectionRegistry::default())));
+        let sink = Arc::new(ThreadEventsToSubscribers(outgoing.clone()));
+        let threads = Arc::new(ThreadManager::new(config.clone(), sink));
+        Self {
+            processor: Arc::new(MessageProcessor::new(outgoing, threads, config)),
+        }
+    }
+
+    /// The outgoing seam (for wiring analytics and tests).
+    pub fn outgoing(&self) -> Arc<OutgoingMessageSender> {
+        self.processor.outgoing.clone()
+    }
+
+    /// Serves stdin/stdout until stdin closes.
+    pub async fn run_stdio(&self) {
+        crate::transport::stdio::serve_stdio(self.processor.clone()).await;
+    }
+
+    /// Serves one connection over any reader and writer (tests, pipes).
+    pub async fn run_lines<R, W>(&self, reader: R, writer: W)
+    where
+        R: tokio::io::AsyncBufRead + Unpin,
+        W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        crate::transport::stdio::serve_lines(self.processor.clone(), reader, writer).await;
+    }
+
+    /// Serves WebSocket clients on `listener` until `shutdown` completes.
+    pub async fn run_websocket(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        crate::transport::websocket::serve_websocket(self.processor.clone(), listener, shutdown).await
+    }
+}

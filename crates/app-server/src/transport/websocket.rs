@@ -1,0 +1,103 @@
+//! The WebSocket transport: one JSON message per text frame, many connections, plus
+//! `/readyz` and `/healthz` on the same listener. Requests carrying `Origin` are refused
+//! (a browser page must not drive a local agent).
+
+use crate::connection::OutboundPolicy;
+use crate::processor::{ConnectionSession, MessageProcessor};
+use crate::transport::MAX_MESSAGE_BYTES;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::{SinkExt, StreamExt};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// Outbound frames queued per WebSocket client before it is disconnected as too slow.
+pub const WS_OUTBOUND_CAPACITY: usize = 32 * 1024;
+
+/// The router: health endpoints and a WebSocket upgrade on any other path.
+pub(crate) fn router(processor: Arc<MessageProcessor>) -> Router {
+    Router::new()
+        .route("/readyz", get(health))
+        .route("/healthz", get(health))
+        .fallback(upgrade)
+        .with_state(processor)
+}
+
+async fn health(headers: HeaderMap) -> Response {
+    if headers.contains_key("origin") {
+        return (StatusCode::FORBIDDEN, "cross-origin requests are refused").into_response();
+    }
+    (StatusCode::OK, "ok").into_response()
+}
+
+async fn upgrade(
+    State(processor): State<Arc<MessageProcessor>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    if headers.contains_key("origin") {
+        return (StatusCode::FORBIDDEN, "cross-origin requests are refused").into_response();
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| serve_socket(processor, socket))
+}
+
+async fn serve_socket(processor: Arc<MessageProcessor>, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Arc<str>>(WS_OUTBOUND_CAPACITY);
+    let (id, closed) = processor
+        .outgoing
+        .registry()
+        .register(tx, OutboundPolicy::DisconnectWhenFull);
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if sink.send(Message::Text(frame.as_ref().into())).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut conn = ConnectionSession::new(id);
+    loop {
+        let msg = tokio::select! {
+            msg = stream.next() => msg,
+            _ = closed.cancelled() => break,
+        };
+        match msg {
+            Some(Ok(Message::Text(text))) => processor.process_text(&mut conn, text.as_str()).await,
+            Some(Ok(Message::Binary(_))) => {
+                tracing::warn!(connection = %id, "dropping binary frame; Tally speaks text frames")
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(_))) | None => break,
+            Some(Err(e)) => {
+                tracing::info!(connection = %id, error = %e, "WebSocket read failed; closing");
+                break;
+            }
+        }
+    }
+    processor.connection_closed(id);
+    writer.abort();
+}
+
+/// Serves WebSocket clients on `listener` until `shutdown` completes.
+pub(crate) async fn serve_websocket(
+    processor: Arc<MessageProcessor>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(processor))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

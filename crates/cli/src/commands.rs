@@ -1,0 +1,103 @@
+//! Subcommands and their flags.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use tally_app_server::server::ListenTarget;
+use tally_app_server::{AppServer, AppServerOptions};
+use tally_core::Config;
+
+/// Tally: a Codex-compatible agent app-server that measures itself.
+#[derive(Debug, Parser)]
+#[command(name = "tally", version)]
+pub struct Cli {
+    /// Home directory for config and state (else $TALLY_HOME, $CODEX_HOME, ~/.tally).
+    #[arg(long, global = true)]
+    pub home: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the app-server (stdio by default), a drop-in for `codex app-server`.
+    AppServer {
+        /// stdio:// (default) or ws://IP:PORT.
+        #[arg(long, default_value = "stdio://")]
+        listen: String,
+        /// Accepted for compatibility with clients that start `codex app-server` with it.
+        #[arg(long, hide = true)]
+        analytics_default_enabled: bool,
+    },
+    /// Run the app-server on WebSocket for the TUI and IDEs, and print where to connect.
+    Serve {
+        /// ws://IP:PORT to listen on (loopback only).
+        #[arg(long, default_value = "ws://127.0.0.1:4545")]
+        listen: String,
+    },
+    /// Write Tally's JSON Schema of the protocol to a directory.
+    Schema {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+impl Command {
+    /// Default log level: quiet for stdio (the client reads our stderr), informative for servers.
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::AppServer { .. } | Command::Schema { .. } => "warn",
+            Command::Serve { .. } => "info",
+        }
+    }
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let home = tally_core::home::resolve_home(cli.home.as_deref());
+    match cli.command {
+        Command::AppServer { listen, .. } => run_app_server(&home, &listen, false).await,
+        Command::Serve { listen } => run_app_server(&home, &listen, true).await,
+        Command::Schema { out } => {
+            let written = tally_protocol::schema_export::write_schemas(&out)
+                .with_context(|| format!("writing schemas to {}", out.display()))?;
+            println!("wrote {} schema files to {}", written.len(), out.display());
+            Ok(())
+        }
+    }
+}
+
+async fn run_app_server(
+    home: &std::path::Path,
+    listen: &str,
+    announce: bool,
+) -> anyhow::Result<()> {
+    let target = ListenTarget::parse(listen).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(home).with_context(|| format!("creating home {}", home.display()))?;
+    let config = Config::load(home)?;
+    tracing::info!(home = %home.display(), model = %config.model, provider = %config.model_provider.id, "config loaded");
+    let server = AppServer::new(config, AppServerOptions::default());
+    match target {
+        ListenTarget::Stdio => {
+            server.run_stdio().await;
+            Ok(())
+        }
+        ListenTarget::WebSocket(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            let local = listener.local_addr()?;
+            if announce {
+                println!("Tally app-server listening on ws://{local}");
+                println!("  Codex TUI:  codex --remote ws://{local}");
+                println!("  health:     http://{local}/healthz");
+            }
+            tracing::info!(%local, "listening");
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            server.run_websocket(listener, shutdown).await?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Test helpers for Tally's integration tests: validation of server output against the official Codex
+//! app-server JSON Schema ([`schema`]) and a scriptable mock of the OpenAI Responses API ([`mock_responses`]).
+
+#![warn(missing_docs)]
+
+pub mod mock_responses;
+pub mod schema;
+mod strict;
+
+pub use mock_responses::{sse, MockReply, MockResponsesServer, MockSseEvent, RecordedRequest};
+pub use schema::{ProtocolSchemas, SchemaError, SchemaMode, TranscriptChecker};
