@@ -3,9 +3,11 @@
 
 #![warn(missing_docs)]
 
+pub mod app_client;
 pub mod mock_responses;
 pub mod schema;
 mod strict;
 
+pub use app_client::{methods, AppClient};
 pub use mock_responses::{sse, MockReply, MockResponsesServer, MockSseEvent, RecordedRequest};
 pub use schema::{ProtocolSchemas, SchemaError, SchemaMode, TranscriptChecker};
