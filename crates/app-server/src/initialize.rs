@@ -9,7 +9,9 @@ use tally_protocol::{ClientResponsePayload, JsonRpcErrorBody, CODEX_PROTOCOL_VER
 pub(crate) fn validate_client_name(name: &str) -> Result<(), JsonRpcErrorBody> {
     let valid = !name.is_empty()
         && name.len() <= 256
-        && name.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
+        && name
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
     if valid {
         Ok(())
     } else {
@@ -40,7 +42,11 @@ pub(crate) fn initialize_response(
             user_agent: user_agent.clone(),
         },
         experimental_api: caps.experimental_api,
-        opt_out_notifications: caps.opt_out_notification_methods.unwrap_or_default().into_iter().collect(),
+        opt_out_notifications: caps
+            .opt_out_notification_methods
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
     };
     let response = InitializeResponse {
         user_agent,

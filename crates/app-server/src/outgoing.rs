@@ -69,7 +69,10 @@ impl OutgoingMessageSender {
         payload: ClientResponsePayload,
     ) {
         match payload.to_result() {
-            Ok(result) => self.deliver(connection, &json!({"id": id, "result": result})).await,
+            Ok(result) => {
+                self.deliver(connection, &json!({"id": id, "result": result}))
+                    .await
+            }
             Err(e) => {
                 self.serialization_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(method = payload.method(), error = %e, "cannot serialize response");
@@ -86,7 +89,8 @@ impl OutgoingMessageSender {
         id: Option<RequestId>,
         error: JsonRpcErrorBody,
     ) {
-        self.deliver(connection, &json!({"id": id, "error": error})).await;
+        self.deliver(connection, &json!({"id": id, "error": error}))
+            .await;
     }
 
     /// Sends a notification to one connection (if it is initialized and did not opt out).
@@ -161,7 +165,10 @@ impl OutgoingMessageSender {
             return;
         };
         let outcome = match pending.request.response_from_result(result) {
-            Ok(response) => ServerRequestOutcome::Answered { connection, response },
+            Ok(response) => ServerRequestOutcome::Answered {
+                connection,
+                response,
+            },
             Err(e) => {
                 tracing::warn!(request = %id, error = %e, "client answered with a mismatched result");
                 ServerRequestOutcome::Refused {
@@ -174,9 +181,16 @@ impl OutgoingMessageSender {
     }
 
     /// Routes a client's error answer to the pending request it refuses.
-    pub fn notify_client_error(&self, connection: ConnectionId, id: RequestId, error: JsonRpcErrorBody) {
+    pub fn notify_client_error(
+        &self,
+        connection: ConnectionId,
+        id: RequestId,
+        error: JsonRpcErrorBody,
+    ) {
         if let Some(pending) = self.take_pending_for(connection, &id) {
-            let _ = pending.responder.send(ServerRequestOutcome::Refused { connection, error });
+            let _ = pending
+                .responder
+                .send(ServerRequestOutcome::Refused { connection, error });
         }
     }
 

@@ -28,8 +28,12 @@ fn frame(rx: &mut mpsc::Receiver<Arc<str>>) -> Value {
 async fn send_response_serializes_the_typed_payload_with_the_request_id() {
     let s = sender();
     let (c, mut rx) = connect(&s, OutboundPolicy::Wait, 8);
-    s.send_response(c, RequestId::String("a-7".into()), ClientResponsePayload::TurnInterrupt(EmptyResponse {}))
-        .await;
+    s.send_response(
+        c,
+        RequestId::String("a-7".into()),
+        ClientResponsePayload::TurnInterrupt(EmptyResponse {}),
+    )
+    .await;
     assert_eq!(frame(&mut rx), json!({"id": "a-7", "result": {}}));
 }
 
@@ -41,13 +45,17 @@ async fn thread_notifications_reach_initialized_subscribers_that_did_not_opt_out
     let (c, mut rx_c) = connect(&s, OutboundPolicy::Wait, 8);
     s.registry().set_session(a, SessionInfo::default());
     let mut opted_out = SessionInfo::default();
-    opted_out.opt_out_notifications.insert("thread/archived".into());
+    opted_out
+        .opt_out_notifications
+        .insert("thread/archived".into());
     s.registry().set_session(b, opted_out);
     // c never initialized.
     for id in [a, b, c] {
         s.registry().subscribe(id, "t1");
     }
-    let n = ServerNotification::ThreadArchived(ThreadIdNotification { thread_id: "t1".into() });
+    let n = ServerNotification::ThreadArchived(ThreadIdNotification {
+        thread_id: "t1".into(),
+    });
     s.send_thread_notification("t1", &n).await;
     let got = frame(&mut rx_a);
     assert_eq!(got["method"], "thread/archived");
@@ -99,10 +107,17 @@ async fn answers_from_other_connections_and_mismatched_results_do_not_accept() {
     let (b, _rx_b) = connect(&s, OutboundPolicy::Wait, 8);
     let (id, outcome) = s.send_request(a, approval()).await;
     s.notify_client_response(b, id.clone(), json!({"decision": "accept"}));
-    assert_eq!(s.pending_requests(), 1, "an answer from b must not settle a's request");
+    assert_eq!(
+        s.pending_requests(),
+        1,
+        "an answer from b must not settle a's request"
+    );
     s.notify_client_response(a, id, json!({"nonsense": true}));
     let got = outcome.await.expect("settled");
-    assert!(matches!(got, ServerRequestOutcome::Refused { connection, .. } if connection == a), "{got:?}");
+    assert!(
+        matches!(got, ServerRequestOutcome::Refused { connection, .. } if connection == a),
+        "{got:?}"
+    );
 }
 
 #[tokio::test]
@@ -120,7 +135,12 @@ async fn a_websocket_client_that_does_not_read_is_disconnected_not_buffered() {
     let s = sender();
     let (a, _rx) = connect(&s, OutboundPolicy::DisconnectWhenFull, 2);
     for i in 0..3 {
-        s.send_error(a, Some(RequestId::Integer(i)), JsonRpcErrorBody::internal("x")).await;
+        s.send_error(
+            a,
+            Some(RequestId::Integer(i)),
+            JsonRpcErrorBody::internal("x"),
+        )
+        .await;
     }
     assert_eq!(s.registry().dropped_slow_clients(), 1);
 }

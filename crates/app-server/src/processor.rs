@@ -58,7 +58,11 @@ pub(crate) struct MessageProcessor {
 }
 
 impl MessageProcessor {
-    pub fn new(outgoing: Arc<OutgoingMessageSender>, threads: Arc<ThreadManager>, config: Arc<Config>) -> Self {
+    pub fn new(
+        outgoing: Arc<OutgoingMessageSender>,
+        threads: Arc<ThreadManager>,
+        config: Arc<Config>,
+    ) -> Self {
         Self {
             outgoing,
             threads,
@@ -100,25 +104,35 @@ impl MessageProcessor {
             JsonRpcMessage::Request { id, method, params } => {
                 self.request(conn, id, &method, params).await
             }
-            JsonRpcMessage::Notification { method, .. } => match ClientNotification::decode(&method) {
-                Ok(ClientNotification::Initialized) => {
-                    tracing::debug!(connection = %conn.id, "client initialized")
+            JsonRpcMessage::Notification { method, .. } => {
+                match ClientNotification::decode(&method) {
+                    Ok(ClientNotification::Initialized) => {
+                        tracing::debug!(connection = %conn.id, "client initialized")
+                    }
+                    Err(_) => {
+                        tracing::debug!(connection = %conn.id, %method, "ignoring unknown notification")
+                    }
                 }
-                Err(_) => tracing::debug!(connection = %conn.id, %method, "ignoring unknown notification"),
-            },
+            }
             JsonRpcMessage::Response { id, result } => {
                 self.outgoing.notify_client_response(conn.id, id, result)
             }
-            JsonRpcMessage::Error { id: Some(id), error } => {
-                self.outgoing.notify_client_error(conn.id, id, error)
-            }
+            JsonRpcMessage::Error {
+                id: Some(id),
+                error,
+            } => self.outgoing.notify_client_error(conn.id, id, error),
             JsonRpcMessage::Error { id: None, error } => {
                 tracing::warn!(connection = %conn.id, code = error.code, message = %error.message, "client sent an error without id")
             }
         }
     }
 
-    async fn initialize(&self, conn: &mut ConnectionSession, id: RequestId, params: Option<serde_json::Value>) {
+    async fn initialize(
+        &self,
+        conn: &mut ConnectionSession,
+        id: RequestId,
+        params: Option<serde_json::Value>,
+    ) {
         if conn.session.is_some() {
             let e = JsonRpcErrorBody::invalid_request("Already initialized");
             return self.outgoing.send_error(conn.id, Some(id), e).await;
@@ -126,14 +140,21 @@ impl MessageProcessor {
         let params = match ClientRequest::decode("initialize", params) {
             Ok(ClientRequest::Initialize(p)) => p,
             Ok(_) => return,
-            Err(e) => return self.outgoing.send_error(conn.id, Some(id), e.to_error_body()).await,
+            Err(e) => {
+                return self
+                    .outgoing
+                    .send_error(conn.id, Some(id), e.to_error_body())
+                    .await
+            }
         };
         if let Err(e) = validate_client_name(&params.client_info.name) {
             return self.outgoing.send_error(conn.id, Some(id), e).await;
         }
         let (session, payload) = initialize_response(&self.config, &params);
         let session = Arc::new(session);
-        self.outgoing.registry().set_session(conn.id, (*session).clone());
+        self.outgoing
+            .registry()
+            .set_session(conn.id, (*session).clone());
         conn.session = Some(session);
         self.outgoing.send_response(conn.id, id, payload).await;
         for w in &self.config.warnings {
@@ -159,7 +180,12 @@ impl MessageProcessor {
         };
         let request = match ClientRequest::decode(method, params) {
             Ok(r) => r,
-            Err(e) => return self.outgoing.send_error(conn.id, Some(id), e.to_error_body()).await,
+            Err(e) => {
+                return self
+                    .outgoing
+                    .send_error(conn.id, Some(id), e.to_error_body())
+                    .await
+            }
         };
         let ctx = Ctx {
             connection: conn.id,

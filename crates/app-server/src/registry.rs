@@ -85,14 +85,21 @@ impl ConnectionRegistry {
 
     /// What a connection declared at `initialize`, if it has.
     pub fn session(&self, id: ConnectionId) -> Option<Arc<SessionInfo>> {
-        self.lock().connections.get(&id).and_then(|e| e.session.clone())
+        self.lock()
+            .connections
+            .get(&id)
+            .and_then(|e| e.session.clone())
     }
 
     /// Subscribes a connection to a thread's events.
     pub fn subscribe(&self, id: ConnectionId, thread_id: &str) {
         let mut inner = self.lock();
         if inner.connections.contains_key(&id) {
-            inner.subscriptions.entry(thread_id.to_string()).or_default().insert(id);
+            inner
+                .subscriptions
+                .entry(thread_id.to_string())
+                .or_default()
+                .insert(id);
         }
     }
 

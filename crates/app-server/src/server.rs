@@ -33,7 +33,9 @@ impl ListenTarget {
             return Ok(ListenTarget::Stdio);
         }
         let Some(rest) = url.strip_prefix("ws://") else {
-            return Err(format!("--listen {url:?}: expected stdio:// or ws://IP:PORT"));
+            return Err(format!(
+                "--listen {url:?}: expected stdio:// or ws://IP:PORT"
+            ));
         };
         let addr: SocketAddr = rest
             .trim_end_matches('/')
@@ -52,7 +54,9 @@ impl AppServer {
     /// Wires the sender, thread manager and processor for `config`.
     pub fn new(config: Config, _options: AppServerOptions) -> Self {
         let config = Arc::new(config);
-        let outgoing = Arc::new(OutgoingMessageSender::new(Arc::new(ConnectionRegistry::default())));
+        let outgoing = Arc::new(OutgoingMessageSender::new(Arc::new(
+            ConnectionRegistry::default(),
+        )));
         let sink = Arc::new(ThreadEventsToSubscribers(outgoing.clone()));
         let threads = Arc::new(ThreadManager::new(config.clone(), sink));
         Self {
@@ -85,6 +89,7 @@ impl AppServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        crate::transport::websocket::serve_websocket(self.processor.clone(), listener, shutdown).await
+        crate::transport::websocket::serve_websocket(self.processor.clone(), listener, shutdown)
+            .await
     }
 }

@@ -11,6 +11,8 @@ pub(crate) struct ThreadEventsToSubscribers(pub Arc<OutgoingMessageSender>);
 #[async_trait::async_trait]
 impl ThreadEventSink for ThreadEventsToSubscribers {
     async fn notify(&self, thread_id: &str, notification: ServerNotification) {
-        self.0.send_thread_notification(thread_id, &notification).await;
+        self.0
+            .send_thread_notification(thread_id, &notification)
+            .await;
     }
 }

@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+type Job = BoxFuture<'static, ()>;
+type QueueKey = (ConnectionId, String);
+
 /// Queued requests per (connection, thread); each queue is bounded.
 pub(crate) struct ThreadQueues {
-    queues: Mutex<HashMap<(ConnectionId, String), mpsc::Sender<BoxFuture<'static, ()>>>>,
+    queues: Mutex<HashMap<QueueKey, mpsc::Sender<Job>>>,
     capacity: usize,
 }
 
@@ -26,11 +29,7 @@ impl ThreadQueues {
     }
 
     /// Queues `job` behind earlier jobs for the same key, starting a worker when none runs.
-    pub fn enqueue(
-        self: &Arc<Self>,
-        key: (ConnectionId, String),
-        job: BoxFuture<'static, ()>,
-    ) -> Result<(), QueueFull> {
+    pub fn enqueue(self: &Arc<Self>, key: QueueKey, job: Job) -> Result<(), QueueFull> {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = queues.get(&key) {
             return match tx.try_send(job) {
@@ -51,7 +50,7 @@ impl ThreadQueues {
         Ok(())
     }
 
-    async fn work(self: Arc<Self>, key: (ConnectionId, String), mut rx: mpsc::Receiver<BoxFuture<'static, ()>>) {
+    async fn work(self: Arc<Self>, key: QueueKey, mut rx: mpsc::Receiver<Job>) {
         loop {
             while let Ok(job) = rx.try_recv() {
                 job.await;

@@ -16,7 +16,10 @@ fn text_input(text: &str) -> Value {
 fn assert_in_order(got: &[String], expected: &[&str]) {
     let mut it = got.iter();
     for want in expected {
-        assert!(it.any(|g| g == want), "missing {want:?} in order; got {got:?}");
+        assert!(
+            it.any(|g| g == want),
+            "missing {want:?} in order; got {got:?}"
+        );
     }
 }
 
@@ -24,7 +27,10 @@ async fn run_streamed_turn(client: &mut AppClient, mock: &MockResponsesServer) {
     mock.enqueue_stream(sse::text_turn_streamed("msg_1", &["Hel", "lo ", "there"]));
     let thread_id = start_thread(client).await;
     let id = client
-        .request("turn/start", json!({"threadId": thread_id, "input": text_input("say hello")}))
+        .request(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("say hello")}),
+        )
         .await;
     let mut seen = vec![];
     let response = client.answer_to(&id).await;
@@ -107,7 +113,10 @@ async fn a_server_sending_whole_items_gets_started_and_completed_back_to_back() 
     mock.enqueue_stream(sse::text_turn_whole("msg_9", "Done."));
     let thread_id = start_thread(&mut client).await;
     client
-        .call_ok("turn/start", json!({"threadId": thread_id, "input": text_input("go")}))
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("go")}),
+        )
         .await;
     let rest = client.collect_until("turn/completed").await;
     let agent: Vec<&Value> = rest
@@ -124,12 +133,17 @@ async fn a_server_sending_whole_items_gets_started_and_completed_back_to_back() 
 async fn hanging_turn(client: &mut AppClient, mock: &MockResponsesServer) -> (String, String) {
     mock.enqueue(MockReply::StreamThenHang(vec![
         sse::created("resp_1"),
-        sse::output_item_added(json!({"type": "message", "id": "msg_1", "role": "assistant", "content": []})),
+        sse::output_item_added(
+            json!({"type": "message", "id": "msg_1", "role": "assistant", "content": []}),
+        ),
         sse::output_text_delta("msg_1", "partial"),
     ]));
     let thread_id = start_thread(client).await;
     let result = client
-        .call_ok("turn/start", json!({"threadId": thread_id, "input": text_input("long task")}))
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("long task")}),
+        )
         .await;
     let turn_id = result["turn"]["id"].as_str().expect("turn id").to_string();
     client.notification("item/agentMessage/delta").await;
@@ -150,7 +164,12 @@ async fn interrupt_mid_stream_completes_the_turn_as_interrupted_after_the_respon
     let seen = methods(&rest);
     assert_in_order(
         &seen,
-        &["thread/tokenUsage/updated", "response", "thread/status/changed", "turn/completed"],
+        &[
+            "thread/tokenUsage/updated",
+            "response",
+            "thread/status/changed",
+            "turn/completed",
+        ],
     );
     let answer = rest.iter().find(|m| m["id"] == "a-7").expect("answer");
     assert_eq!(answer["result"], json!({}));
@@ -162,10 +181,16 @@ async fn interrupt_mid_stream_completes_the_turn_as_interrupted_after_the_respon
     // The thread is usable again.
     mock.enqueue_stream(sse::text_turn_whole("msg_2", "ok"));
     client
-        .call_ok("turn/start", json!({"threadId": thread_id, "input": text_input("again")}))
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("again")}),
+        )
         .await;
     let rest = client.collect_until("turn/completed").await;
-    assert_eq!(rest.last().expect("done")["params"]["turn"]["status"], "completed");
+    assert_eq!(
+        rest.last().expect("done")["params"]["turn"]["status"],
+        "completed"
+    );
 }
 
 #[tokio::test]
@@ -176,13 +201,19 @@ async fn interrupt_with_empty_turn_id_interrupts_whatever_runs_and_answers_empty
     let mut client = line_client(&server, SchemaMode::Stable);
     let (thread_id, _) = hanging_turn(&mut client, &mock).await;
     let answer = client
-        .call("turn/interrupt", json!({"threadId": thread_id, "turnId": ""}))
+        .call(
+            "turn/interrupt",
+            json!({"threadId": thread_id, "turnId": ""}),
+        )
         .await;
     assert_eq!(answer["result"], json!({}));
     let done = client.notification("turn/completed").await;
     assert_eq!(done["params"]["turn"]["status"], "interrupted");
     let answer = client
-        .call("turn/interrupt", json!({"threadId": thread_id, "turnId": ""}))
+        .call(
+            "turn/interrupt",
+            json!({"threadId": thread_id, "turnId": ""}),
+        )
         .await;
     assert_eq!(answer["result"], json!({}));
 }
@@ -216,7 +247,10 @@ async fn steer_adds_input_to_the_running_turn_and_resends_the_request() {
     assert_eq!(steer_item["params"]["turnId"], turn_id);
     let done = rest.last().expect("turn/completed");
     assert_eq!(done["params"]["turn"]["id"], turn_id);
-    assert_eq!(done["params"]["turn"]["items"][0]["text"], "Steered answer.");
+    assert_eq!(
+        done["params"]["turn"]["items"][0]["text"],
+        "Steered answer."
+    );
     let requests = mock.wait_for_requests(2, Duration::from_secs(5)).await;
     assert!(requests[1].body["input"].to_string().contains("also do X"));
 
@@ -226,7 +260,10 @@ async fn steer_adds_input_to_the_running_turn_and_resends_the_request() {
             json!({"threadId": thread_id, "expectedTurnId": turn_id, "input": text_input("late")}),
         )
         .await;
-    assert_eq!(bad["error"]["code"], -32600, "steer without an active turn: {bad}");
+    assert_eq!(
+        bad["error"]["code"], -32600,
+        "steer without an active turn: {bad}"
+    );
 }
 
 #[tokio::test]
@@ -235,12 +272,16 @@ async fn a_stream_cut_before_completion_fails_the_turn_after_bounded_retries() {
     let home = home_for(&mock, 1);
     let server = server(&home);
     let mut client = line_client(&server, SchemaMode::Stable);
-    let cut = || MockReply::StreamThenCut(vec![sse::created("r"), sse::output_text_delta("m", "par")]);
+    let cut =
+        || MockReply::StreamThenCut(vec![sse::created("r"), sse::output_text_delta("m", "par")]);
     mock.enqueue(cut());
     mock.enqueue(cut());
     let thread_id = start_thread(&mut client).await;
     client
-        .call_ok("turn/start", json!({"threadId": thread_id, "input": text_input("x")}))
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("x")}),
+        )
         .await;
     let rest = client.collect_until("turn/completed").await;
     let errors: Vec<&Value> = rest.iter().filter(|m| m["method"] == "error").collect();
@@ -249,11 +290,19 @@ async fn a_stream_cut_before_completion_fails_the_turn_after_bounded_retries() {
     assert_eq!(errors[1]["params"]["willRetry"], false);
     let done = rest.last().expect("turn/completed");
     assert_eq!(done["params"]["turn"]["status"], "failed");
-    assert!(done["params"]["turn"]["error"]["codexErrorInfo"]["responseStreamDisconnected"].is_object());
+    assert!(
+        done["params"]["turn"]["error"]["codexErrorInfo"]["responseStreamDisconnected"].is_object()
+    );
     assert_eq!(mock.requests().len(), 2, "one try plus one retry");
     // Every started item was completed even though the stream broke.
-    let started = rest.iter().filter(|m| m["method"] == "item/started").count();
-    let completed = rest.iter().filter(|m| m["method"] == "item/completed").count();
+    let started = rest
+        .iter()
+        .filter(|m| m["method"] == "item/started")
+        .count();
+    let completed = rest
+        .iter()
+        .filter(|m| m["method"] == "item/completed")
+        .count();
     assert_eq!(started, completed);
 }
 
@@ -263,12 +312,19 @@ async fn rate_limited_requests_are_retried_then_succeed() {
     let home = home_for(&mock, 1);
     let server = server(&home);
     let mut client = line_client(&server, SchemaMode::Stable);
-    mock.enqueue(MockReply::Status { status: 429, body: r#"{"error":{"message":"slow down"}}"#.into(), retry_after: Some(0) });
+    mock.enqueue(MockReply::Status {
+        status: 429,
+        body: r#"{"error":{"message":"slow down"}}"#.into(),
+        retry_after: Some(0),
+    });
     mock.enqueue(MockReply::error(503, "busy"));
     mock.enqueue_stream(sse::text_turn_whole("msg_1", "finally"));
     let thread_id = start_thread(&mut client).await;
     client
-        .call_ok("turn/start", json!({"threadId": thread_id, "input": text_input("x")}))
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("x")}),
+        )
         .await;
     let done = client.notification("turn/completed").await;
     assert_eq!(done["params"]["turn"]["status"], "completed");
@@ -287,11 +343,17 @@ async fn resume_after_a_restart_reads_the_same_items_and_continues_the_conversat
         mock.enqueue_stream(sse::text_turn_streamed("msg_1", &["remember ", "42"]));
         thread_id = start_thread(&mut client).await;
         client
-            .call_ok("turn/start", json!({"threadId": thread_id, "input": text_input("the number is 42")}))
+            .call_ok(
+                "turn/start",
+                json!({"threadId": thread_id, "input": text_input("the number is 42")}),
+            )
             .await;
         client.notification("turn/completed").await;
         let read = client
-            .call_ok("thread/read", json!({"threadId": thread_id, "includeTurns": true}))
+            .call_ok(
+                "thread/read",
+                json!({"threadId": thread_id, "includeTurns": true}),
+            )
             .await;
         first_items = read["thread"]["turns"][0]["items"].clone();
     }
@@ -302,7 +364,9 @@ async fn resume_after_a_restart_reads_the_same_items_and_continues_the_conversat
     assert_eq!(listed["data"][0]["id"], thread_id.as_str());
     assert_eq!(listed["data"][0]["status"]["type"], "notLoaded");
     assert_eq!(listed["data"][0]["preview"], "the number is 42");
-    let resumed = client.call_ok("thread/resume", json!({"threadId": thread_id})).await;
+    let resumed = client
+        .call_ok("thread/resume", json!({"threadId": thread_id}))
+        .await;
     let turns = &resumed["thread"]["turns"];
     assert_eq!(turns[0]["items"], first_items);
     assert_eq!(turns[0]["status"], "completed");
@@ -310,12 +374,18 @@ async fn resume_after_a_restart_reads_the_same_items_and_continues_the_conversat
 
     mock.enqueue_stream(sse::text_turn_whole("msg_2", "It was 42."));
     client
-        .call_ok("turn/start", json!({"threadId": thread_id, "input": text_input("what was it?")}))
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("what was it?")}),
+        )
         .await;
     client.notification("turn/completed").await;
     let second = &mock.requests()[1];
     let input = second.body["input"].to_string();
-    assert!(input.contains("the number is 42") && input.contains("remember 42"), "{input}");
+    assert!(
+        input.contains("the number is 42") && input.contains("remember 42"),
+        "{input}"
+    );
 }
 
 #[tokio::test]
@@ -327,10 +397,15 @@ async fn fork_copies_history_into_a_new_thread() {
     mock.enqueue_stream(sse::text_turn_whole("msg_1", "first answer"));
     let thread_id = start_thread(&mut client).await;
     client
-        .call_ok("turn/start", json!({"threadId": thread_id, "input": text_input("original question")}))
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("original question")}),
+        )
         .await;
     client.notification("turn/completed").await;
-    let fork = client.call_ok("thread/fork", json!({"threadId": thread_id})).await;
+    let fork = client
+        .call_ok("thread/fork", json!({"threadId": thread_id}))
+        .await;
     let fork_id = fork["thread"]["id"].as_str().expect("fork id").to_string();
     assert_ne!(fork_id, thread_id);
     assert_eq!(fork["thread"]["forkedFromId"], thread_id.as_str());
@@ -340,14 +415,23 @@ async fn fork_copies_history_into_a_new_thread() {
 
     mock.enqueue_stream(sse::text_turn_whole("msg_2", "forked answer"));
     client
-        .call_ok("turn/start", json!({"threadId": fork_id, "input": text_input("follow-up")}))
+        .call_ok(
+            "turn/start",
+            json!({"threadId": fork_id, "input": text_input("follow-up")}),
+        )
         .await;
     client.notification("turn/completed").await;
     let input = mock.requests()[1].body["input"].to_string();
-    assert!(input.contains("original question") && input.contains("first answer"), "{input}");
+    assert!(
+        input.contains("original question") && input.contains("first answer"),
+        "{input}"
+    );
     // The source thread is unchanged.
     let source = client
-        .call_ok("thread/read", json!({"threadId": thread_id, "includeTurns": true}))
+        .call_ok(
+            "thread/read",
+            json!({"threadId": thread_id, "includeTurns": true}),
+        )
         .await;
     assert_eq!(source["thread"]["turns"].as_array().map(Vec::len), Some(1));
 }
@@ -359,7 +443,9 @@ async fn archive_and_unarchive_move_the_thread_and_notify() {
     let server = server(&home);
     let mut client = line_client(&server, SchemaMode::Stable);
     let thread_id = start_thread(&mut client).await;
-    let id = client.request("thread/archive", json!({"threadId": thread_id})).await;
+    let id = client
+        .request("thread/archive", json!({"threadId": thread_id}))
+        .await;
     let status = client.next().await;
     assert_eq!(status["method"], "thread/status/changed");
     assert_eq!(status["params"]["status"]["type"], "notLoaded");
@@ -368,9 +454,16 @@ async fn archive_and_unarchive_move_the_thread_and_notify() {
     assert_eq!(client.next().await["method"], "thread/archived");
     let active = client.call_ok("thread/list", json!({})).await;
     assert_eq!(active["data"], json!([]));
-    let archived = client.call_ok("thread/list", json!({"archived": true})).await;
+    let archived = client
+        .call_ok("thread/list", json!({"archived": true}))
+        .await;
     assert_eq!(archived["data"][0]["id"], thread_id.as_str());
-    let back = client.call_ok("thread/unarchive", json!({"threadId": thread_id})).await;
+    let back = client
+        .call_ok("thread/unarchive", json!({"threadId": thread_id}))
+        .await;
     assert_eq!(back["thread"]["status"]["type"], "notLoaded");
-    assert_eq!(client.notification("thread/unarchived").await["params"]["threadId"], thread_id.as_str());
+    assert_eq!(
+        client.notification("thread/unarchived").await["params"]["threadId"],
+        thread_id.as_str()
+    );
 }

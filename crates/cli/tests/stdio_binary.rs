@@ -22,16 +22,26 @@ fn tally(home: &std::path::Path) -> tokio::process::Command {
 #[tokio::test]
 async fn stdio_app_server_runs_an_offline_session_and_exits_promptly_on_eof() {
     let home = tempfile::tempdir().expect("tempdir");
-    let mut child = tally(home.path()).arg("app-server").spawn().expect("spawn tally");
+    let mut child = tally(home.path())
+        .arg("app-server")
+        .spawn()
+        .expect("spawn tally");
     let stdin = child.stdin.take().expect("stdin");
     let stdout = child.stdout.take().expect("stdout");
     let mut client = AppClient::over_lines(stdout, stdin, SchemaMode::Stable);
 
     let init = client.initialize(false).await;
-    assert!(init["userAgent"].as_str().unwrap_or_default().starts_with("tally-test/0.169.0 ("));
-    let account = client.call_ok("account/read", json!({"refreshToken": false})).await;
+    assert!(init["userAgent"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("tally-test/0.169.0 ("));
+    let account = client
+        .call_ok("account/read", json!({"refreshToken": false}))
+        .await;
     assert_eq!(account["account"], serde_json::Value::Null);
-    let models = client.call_ok("model/list", json!({"includeHidden": true})).await;
+    let models = client
+        .call_ok("model/list", json!({"includeHidden": true}))
+        .await;
     assert_eq!(models["data"][0]["isDefault"], true);
     let started = client.call_ok("thread/start", json!({})).await;
     let thread_id = started["thread"]["id"].as_str().expect("id").to_string();
@@ -44,7 +54,10 @@ async fn stdio_app_server_runs_an_offline_session_and_exits_promptly_on_eof() {
         .await;
     let done = client.notification("turn/completed").await;
     assert_eq!(done["params"]["turn"]["status"], "completed");
-    let text = done["params"]["turn"]["items"][0]["text"].as_str().unwrap_or_default().to_string();
+    let text = done["params"]["turn"]["items"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(text.contains("ping"), "{text}");
 
     let closed_at = Instant::now();
@@ -54,14 +67,29 @@ async fn stdio_app_server_runs_an_offline_session_and_exits_promptly_on_eof() {
         .expect("tally exits after stdin closes")
         .expect("wait");
     assert!(status.success(), "{status:?}");
-    assert!(closed_at.elapsed() < Duration::from_secs(3), "exit took {:?}", closed_at.elapsed());
-    assert!(home.path().join("sessions").read_dir().expect("sessions").count() == 1);
+    assert!(
+        closed_at.elapsed() < Duration::from_secs(3),
+        "exit took {:?}",
+        closed_at.elapsed()
+    );
+    assert!(
+        home.path()
+            .join("sessions")
+            .read_dir()
+            .expect("sessions")
+            .count()
+            == 1
+    );
 }
 
 #[tokio::test]
 async fn a_bad_config_names_the_file_and_the_key() {
     let home = tempfile::tempdir().expect("tempdir");
-    std::fs::write(home.path().join("config.toml"), "[analytics]\nenabled = \"yes\"\n").expect("write");
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[analytics]\nenabled = \"yes\"\n",
+    )
+    .expect("write");
     let out = tally(home.path())
         .arg("app-server")
         .stderr(Stdio::piped())
@@ -70,7 +98,10 @@ async fn a_bad_config_names_the_file_and_the_key() {
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("config.toml") && err.contains("enabled"), "{err}");
+    assert!(
+        err.contains("config.toml") && err.contains("enabled"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -86,7 +117,8 @@ async fn schema_command_writes_a_schema_per_method() {
         .await
         .expect("run");
     assert!(status.success());
-    let text = std::fs::read_to_string(out_dir.path().join("turn_start.params.json")).expect("file");
+    let text =
+        std::fs::read_to_string(out_dir.path().join("turn_start.params.json")).expect("file");
     let schema: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert!(schema["properties"]["threadId"].is_object(), "{schema}");
 }

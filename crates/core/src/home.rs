@@ -42,10 +42,10 @@ mod tests {
         };
         let all = env(&[("TALLY_HOME", "/t"), ("CODEX_HOME", "/c"), ("HOME", "/h")]);
         assert_eq!(
-            resolve_home_from(Some(Path::new("/f")), &all),
+            resolve_home_from(Some(Path::new("/f")), all),
             PathBuf::from("/f")
         );
-        assert_eq!(resolve_home_from(None, &all), PathBuf::from("/t"));
+        assert_eq!(resolve_home_from(None, all), PathBuf::from("/t"));
         let codex = env(&[("CODEX_HOME", "/c"), ("HOME", "/h")]);
         assert_eq!(resolve_home_from(None, codex), PathBuf::from("/c"));
         let home = env(&[("HOME", "/h")]);

@@ -59,7 +59,7 @@ impl AppClient {
 
     /// A client over WebSocket text frames at `url` (e.g. `ws://127.0.0.1:PORT`).
     pub async fn over_websocket(url: &str, mode: SchemaMode) -> Self {
-        let (socket, _) = tokio_tungstenite::connect_async(url)
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
         let (mut sink, mut stream) = socket.split();
@@ -85,7 +85,11 @@ impl AppClient {
         Self::new(out_tx, in_rx, mode)
     }
 
-    fn new(outbound: mpsc::Sender<String>, inbound: mpsc::Receiver<String>, mode: SchemaMode) -> Self {
+    fn new(
+        outbound: mpsc::Sender<String>,
+        inbound: mpsc::Receiver<String>,
+        mode: SchemaMode,
+    ) -> Self {
         Self {
             outbound,
             inbound,
@@ -116,7 +120,8 @@ impl AppClient {
     pub async fn request(&mut self, method: &str, params: Value) -> Value {
         let id = json!(self.next_id);
         self.next_id += 1;
-        self.send(json!({"id": id, "method": method, "params": params})).await;
+        self.send(json!({"id": id, "method": method, "params": params}))
+            .await;
         id
     }
 
@@ -151,9 +156,12 @@ impl AppClient {
         if let Some(v) = self.unread.pop_front() {
             return v;
         }
-        self.read_one(DEFAULT_WAIT)
-            .await
-            .unwrap_or_else(|| panic!("no message from the server within {DEFAULT_WAIT:?}; got so far: {:#?}", self.received))
+        self.read_one(DEFAULT_WAIT).await.unwrap_or_else(|| {
+            panic!(
+                "no message from the server within {DEFAULT_WAIT:?}; got so far: {:#?}",
+                self.received
+            )
+        })
     }
 
     /// The next message if one arrives within `wait`.
@@ -165,7 +173,9 @@ impl AppClient {
     }
 
     async fn read_one(&mut self, wait: Duration) -> Option<Value> {
-        let line = tokio::time::timeout(wait, self.inbound.recv()).await.ok()??;
+        let line = tokio::time::timeout(wait, self.inbound.recv())
+            .await
+            .ok()??;
         let value: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("server sent a non-JSON message ({e}): {line}"));
         if let Err(e) = self.checker.server_sent(&value) {
@@ -177,12 +187,14 @@ impl AppClient {
 
     /// Waits for the answer to request `id`, keeping other messages for later reads.
     pub async fn answer_to(&mut self, id: &Value) -> Value {
-        self.wait_for(|m| m.get("id") == Some(id) && m.get("method").is_none()).await
+        self.wait_for(|m| m.get("id") == Some(id) && m.get("method").is_none())
+            .await
     }
 
     /// Waits for the notification `method`, keeping other messages for later reads.
     pub async fn notification(&mut self, method: &str) -> Value {
-        self.wait_for(|m| m["method"] == method && m.get("id").is_none()).await
+        self.wait_for(|m| m["method"] == method && m.get("id").is_none())
+            .await
     }
 
     /// Waits for the first message matching `pred`; earlier ones stay unread, in order.
@@ -191,10 +203,9 @@ impl AppClient {
             return self.unread.remove(pos).expect("position is valid");
         }
         loop {
-            let v = self
-                .read_one(DEFAULT_WAIT)
-                .await
-                .unwrap_or_else(|| panic!("expected message did not arrive; got: {:#?}", self.received));
+            let v = self.read_one(DEFAULT_WAIT).await.unwrap_or_else(|| {
+                panic!("expected message did not arrive; got: {:#?}", self.received)
+            });
             if pred(&v) {
                 return v;
             }

@@ -13,7 +13,10 @@ pub(crate) async fn read(ctx: &Ctx, p: ConfigReadParams) -> HandlerResult {
     config.insert("model_provider".into(), json!(c.model_provider.id));
     config.insert("approval_policy".into(), json!(c.approval_policy));
     config.insert("sandbox_mode".into(), json!(c.sandbox_mode));
-    config.insert("model_reasoning_effort".into(), json!(c.model_reasoning_effort));
+    config.insert(
+        "model_reasoning_effort".into(),
+        json!(c.model_reasoning_effort),
+    );
     config.insert("analytics".into(), json!({"enabled": c.analytics_enabled}));
 
     let path = c.home.join("config.toml");

@@ -56,7 +56,9 @@ pub(crate) type HandlerResult = Result<HandlerReply, JsonRpcErrorBody>;
 /// The method table: every client request goes to exactly one handler.
 pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult {
     match request {
-        ClientRequest::Initialize(_) => Err(JsonRpcErrorBody::invalid_request("Already initialized")),
+        ClientRequest::Initialize(_) => {
+            Err(JsonRpcErrorBody::invalid_request("Already initialized"))
+        }
         ClientRequest::ThreadStart(p) => thread::start(&ctx, p).await,
         ClientRequest::ThreadResume(p) => thread::resume(&ctx, p).await,
         ClientRequest::ThreadFork(p) => thread::fork(&ctx, p).await,

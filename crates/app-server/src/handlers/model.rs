@@ -12,7 +12,10 @@ const EFFORTS: [(&str, &str); 3] = [
 ];
 
 pub(crate) async fn list(ctx: &Ctx, p: ModelListParams) -> HandlerResult {
-    let provider_id = p.model_provider.as_deref().unwrap_or(&ctx.config.model_provider.id);
+    let provider_id = p
+        .model_provider
+        .as_deref()
+        .unwrap_or(&ctx.config.model_provider.id);
     let provider = ctx.config.provider(provider_id);
     let mut names = vec![ctx.config.model.clone()];
     if provider_id != ctx.config.model_provider.id {

@@ -12,8 +12,13 @@ pub(crate) async fn start(ctx: &Ctx, p: ThreadStartParams) -> HandlerResult {
             "thread/start.dynamicTools requires experimentalApi capability",
         ));
     }
-    let response = ctx.threads.start_thread(p, &ctx.session.client).map_err(core_error)?;
-    ctx.outgoing.registry().subscribe(ctx.connection, &response.thread.id);
+    let response = ctx
+        .threads
+        .start_thread(p, &ctx.session.client)
+        .map_err(core_error)?;
+    ctx.outgoing
+        .registry()
+        .subscribe(ctx.connection, &response.thread.id);
     let started = N::ThreadStarted(ThreadStartedNotification {
         thread: response.thread.clone(),
     });
@@ -22,16 +27,25 @@ pub(crate) async fn start(ctx: &Ctx, p: ThreadStartParams) -> HandlerResult {
     Ok(HandlerReply::then(
         P::ThreadStart(response),
         Box::new(move || {
-            Box::pin(async move { outgoing.send_thread_notification(&thread_id, &started).await })
+            Box::pin(async move {
+                outgoing
+                    .send_thread_notification(&thread_id, &started)
+                    .await
+            })
         }),
     ))
 }
 
 pub(crate) async fn resume(ctx: &Ctx, p: ThreadResumeParams) -> HandlerResult {
     let hydrated = !p.exclude_turns;
-    let response = ctx.threads.resume_thread(p, &ctx.session.client).map_err(core_error)?;
+    let response = ctx
+        .threads
+        .resume_thread(p, &ctx.session.client)
+        .map_err(core_error)?;
     let thread = &response.session.thread;
-    ctx.outgoing.registry().subscribe(ctx.connection, &thread.id);
+    ctx.outgoing
+        .registry()
+        .subscribe(ctx.connection, &thread.id);
     if hydrated {
         send_history_deprecation(ctx).await;
     }
@@ -39,19 +53,29 @@ pub(crate) async fn resume(ctx: &Ctx, p: ThreadResumeParams) -> HandlerResult {
         thread_id: thread.id.clone(),
         status: thread.status.clone(),
     });
-    ctx.outgoing.send_notification(ctx.connection, &status).await;
+    ctx.outgoing
+        .send_notification(ctx.connection, &status)
+        .await;
     Ok(P::ThreadResume(response).into())
 }
 
 pub(crate) async fn fork(ctx: &Ctx, p: ThreadForkParams) -> HandlerResult {
     let hydrated = !p.exclude_turns;
-    let response = ctx.threads.fork_thread(p, &ctx.session.client).map_err(core_error)?;
+    let response = ctx
+        .threads
+        .fork_thread(p, &ctx.session.client)
+        .map_err(core_error)?;
     let thread_id = response.thread.id.clone();
-    ctx.outgoing.registry().subscribe(ctx.connection, &thread_id);
+    ctx.outgoing
+        .registry()
+        .subscribe(ctx.connection, &thread_id);
     if hydrated {
         send_history_deprecation(ctx).await;
     }
-    let full = ctx.threads.read_thread(&thread_id, true).map_err(core_error)?;
+    let full = ctx
+        .threads
+        .read_thread(&thread_id, true)
+        .map_err(core_error)?;
     let usage = full.turns.last().map(|t| {
         N::ThreadTokenUsageUpdated(ThreadTokenUsageUpdatedNotification {
             thread_id: thread_id.clone(),
@@ -70,7 +94,9 @@ pub(crate) async fn fork(ctx: &Ctx, p: ThreadForkParams) -> HandlerResult {
                 if let Some(u) = usage {
                     outgoing.send_thread_notification(&thread_id, &u).await;
                 }
-                outgoing.send_thread_notification(&thread_id, &started).await;
+                outgoing
+                    .send_thread_notification(&thread_id, &started)
+                    .await;
             })
         }),
     ))
@@ -81,7 +107,9 @@ async fn send_history_deprecation(ctx: &Ctx) {
         summary: "Full thread history hydration is deprecated; pass excludeTurns: true and page with thread/turns/list.".into(),
         details: None,
     });
-    ctx.outgoing.send_notification(ctx.connection, &notice).await;
+    ctx.outgoing
+        .send_notification(ctx.connection, &notice)
+        .await;
 }
 
 pub(crate) async fn list(ctx: &Ctx, p: ThreadListParams) -> HandlerResult {
@@ -90,7 +118,10 @@ pub(crate) async fn list(ctx: &Ctx, p: ThreadListParams) -> HandlerResult {
 }
 
 pub(crate) async fn read(ctx: &Ctx, p: ThreadReadParams) -> HandlerResult {
-    let thread = ctx.threads.read_thread(&p.thread_id, p.include_turns).map_err(core_error)?;
+    let thread = ctx
+        .threads
+        .read_thread(&p.thread_id, p.include_turns)
+        .map_err(core_error)?;
     Ok(P::ThreadRead(ThreadResponse { thread }).into())
 }
 
@@ -112,12 +143,16 @@ pub(crate) async fn loaded_list(ctx: &Ctx, p: ThreadLoadedListParams) -> Handler
 pub(crate) async fn archive(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
     let registry = ctx.outgoing.registry();
     let mut audience = registry.subscribers(&p.thread_id, "thread/archived");
-    ctx.threads.archive_thread(&p.thread_id).map_err(core_error)?;
+    ctx.threads
+        .archive_thread(&p.thread_id)
+        .map_err(core_error)?;
     let status = N::ThreadStatusChanged(ThreadStatusChangedNotification {
         thread_id: p.thread_id.clone(),
         status: ThreadStatus::NotLoaded,
     });
-    ctx.outgoing.send_thread_notification(&p.thread_id, &status).await;
+    ctx.outgoing
+        .send_thread_notification(&p.thread_id, &status)
+        .await;
     registry.clear_thread(&p.thread_id);
     if !audience.contains(&ctx.connection) {
         audience.push(ctx.connection);
@@ -139,7 +174,10 @@ pub(crate) async fn archive(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
 }
 
 pub(crate) async fn unarchive(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
-    let thread = ctx.threads.unarchive_thread(&p.thread_id).map_err(core_error)?;
+    let thread = ctx
+        .threads
+        .unarchive_thread(&p.thread_id)
+        .map_err(core_error)?;
     let unarchived = N::ThreadUnarchived(ThreadIdNotification {
         thread_id: p.thread_id,
     });
@@ -155,7 +193,11 @@ pub(crate) async fn unarchive(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
 pub(crate) async fn unsubscribe(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
     let status = if !ctx.threads.is_loaded(&p.thread_id) {
         ThreadUnsubscribeStatus::NotLoaded
-    } else if ctx.outgoing.registry().unsubscribe(ctx.connection, &p.thread_id) {
+    } else if ctx
+        .outgoing
+        .registry()
+        .unsubscribe(ctx.connection, &p.thread_id)
+    {
         ThreadUnsubscribeStatus::Unsubscribed
     } else {
         ThreadUnsubscribeStatus::NotSubscribed

@@ -22,7 +22,11 @@ pub struct BoundedLines<R> {
 
 impl<R: AsyncBufRead + Unpin> BoundedLines<R> {
     pub fn new(reader: R, max: usize) -> Self {
-        Self { reader, max, buf: Vec::new() }
+        Self {
+            reader,
+            max,
+            buf: Vec::new(),
+        }
     }
 
     /// The next line; invalid UTF-8 is replaced (the JSON parser will then reject it).
@@ -55,7 +59,11 @@ impl<R: AsyncBufRead + Unpin> BoundedLines<R> {
             let used = found.unwrap_or(chunk.len());
             self.reader.consume(used);
             if found.is_some() {
-                return Ok(if overflow { Line::TooLong } else { Line::Text(self.take()) });
+                return Ok(if overflow {
+                    Line::TooLong
+                } else {
+                    Line::Text(self.take())
+                });
             }
         }
     }
@@ -65,7 +73,8 @@ impl<R: AsyncBufRead + Unpin> BoundedLines<R> {
         if bytes.last() == Some(&b'\r') {
             bytes.pop();
         }
-        String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
@@ -77,10 +86,19 @@ mod tests {
     async fn splits_lines_and_discards_overlong_ones_without_losing_the_next() {
         let input: &[u8] = b"{\"a\":1}\r\n0123456789abcdef\n{\"b\":2}\nlast";
         let mut lines = BoundedLines::new(tokio::io::BufReader::with_capacity(4, input), 10);
-        assert_eq!(lines.next_line().await.expect("io"), Line::Text("{\"a\":1}".into()));
+        assert_eq!(
+            lines.next_line().await.expect("io"),
+            Line::Text("{\"a\":1}".into())
+        );
         assert_eq!(lines.next_line().await.expect("io"), Line::TooLong);
-        assert_eq!(lines.next_line().await.expect("io"), Line::Text("{\"b\":2}".into()));
-        assert_eq!(lines.next_line().await.expect("io"), Line::Text("last".into()));
+        assert_eq!(
+            lines.next_line().await.expect("io"),
+            Line::Text("{\"b\":2}".into())
+        );
+        assert_eq!(
+            lines.next_line().await.expect("io"),
+            Line::Text("last".into())
+        );
         assert_eq!(lines.next_line().await.expect("io"), Line::Eof);
     }
 }

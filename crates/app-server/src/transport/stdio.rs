@@ -20,7 +20,10 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(STDIO_OUTBOUND_CAPACITY);
-    let (id, closed) = processor.outgoing.registry().register(tx, OutboundPolicy::Wait);
+    let (id, closed) = processor
+        .outgoing
+        .registry()
+        .register(tx, OutboundPolicy::Wait);
     let writer_task = tokio::spawn(write_lines(rx, writer));
     let mut conn = ConnectionSession::new(id);
     let mut lines = BoundedLines::new(reader, MAX_MESSAGE_BYTES);
@@ -41,7 +44,10 @@ where
         }
     }
     processor.connection_closed(id);
-    if tokio::time::timeout(FLUSH_DEADLINE, writer_task).await.is_err() {
+    if tokio::time::timeout(FLUSH_DEADLINE, writer_task)
+        .await
+        .is_err()
+    {
         tracing::warn!("stdout did not drain before the deadline");
     }
 }

@@ -62,7 +62,11 @@ async fn serve_socket(processor: Arc<MessageProcessor>, socket: WebSocket) {
         .register(tx, OutboundPolicy::DisconnectWhenFull);
     let writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
-            if sink.send(Message::Text(frame.as_ref().into())).await.is_err() {
+            if sink
+                .send(Message::Text(frame.as_ref().into()))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -97,6 +101,13 @@ pub(crate) async fn serve_websocket(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Small JSON frames: without TCP_NODELAY each one can wait on a delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(processor))
         .with_graceful_shutdown(shutdown)
         .await

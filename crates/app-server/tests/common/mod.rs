@@ -51,7 +51,9 @@ pub fn line_client(server: &Arc<AppServer>, mode: SchemaMode) -> AppClient {
 
 /// Starts the WebSocket listener and returns its `ws://` URL.
 pub async fn websocket_url(server: &Arc<AppServer>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let server = server.clone();
     tokio::spawn(async move { server.run_websocket(listener, std::future::pending()).await });
@@ -65,5 +67,8 @@ pub async fn start_thread(client: &mut AppClient) -> String {
         .call_ok("thread/start", serde_json::json!({"cwd": "/tmp"}))
         .await;
     client.notification("thread/started").await;
-    result["thread"]["id"].as_str().expect("thread id").to_string()
+    result["thread"]["id"]
+        .as_str()
+        .expect("thread id")
+        .to_string()
 }
