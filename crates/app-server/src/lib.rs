@@ -12,6 +12,7 @@ pub mod server;
 mod thread_events;
 mod thread_queue;
 pub mod transport;
+mod turn_pages;
 
 pub use connection::ConnectionId;
 pub use outgoing::OutgoingMessageSender;

@@ -178,6 +178,7 @@ impl MessageProcessor {
             let e = JsonRpcErrorBody::invalid_request("Not initialized");
             return self.outgoing.send_error(conn.id, Some(id), e).await;
         };
+        tracing::debug!(connection = %conn.id, %id, method, "request");
         let request = match ClientRequest::decode(method, params) {
             Ok(r) => r,
             Err(e) => {
@@ -233,6 +234,9 @@ async fn run_request(ctx: Ctx, id: RequestId, request: ClientRequest) {
                 after().await;
             }
         }
-        Err(e) => outgoing.send_error(connection, Some(id), e).await,
+        Err(e) => {
+            tracing::debug!(%connection, %id, code = e.code, message = %e.message, "request failed");
+            outgoing.send_error(connection, Some(id), e).await
+        }
     }
 }

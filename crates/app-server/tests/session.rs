@@ -467,3 +467,37 @@ async fn archive_and_unarchive_move_the_thread_and_notify() {
         thread_id.as_str()
     );
 }
+
+#[tokio::test]
+async fn turn_start_while_a_turn_runs_joins_it_as_input() {
+    let mock = MockResponsesServer::start().await;
+    let home = home_for(&mock, 1);
+    let server = server(&home);
+    let mut client = line_client(&server, SchemaMode::Stable);
+    let (thread_id, turn_id) = hanging_turn(&mut client, &mock).await;
+    mock.enqueue_stream(sse::text_turn_whole("msg_2", "both handled"));
+    let joined = client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("one more thing")}),
+        )
+        .await;
+    assert_eq!(joined["turn"]["id"], turn_id);
+    let done = client.notification("turn/completed").await;
+    assert_eq!(done["params"]["turn"]["id"], turn_id);
+    assert_eq!(done["params"]["turn"]["status"], "completed");
+    let requests = mock.wait_for_requests(2, Duration::from_secs(5)).await;
+    assert!(requests[1].body["input"]
+        .to_string()
+        .contains("one more thing"));
+    let read = client
+        .call_ok(
+            "thread/read",
+            json!({"threadId": thread_id, "includeTurns": true}),
+        )
+        .await;
+    let users = read["thread"]["turns"][0]["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|i| i["type"] == "userMessage").count());
+    assert_eq!(users, Some(2));
+}

@@ -555,20 +555,19 @@ impl ThreadManager {
     /// `turn/steer`: adds input to the running turn.
     pub async fn steer_turn(&self, params: TurnSteerParams) -> Result<String, CoreError> {
         let thread = self.require_loaded(&params.thread_id)?;
-        let control = {
-            let state = thread.state();
-            let Some(active) = state.active.as_ref() else {
-                return Err(CoreError::InvalidRequest("no active turn to steer".into()));
-            };
-            if active.turn_id != params.expected_turn_id {
-                return Err(CoreError::InvalidRequest(format!(
-                    "expected active turn id {} but found {}",
-                    params.expected_turn_id, active.turn_id
-                )));
-            }
-            active.control.clone()
+        // Sent under the state lock: the turn checks for queued input and ends under the same lock.
+        let state = thread.state();
+        let Some(active) = state.active.as_ref() else {
+            return Err(CoreError::InvalidRequest("no active turn to steer".into()));
         };
-        control
+        if active.turn_id != params.expected_turn_id {
+            return Err(CoreError::InvalidRequest(format!(
+                "expected active turn id {} but found {}",
+                params.expected_turn_id, active.turn_id
+            )));
+        }
+        active
+            .control
             .try_send(TurnControl::Steer {
                 input: params.input,
                 client_id: params.client_user_message_id,

@@ -110,7 +110,21 @@ impl TurnRunner {
                 StreamOutcome::Completed { follow_up: true } | StreamOutcome::Steered => {
                     retries = 0
                 }
-                StreamOutcome::Completed { follow_up: false } => return TurnOutcome::Completed,
+                StreamOutcome::Completed { follow_up: false } => match self.take_pending_or_close()
+                {
+                    // Input that arrived as the model finished continues the turn.
+                    Some(TurnControl::Steer { input, client_id }) => {
+                        self.record_user_message(input, client_id).await;
+                        retries = 0;
+                    }
+                    Some(TurnControl::Interrupt { stopped, proceed }) => {
+                        return TurnOutcome::Interrupted(Some(InterruptHandshake {
+                            stopped,
+                            proceed,
+                        }))
+                    }
+                    None => return TurnOutcome::Completed,
+                },
                 StreamOutcome::Interrupted(h) => return TurnOutcome::Interrupted(h),
                 StreamOutcome::Failed(e) => {
                     if !e.is_retryable() || retries >= self.model.stream_max_retries() {
@@ -123,6 +137,25 @@ impl TurnRunner {
                         return h;
                     }
                 }
+            }
+        }
+    }
+
+    /// Takes a queued steer or interrupt; when none is queued, frees the thread in the same
+    /// critical section, so a steer is either seen here or refused (never accepted and lost).
+    fn take_pending_or_close(&mut self) -> Option<TurnControl> {
+        let mut state = self.thread.state();
+        match self.control.try_recv() {
+            Ok(ctl) => Some(ctl),
+            Err(_) => {
+                if state
+                    .active
+                    .as_ref()
+                    .is_some_and(|a| a.turn_id == self.turn_id)
+                {
+                    state.active = None;
+                }
+                None
             }
         }
     }

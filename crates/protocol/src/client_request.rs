@@ -12,6 +12,7 @@ client_method_table! {
     ThreadList => "thread/list", ThreadListParams, ThreadListResponse;
     ThreadRead => "thread/read", ThreadReadParams, ThreadResponse;
     ThreadLoadedList => "thread/loaded/list", ThreadLoadedListParams, ThreadLoadedListResponse;
+    ThreadTurnsList => "thread/turns/list", ThreadTurnsListParams, ThreadTurnsListResponse;
     ThreadArchive => "thread/archive", ThreadIdParams, EmptyResponse;
     ThreadUnarchive => "thread/unarchive", ThreadIdParams, ThreadResponse;
     ThreadUnsubscribe => "thread/unsubscribe", ThreadIdParams, ThreadUnsubscribeResponse;
@@ -20,7 +21,9 @@ client_method_table! {
     TurnInterrupt => "turn/interrupt", TurnInterruptParams, EmptyResponse;
     ModelList => "model/list", ModelListParams, ModelListResponse;
     ConfigRead => "config/read", ConfigReadParams, ConfigReadResponse;
+    ConfigRequirementsRead => "configRequirements/read", NoParams, ConfigRequirementsReadResponse;
     AccountRead => "account/read", GetAccountParams, GetAccountResponse;
+    SkillsList => "skills/list", SkillsListParams, SkillsListResponse;
 }
 
 impl ClientRequest {
@@ -30,6 +33,7 @@ impl ClientRequest {
             ClientRequest::ThreadResume(p) => Some(&p.thread_id),
             ClientRequest::ThreadFork(p) => Some(&p.thread_id),
             ClientRequest::ThreadRead(p) => Some(&p.thread_id),
+            ClientRequest::ThreadTurnsList(p) => Some(&p.thread_id),
             ClientRequest::ThreadArchive(p)
             | ClientRequest::ThreadUnarchive(p)
             | ClientRequest::ThreadUnsubscribe(p) => Some(&p.thread_id),
@@ -42,7 +46,9 @@ impl ClientRequest {
             | ClientRequest::ThreadLoadedList(_)
             | ClientRequest::ModelList(_)
             | ClientRequest::ConfigRead(_)
-            | ClientRequest::AccountRead(_) => None,
+            | ClientRequest::ConfigRequirementsRead(_)
+            | ClientRequest::AccountRead(_)
+            | ClientRequest::SkillsList(_) => None,
         }
     }
 }

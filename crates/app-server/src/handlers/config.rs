@@ -45,6 +45,11 @@ pub(crate) async fn read(ctx: &Ctx, p: ConfigReadParams) -> HandlerResult {
     .into())
 }
 
+/// `configRequirements/read`: Tally has no managed requirements (no requirements.toml or MDM).
+pub(crate) async fn requirements(_ctx: &Ctx) -> HandlerResult {
+    Ok(P::ConfigRequirementsRead(ConfigRequirementsReadResponse::default()).into())
+}
+
 /// An opaque version of a config file's content.
 fn content_version(text: &str) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();

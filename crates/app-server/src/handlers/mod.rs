@@ -4,6 +4,7 @@
 mod account;
 mod config;
 mod model;
+mod skills;
 mod thread;
 mod turn;
 
@@ -65,6 +66,7 @@ pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult 
         ClientRequest::ThreadList(p) => thread::list(&ctx, p).await,
         ClientRequest::ThreadRead(p) => thread::read(&ctx, p).await,
         ClientRequest::ThreadLoadedList(p) => thread::loaded_list(&ctx, p).await,
+        ClientRequest::ThreadTurnsList(p) => thread::turns_list(&ctx, p).await,
         ClientRequest::ThreadArchive(p) => thread::archive(&ctx, p).await,
         ClientRequest::ThreadUnarchive(p) => thread::unarchive(&ctx, p).await,
         ClientRequest::ThreadUnsubscribe(p) => thread::unsubscribe(&ctx, p).await,
@@ -73,6 +75,8 @@ pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult 
         ClientRequest::TurnInterrupt(p) => turn::interrupt(&ctx, p).await,
         ClientRequest::ModelList(p) => model::list(&ctx, p).await,
         ClientRequest::ConfigRead(p) => config::read(&ctx, p).await,
+        ClientRequest::ConfigRequirementsRead(_) => config::requirements(&ctx).await,
         ClientRequest::AccountRead(p) => account::read(&ctx, p).await,
+        ClientRequest::SkillsList(p) => skills::list(&ctx, p).await,
     }
 }

@@ -204,3 +204,12 @@ pub(crate) async fn unsubscribe(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
     };
     Ok(P::ThreadUnsubscribe(ThreadUnsubscribeResponse { status }).into())
 }
+
+pub(crate) async fn turns_list(ctx: &Ctx, p: ThreadTurnsListParams) -> HandlerResult {
+    let thread = ctx
+        .threads
+        .read_thread(&p.thread_id, true)
+        .map_err(core_error)?;
+    let response = crate::turn_pages::page(thread.turns, &p);
+    Ok(P::ThreadTurnsList(response).into())
+}

@@ -19,3 +19,11 @@ pub struct ConfigReadResponse {
     pub origins: serde_json::Map<String, serde_json::Value>,
     pub layers: Option<Vec<serde_json::Value>>,
 }
+
+/// `configRequirements/read` result; `requirements` is null when nothing is enforced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigRequirementsReadResponse {
+    pub requirements: Option<serde_json::Value>,
+    pub supports_independent_speed_modes: Option<bool>,
+}

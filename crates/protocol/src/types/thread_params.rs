@@ -236,3 +236,51 @@ pub struct ThreadLoadedListResponse {
     pub data: Vec<String>,
     pub next_cursor: Option<String>,
 }
+
+/// `thread/turns/list` params.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadTurnsListParams {
+    pub thread_id: String,
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub sort_direction: Option<SortDirection>,
+    #[serde(default)]
+    pub items_view: Option<crate::types::TurnItemsView>,
+}
+
+/// `thread/turns/list` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadTurnsListResponse {
+    pub data: Vec<crate::types::Turn>,
+    pub next_cursor: Option<String>,
+    pub backwards_cursor: Option<String>,
+}
+
+/// `skills/list` params.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillsListParams {
+    #[serde(default)]
+    pub cwds: Vec<String>,
+    #[serde(default)]
+    pub force_reload: bool,
+}
+
+/// `skills/list` result: per cwd, the skills found (Tally has none yet) and load errors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SkillsListResponse {
+    pub data: Vec<SkillsListEntry>,
+}
+
+/// Skills of one cwd.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SkillsListEntry {
+    pub cwd: String,
+    pub skills: Vec<serde_json::Value>,
+    pub errors: Vec<serde_json::Value>,
+}
