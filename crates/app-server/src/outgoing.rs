@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tally_analytics::{AnalyticsEventsClient, ServerRequestEnd};
 use tally_protocol::{
     ClientResponsePayload, JsonRpcErrorBody, RequestId, ServerNotification, ServerRequest,
     ServerResponse,
@@ -35,7 +36,15 @@ struct PendingRequest {
     /// The connections allowed to answer.
     targets: Vec<ConnectionId>,
     responder: oneshot::Sender<ServerRequestOutcome>,
+    /// The serialized request, re-sent unchanged on replay.
+    frame: Arc<str>,
+    /// True while no connection that may answer is connected (see `requests`).
+    orphaned: tokio::sync::watch::Sender<bool>,
 }
+
+#[path = "outgoing_requests.rs"]
+mod requests;
+pub use requests::{RequestDeadlines, RequestStats};
 
 /// The outgoing seam.
 pub struct OutgoingMessageSender {
@@ -43,17 +52,36 @@ pub struct OutgoingMessageSender {
     next_request_id: AtomicI64,
     pending: Mutex<HashMap<RequestId, PendingRequest>>,
     serialization_failures: AtomicU64,
+    analytics: AnalyticsEventsClient,
+    deadlines: RequestDeadlines,
+    request_stats: RequestStats,
 }
 
 impl OutgoingMessageSender {
-    /// A sender delivering through `registry`.
+    /// A sender delivering through `registry`, without analytics.
     pub fn new(registry: Arc<ConnectionRegistry>) -> Self {
+        Self::with_analytics(registry, AnalyticsEventsClient::disabled())
+    }
+
+    /// A sender delivering through `registry` that reports what leaves to `analytics`.
+    pub fn with_analytics(
+        registry: Arc<ConnectionRegistry>,
+        analytics: AnalyticsEventsClient,
+    ) -> Self {
         Self {
             registry,
             next_request_id: AtomicI64::new(0),
             pending: Mutex::new(HashMap::new()),
             serialization_failures: AtomicU64::new(0),
+            analytics,
+            deadlines: RequestDeadlines::default(),
+            request_stats: RequestStats::default(),
         }
+    }
+
+    /// The analytics client this seam reports to.
+    pub fn analytics(&self) -> &AnalyticsEventsClient {
+        &self.analytics
     }
 
     /// The connection registry behind this sender.
@@ -68,6 +96,8 @@ impl OutgoingMessageSender {
         id: RequestId,
         payload: ClientResponsePayload,
     ) {
+        self.analytics
+            .track_client_response(connection.0, &id, &payload);
         match payload.to_result() {
             Ok(result) => {
                 self.deliver(connection, &json!({"id": id, "result": result}))
@@ -89,12 +119,17 @@ impl OutgoingMessageSender {
         id: Option<RequestId>,
         error: JsonRpcErrorBody,
     ) {
+        if let Some(id) = &id {
+            self.analytics
+                .track_error_response(connection.0, id, &error);
+        }
         self.deliver(connection, &json!({"id": id, "error": error}))
             .await;
     }
 
     /// Sends a notification to one connection (if it is initialized and did not opt out).
     pub async fn send_notification(&self, connection: ConnectionId, n: &ServerNotification) {
+        self.analytics.track_notification(n);
         if !self.registry.wants_notification(connection, n.method()) {
             return;
         }
@@ -105,6 +140,7 @@ impl OutgoingMessageSender {
 
     /// Sends a notification to every connection subscribed to `thread_id`.
     pub async fn send_thread_notification(&self, thread_id: &str, n: &ServerNotification) {
+        self.analytics.track_notification(n);
         let targets = self.registry.subscribers(thread_id, n.method());
         if targets.is_empty() {
             return;
@@ -134,10 +170,10 @@ impl OutgoingMessageSender {
     ) -> (RequestId, oneshot::Receiver<ServerRequestOutcome>) {
         let id = RequestId::Integer(self.next_request_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
-        let frame = match serde_json::to_value(&request) {
+        let frame: Arc<str> = match serde_json::to_value(&request) {
             Ok(Value::Object(mut obj)) => {
                 obj.insert("id".into(), json!(id));
-                Value::Object(obj)
+                Arc::from(Value::Object(obj).to_string())
             }
             _ => {
                 self.serialization_failures.fetch_add(1, Ordering::Relaxed);
@@ -145,16 +181,28 @@ impl OutgoingMessageSender {
                 return (id, rx);
             }
         };
+        match targets.as_slice() {
+            [only] => self
+                .analytics
+                .track_server_request(only.0, &id, &request, false),
+            // Broadcasts are one logical request with many deliveries; the per-connection
+            // analytics model would count it N times, so it is counted, not tracked.
+            _ => self.analytics.track_broadcast_server_request(),
+        }
         self.lock_pending().insert(
             id.clone(),
             PendingRequest {
                 request,
                 targets: targets.clone(),
                 responder: tx,
+                frame: frame.clone(),
+                orphaned: tokio::sync::watch::Sender::new(targets.is_empty()),
             },
         );
         for connection in targets {
-            self.deliver(connection, &frame).await;
+            if let Err(e) = self.registry.deliver(connection, frame.clone()).await {
+                tracing::debug!(%connection, ?e, "request not delivered");
+            }
         }
         (id, rx)
     }
@@ -165,16 +213,21 @@ impl OutgoingMessageSender {
             return;
         };
         let outcome = match pending.request.response_from_result(result) {
-            Ok(response) => ServerRequestOutcome::Answered {
-                connection,
-                response,
-            },
+            Ok(response) => {
+                self.analytics
+                    .track_server_response(connection.0, &id, &response);
+                ServerRequestOutcome::Answered {
+                    connection,
+                    response,
+                }
+            }
             Err(e) => {
                 tracing::warn!(request = %id, error = %e, "client answered with a mismatched result");
-                ServerRequestOutcome::Refused {
-                    connection,
-                    error: JsonRpcErrorBody::invalid_params(e.to_string()),
-                }
+                // A malformed answer settles nothing: the request waits for a valid answer or
+                // its deadline.
+                self.request_stats.count_malformed();
+                self.lock_pending().insert(id, pending);
+                return;
             }
         };
         let _ = pending.responder.send(outcome);
@@ -188,6 +241,9 @@ impl OutgoingMessageSender {
         error: JsonRpcErrorBody,
     ) {
         if let Some(pending) = self.take_pending_for(connection, &id) {
+            let end = ServerRequestEnd::ErrorResponse { code: error.code };
+            self.analytics
+                .track_server_request_ended(Some(connection.0), &id, end);
             let _ = pending
                 .responder
                 .send(ServerRequestOutcome::Refused { connection, error });
@@ -196,8 +252,14 @@ impl OutgoingMessageSender {
 
     /// Withdraws a pending request; its waiter sees `Cancelled`.
     pub fn cancel_request(&self, id: &RequestId) -> bool {
+        self.cancel_request_as(id, ServerRequestEnd::Aborted)
+    }
+
+    /// Withdraws a pending request, recording why for analytics.
+    pub(crate) fn cancel_request_as(&self, id: &RequestId, end: ServerRequestEnd) -> bool {
         match self.lock_pending().remove(id) {
             Some(p) => {
+                self.analytics.track_server_request_ended(None, id, end);
                 let _ = p.responder.send(ServerRequestOutcome::Cancelled);
                 true
             }
@@ -215,11 +277,13 @@ impl OutgoingMessageSender {
         match pending.get(id) {
             Some(p) if p.targets.contains(&connection) => pending.remove(id),
             Some(_) => {
+                self.request_stats.count_ignored();
                 tracing::warn!(%connection, request = %id, "answer from a connection the request was not sent to");
                 None
             }
             None => {
-                tracing::debug!(%connection, request = %id, "answer to an unknown or settled request");
+                self.request_stats.count_ignored();
+                tracing::warn!(%connection, request = %id, "answer to an unknown or settled request");
                 None
             }
         }

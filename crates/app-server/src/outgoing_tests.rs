@@ -1,5 +1,6 @@
 use super::*;
 use crate::connection::{OutboundPolicy, SessionInfo};
+use std::time::Duration;
 use tally_protocol::server_notification::ThreadIdNotification;
 use tally_protocol::server_request::{FileChangeApprovalDecision, FileChangeRequestApprovalParams};
 use tally_protocol::types::EmptyResponse;
@@ -101,22 +102,140 @@ async fn server_request_answer_is_decoded_and_attributed_to_the_responding_conne
 }
 
 #[tokio::test]
-async fn answers_from_other_connections_and_mismatched_results_do_not_accept() {
+async fn answers_from_other_connections_and_malformed_results_leave_the_request_pending() {
     let s = sender();
     let (a, _rx_a) = connect(&s, OutboundPolicy::Wait, 8);
     let (b, _rx_b) = connect(&s, OutboundPolicy::Wait, 8);
-    let (id, outcome) = s.send_request(a, approval()).await;
+    let (id, mut outcome) = s.send_request(a, approval()).await;
     s.notify_client_response(b, id.clone(), json!({"decision": "accept"}));
+    s.notify_client_response(a, id.clone(), json!({"nonsense": true}));
+    s.notify_client_response(a, RequestId::Integer(999), json!({"decision": "accept"}));
+    assert_eq!(s.pending_requests(), 1, "nothing valid answered it yet");
+    assert!(outcome.try_recv().is_err());
+    assert_eq!(s.request_stats().ignored_answers.load(Ordering::Relaxed), 2);
     assert_eq!(
-        s.pending_requests(),
-        1,
-        "an answer from b must not settle a's request"
+        s.request_stats().malformed_answers.load(Ordering::Relaxed),
+        1
     );
-    s.notify_client_response(a, id, json!({"nonsense": true}));
+    s.notify_client_response(a, id, json!({"decision": "accept"}));
     let got = outcome.await.expect("settled");
     assert!(
-        matches!(got, ServerRequestOutcome::Refused { connection, .. } if connection == a),
+        matches!(got, ServerRequestOutcome::Answered { connection, .. } if connection == a),
         "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_error_answer_refuses_the_request() {
+    let s = sender();
+    let (a, _rx) = connect(&s, OutboundPolicy::Wait, 8);
+    let (id, outcome) = s.send_request(a, approval()).await;
+    s.notify_client_error(a, id, JsonRpcErrorBody::internal("no"));
+    let got = outcome.await.expect("settled");
+    assert!(
+        matches!(got, ServerRequestOutcome::Refused { .. }),
+        "{got:?}"
+    );
+}
+
+fn subscribed(s: &OutgoingMessageSender, thread: &str) -> (ConnectionId, mpsc::Receiver<Arc<str>>) {
+    let (c, rx) = connect(s, OutboundPolicy::Wait, 64);
+    s.registry().set_session(c, SessionInfo::default());
+    s.registry().subscribe(c, thread);
+    (c, rx)
+}
+
+fn frames(rx: &mut mpsc::Receiver<Arc<str>>) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Ok(f) = rx.try_recv() {
+        out.push(serde_json::from_str(&f).expect("frames are JSON"));
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_whose_connections_all_closed_is_cancelled_at_the_orphan_deadline() {
+    let deadlines = RequestDeadlines {
+        unanswered: Duration::from_secs(3600),
+        orphaned: Duration::from_secs(60),
+    };
+    let s = Arc::new(sender().with_request_deadlines(deadlines));
+    let (a, mut rx_a) = subscribed(&s, "t");
+    let waiter = tokio::spawn({
+        let s = s.clone();
+        async move { s.request_on_thread("t", approval()).await }
+    });
+    tokio::task::yield_now().await;
+    assert_eq!(
+        frames(&mut rx_a)[0]["method"],
+        "item/fileChange/requestApproval"
+    );
+    s.registry().unregister(a);
+    s.connection_closed(a);
+    let started = tokio::time::Instant::now();
+    let got = waiter.await.expect("joins");
+    assert_eq!(got, ServerRequestOutcome::Cancelled);
+    assert!(started.elapsed() >= Duration::from_secs(60));
+    assert_eq!(s.pending_requests(), 0);
+    assert_eq!(s.request_stats().lapsed.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resume_before_the_orphan_deadline_keeps_the_request_and_replays_it() {
+    let deadlines = RequestDeadlines {
+        unanswered: Duration::from_secs(3600),
+        orphaned: Duration::from_secs(60),
+    };
+    let s = Arc::new(sender().with_request_deadlines(deadlines));
+    let (a, mut rx_a) = subscribed(&s, "t");
+    let waiter = tokio::spawn({
+        let s = s.clone();
+        async move { s.request_on_thread("t", approval()).await }
+    });
+    tokio::task::yield_now().await;
+    let original = frames(&mut rx_a).remove(0);
+    s.registry().unregister(a);
+    s.connection_closed(a);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let (b, mut rx_b) = subscribed(&s, "t");
+    s.replay_pending("t", b).await;
+    let replayed = frames(&mut rx_b).remove(0);
+    assert_eq!(replayed, original, "same id, same params");
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(s.pending_requests(), 1, "the resumed request did not lapse");
+    let id: RequestId = serde_json::from_value(replayed["id"].clone()).expect("id");
+    s.notify_client_response(b, id, json!({"decision": "accept"}));
+    let got = waiter.await.expect("joins");
+    assert!(matches!(got, ServerRequestOutcome::Answered { connection, .. } if connection == b));
+    let resolved = frames(&mut rx_b);
+    assert_eq!(resolved[0]["method"], "serverRequest/resolved");
+}
+
+#[tokio::test]
+async fn withdrawing_a_turns_requests_cancels_them_and_tells_subscribers() {
+    let s = Arc::new(sender());
+    let (_a, mut rx_a) = subscribed(&s, "t");
+    let waiter = tokio::spawn({
+        let s = s.clone();
+        async move { s.request_on_thread("t", approval()).await }
+    });
+    // The spawned waiter runs up to its wait on this single-threaded runtime.
+    tokio::task::yield_now().await;
+    assert_eq!(s.pending_requests(), 1);
+    s.withdraw_turn_requests("t", "u").await;
+    assert_eq!(
+        waiter.await.expect("joins"),
+        ServerRequestOutcome::Cancelled
+    );
+    let sent = frames(&mut rx_a);
+    let resolved: Vec<&Value> = sent
+        .iter()
+        .filter(|m| m["method"] == "serverRequest/resolved")
+        .collect();
+    assert_eq!(resolved.len(), 1, "{sent:?}");
+    assert_eq!(
+        resolved[0]["params"],
+        json!({"threadId": "t", "requestId": 0})
     );
 }
 

@@ -9,6 +9,7 @@ use crate::thread_queue::ThreadQueues;
 use futures::FutureExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tally_analytics::{ClientInfoFact, RpcTransport};
 use tally_core::{Config, ThreadManager};
 use tally_protocol::jsonrpc::{EnvelopeError, SERVER_OVERLOADED};
 use tally_protocol::server_notification::ConfigWarningNotification;
@@ -26,14 +27,16 @@ const CONNECTION_INFLIGHT: usize = 128;
 /// Per-connection state owned by its transport's reader loop.
 pub(crate) struct ConnectionSession {
     pub id: ConnectionId,
+    transport: RpcTransport,
     session: Option<Arc<SessionInfo>>,
     inflight: Arc<Semaphore>,
 }
 
 impl ConnectionSession {
-    pub fn new(id: ConnectionId) -> Self {
+    pub fn new(id: ConnectionId, transport: RpcTransport) -> Self {
         Self {
             id,
+            transport,
             session: None,
             inflight: Arc::new(Semaphore::new(CONNECTION_INFLIGHT)),
         }
@@ -151,6 +154,15 @@ impl MessageProcessor {
             return self.outgoing.send_error(conn.id, Some(id), e).await;
         }
         let (session, payload) = initialize_response(&self.config, &params);
+        self.outgoing.analytics().track_initialize(
+            conn.id.0,
+            &ClientInfoFact {
+                client_name: params.client_info.name.clone(),
+                client_version: Some(params.client_info.version.clone()),
+                rpc_transport: conn.transport,
+                experimental_api_enabled: params.capabilities.as_ref().map(|c| c.experimental_api),
+            },
+        );
         let session = Arc::new(session);
         self.outgoing
             .registry()
@@ -163,6 +175,9 @@ impl MessageProcessor {
                 details: None,
                 path: Some(w.path.display().to_string()),
             });
+            self.outgoing.send_notification(conn.id, &n).await;
+        }
+        if let Some(n) = sandbox_warning(&self.config, self.threads.sandbox_enforceable()) {
             self.outgoing.send_notification(conn.id, &n).await;
         }
     }
@@ -188,6 +203,9 @@ impl MessageProcessor {
                     .await
             }
         };
+        self.outgoing
+            .analytics()
+            .track_client_request(conn.id.0, &id, &request);
         let ctx = Ctx {
             connection: conn.id,
             session,
@@ -219,8 +237,10 @@ impl MessageProcessor {
 
     /// Forgets a connection that closed.
     pub fn connection_closed(&self, id: ConnectionId) {
+        self.outgoing.analytics().track_connection_closed(id.0);
         self.queues.forget_connection(id);
         self.outgoing.registry().unregister(id);
+        self.outgoing.connection_closed(id);
     }
 }
 
@@ -239,4 +259,21 @@ async fn run_request(ctx: Ctx, id: RequestId, request: ClientRequest) {
             outgoing.send_error(connection, Some(id), e).await
         }
     }
+}
+
+/// One `configWarning` when the configured sandbox cannot be enforced on this kernel: commands
+/// then need a person's approval instead (see `tools::approval`).
+fn sandbox_warning(config: &Config, enforceable: bool) -> Option<ServerNotification> {
+    use tally_protocol::types::SandboxMode;
+    let wanted = config.sandbox_mode != SandboxMode::DangerFullAccess;
+    (wanted && !enforceable).then(|| {
+        ServerNotification::ConfigWarning(ConfigWarningNotification {
+            summary: "The sandbox cannot be enforced: this kernel lacks Landlock. Commands will ask for approval instead.".into(),
+            details: Some(format!(
+                "sandbox_mode = {:?} needs Linux Landlock (5.13+, enabled in the LSM list)",
+                config.sandbox_mode
+            )),
+            path: None,
+        })
+    })
 }

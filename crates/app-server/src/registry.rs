@@ -133,6 +133,24 @@ impl ConnectionRegistry {
             .collect()
     }
 
+    /// Initialized connections subscribed to a thread: who gets its server requests (requests
+    /// are never suppressed by notification opt-outs).
+    pub fn request_targets(&self, thread_id: &str) -> Vec<ConnectionId> {
+        let inner = self.lock();
+        let Some(subs) = inner.subscriptions.get(thread_id) else {
+            return Vec::new();
+        };
+        subs.iter()
+            .copied()
+            .filter(|id| {
+                inner
+                    .connections
+                    .get(id)
+                    .is_some_and(|e| e.session.is_some())
+            })
+            .collect()
+    }
+
     /// Whether an initialized connection wants notifications of `method`.
     pub fn wants_notification(&self, id: ConnectionId, method: &str) -> bool {
         wants(&self.lock(), id, method)

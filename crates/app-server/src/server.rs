@@ -12,11 +12,18 @@ use tokio::net::TcpListener;
 
 /// Options that do not come from config.toml.
 #[derive(Debug, Clone, Default)]
-pub struct AppServerOptions {}
+pub struct AppServerOptions {
+    /// How long server requests (approvals, tool calls) may stay unanswered.
+    pub request_deadlines: crate::outgoing::RequestDeadlines,
+    /// Act as if the kernel lacked Landlock: commands ask for approval instead of running in
+    /// the sandbox (and clients get the `configWarning`).
+    pub disable_landlock: bool,
+}
 
 /// A ready-to-run app-server.
 pub struct AppServer {
     processor: Arc<MessageProcessor>,
+    analytics: std::sync::Mutex<Option<tally_analytics::pipeline::AnalyticsPipeline>>,
 }
 
 /// Where `--listen` asks the server to listen.
@@ -52,15 +59,32 @@ impl ListenTarget {
 
 impl AppServer {
     /// Wires the sender, thread manager and processor for `config`.
-    pub fn new(config: Config, _options: AppServerOptions) -> Self {
+    pub fn new(config: Config, options: AppServerOptions) -> Self {
         let config = Arc::new(config);
-        let outgoing = Arc::new(OutgoingMessageSender::new(Arc::new(
-            ConnectionRegistry::default(),
-        )));
+        let analytics = crate::analytics_setup::start_analytics(&config);
+        let client = analytics.as_ref().map(|a| a.client()).unwrap_or_default();
+        let registry = Arc::new(ConnectionRegistry::default());
+        let outgoing = Arc::new(
+            OutgoingMessageSender::with_analytics(registry, client)
+                .with_request_deadlines(options.request_deadlines),
+        );
         let sink = Arc::new(ThreadEventsToSubscribers(outgoing.clone()));
-        let threads = Arc::new(ThreadManager::new(config.clone(), sink));
+        let mut threads = ThreadManager::new(config.clone(), sink);
+        if options.disable_landlock {
+            threads = threads.without_landlock();
+        }
+        let threads = Arc::new(threads);
         Self {
             processor: Arc::new(MessageProcessor::new(outgoing, threads, config)),
+            analytics: std::sync::Mutex::new(analytics),
+        }
+    }
+
+    /// Flushes analytics within its deadline; what is not sent stays spooled for the next start.
+    pub async fn shutdown(&self) {
+        let pipeline = self.analytics.lock().ok().and_then(|mut a| a.take());
+        if let Some(p) = pipeline {
+            p.shutdown().await;
         }
     }
 

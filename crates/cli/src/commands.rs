@@ -35,6 +35,11 @@ pub enum Command {
         #[arg(long, default_value = "ws://127.0.0.1:4545")]
         listen: String,
     },
+    /// Analytics pipeline state.
+    Analytics {
+        #[command(subcommand)]
+        command: AnalyticsCommand,
+    },
     /// Write Tally's JSON Schema of the protocol to a directory.
     Schema {
         #[arg(long)]
@@ -42,11 +47,23 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum AnalyticsCommand {
+    /// Queue depth, spool bytes, sent, retried and dropped, from the last status snapshot and the spool.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 impl Command {
     /// Default log level: quiet for stdio (the client reads our stderr), informative for servers.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::AppServer { .. } | Command::Schema { .. } => "warn",
+            Command::AppServer { .. } | Command::Schema { .. } | Command::Analytics { .. } => {
+                "warn"
+            }
             Command::Serve { .. } => "info",
         }
     }
@@ -58,6 +75,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::AppServer { listen, .. } => run_app_server(&home, &listen, false).await,
         Command::Serve { listen } => run_app_server(&home, &listen, true).await,
+        Command::Analytics {
+            command: AnalyticsCommand::Status { json },
+        } => crate::analytics_status::print(&home, json),
         Command::Schema { out } => {
             let written = tally_protocol::schema_export::write_schemas(&out)
                 .with_context(|| format!("writing schemas to {}", out.display()))?;
@@ -80,6 +100,7 @@ async fn run_app_server(
     match target {
         ListenTarget::Stdio => {
             server.run_stdio().await;
+            server.shutdown().await;
             Ok(())
         }
         ListenTarget::WebSocket(addr) => {
@@ -96,7 +117,9 @@ async fn run_app_server(
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            server.run_websocket(listener, shutdown).await?;
+            let served = server.run_websocket(listener, shutdown).await;
+            server.shutdown().await;
+            served?;
             Ok(())
         }
     }

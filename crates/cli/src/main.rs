@@ -1,5 +1,6 @@
 //! The `tally` binary: parses flags, builds config, and calls the crates.
 
+mod analytics_status;
 mod commands;
 
 use clap::Parser;

@@ -122,3 +122,48 @@ async fn schema_command_writes_a_schema_per_method() {
     let schema: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert!(schema["properties"]["threadId"].is_object(), "{schema}");
 }
+
+#[tokio::test]
+async fn with_analytics_on_the_process_still_exits_promptly_and_flushes_on_eof() {
+    let collector = tally_test_support::FakeCollector::start().await;
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("[analytics]\ncollector_url = \"{}\"\n", collector.url()),
+    )
+    .expect("config");
+    let mut child = tally(home.path())
+        .arg("app-server")
+        .spawn()
+        .expect("spawn tally");
+    let stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut client = AppClient::over_lines(stdout, stdin, SchemaMode::Stable);
+    client.initialize(false).await;
+    let started = client.call_ok("thread/start", json!({})).await;
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": "hi", "text_elements": []}]}),
+        )
+        .await;
+    client.notification("turn/completed").await;
+    let closed_at = Instant::now();
+    client.close();
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("tally exits after stdin closes even with analytics on")
+        .expect("wait");
+    assert!(status.success());
+    assert!(
+        closed_at.elapsed() < Duration::from_secs(3),
+        "exit took {:?}",
+        closed_at.elapsed()
+    );
+    let events = collector.wait_for_events(2, Duration::from_secs(1)).await;
+    let types: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    assert_eq!(types, vec!["codex_thread_initialized", "codex_turn_event"]);
+}

@@ -37,10 +37,25 @@ pub struct ModelProviderToml {
     pub stream_idle_timeout_ms: Option<u64>,
 }
 
-/// `[analytics]`.
+/// `[analytics]`: Codex's `enabled`, plus where Tally sends events.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AnalyticsToml {
     pub enabled: Option<bool>,
+    /// Base URL of a Tally collector (events go to `{url}/codex/analytics-events/events`).
+    pub collector_url: Option<String>,
+    /// Environment variable holding the collector's bearer token.
+    pub collector_token_env: Option<String>,
+    /// Also (or only) append events as JSON lines to this file.
+    pub jsonl_path: Option<PathBuf>,
+}
+
+/// Where analytics go, resolved; unset `enabled` means on, as in Codex.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnalyticsSettings {
+    pub enabled: bool,
+    pub collector_url: Option<String>,
+    pub collector_token_env: Option<String>,
+    pub jsonl_path: Option<PathBuf>,
 }
 
 /// A model provider, resolved.
@@ -78,6 +93,7 @@ pub struct Config {
     pub sandbox_mode: SandboxMode,
     pub chatgpt_base_url: String,
     pub analytics_enabled: Option<bool>,
+    pub analytics: AnalyticsSettings,
     /// Problems found while loading, each to be shown as a `configWarning`.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -163,7 +179,8 @@ impl Config {
             chatgpt_base_url: toml
                 .chatgpt_base_url
                 .unwrap_or_else(|| "https://chatgpt.com/backend-api".to_string()),
-            analytics_enabled: toml.analytics.and_then(|a| a.enabled),
+            analytics_enabled: toml.analytics.as_ref().and_then(|a| a.enabled),
+            analytics: resolve_analytics(home, toml.analytics.unwrap_or_default()),
             warnings: Vec::new(),
         })
     }
@@ -197,6 +214,18 @@ pub fn parse_config_toml(path: &Path, text: &str) -> Result<ConfigToml, ConfigEr
         path: path.to_path_buf(),
         message: e.to_string().trim().to_string(),
     })
+}
+
+fn resolve_analytics(home: &Path, a: AnalyticsToml) -> AnalyticsSettings {
+    AnalyticsSettings {
+        enabled: a.enabled.unwrap_or(true),
+        collector_url: a.collector_url.map(|u| u.trim_end_matches('/').to_string()),
+        collector_token_env: a.collector_token_env,
+        // A relative path is relative to the home, like every other piece of state.
+        jsonl_path: a
+            .jsonl_path
+            .map(|p| if p.is_absolute() { p } else { home.join(p) }),
+    }
 }
 
 fn builtin_providers() -> BTreeMap<String, ModelProviderInfo> {

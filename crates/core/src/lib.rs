@@ -12,12 +12,13 @@ mod thread;
 mod thread_list;
 pub mod thread_manager;
 mod thread_settings;
+pub mod tools;
 mod turn_items;
 mod turn_runner;
 
 pub use config::Config;
 pub use error::CoreError;
-pub use event_sink::ThreadEventSink;
+pub use event_sink::{RequestResolution, ThreadEventSink};
 pub use thread_manager::{ClientIdentity, StartedTurn, ThreadManager};
 
 /// Tally's own version, reported in `userAgent` and `Thread.cliVersion`.

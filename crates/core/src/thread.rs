@@ -5,8 +5,8 @@ use crate::rollout::{RolloutLine, RolloutWriter, ThreadMeta};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tally_protocol::types::{
-    ApprovalsReviewer, AskForApproval, SandboxPolicy, Thread, ThreadStatus, ThreadTokenUsage, Turn,
-    UserInput,
+    ApprovalsReviewer, AskForApproval, DynamicToolSpec, SandboxPolicy, Thread, ThreadActiveFlag,
+    ThreadStatus, ThreadTokenUsage, Turn, UserInput,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,6 +24,8 @@ pub(crate) struct ThreadSettings {
     pub developer_instructions: Option<String>,
     pub originator: String,
     pub user_agent: String,
+    /// Tools the client declared on `thread/start` and runs itself.
+    pub dynamic_tools: Vec<DynamicToolSpec>,
 }
 
 /// A message to a running turn.
@@ -61,6 +63,10 @@ pub(crate) struct ThreadState {
     pub active: Option<ActiveTurn>,
     pub window: u64,
     pub updated_at: i64,
+    /// What a person approved for the rest of the session.
+    pub approvals: crate::tools::approval::SessionApprovals,
+    /// The running turn waits for an approval.
+    pub waiting_on_approval: bool,
 }
 
 /// A thread held in memory.
@@ -112,9 +118,14 @@ impl LoadedThread {
 
     /// The thread's status as clients see it.
     pub fn status(&self) -> ThreadStatus {
-        if self.state().active.is_some() {
+        let state = self.state();
+        if state.active.is_some() {
             ThreadStatus::Active {
-                active_flags: Vec::new(),
+                active_flags: if state.waiting_on_approval {
+                    vec![ThreadActiveFlag::WaitingOnApproval]
+                } else {
+                    Vec::new()
+                },
             }
         } else {
             ThreadStatus::Idle

@@ -44,6 +44,8 @@ pub struct ThreadManager {
     sink: Arc<dyn ThreadEventSink>,
     threads: Mutex<HashMap<String, Arc<LoadedThread>>>,
     models: Mutex<HashMap<String, Arc<dyn ModelClient>>>,
+    /// Whether commands can be confined with Landlock; without it they need approval.
+    landlock: bool,
 }
 
 impl ThreadManager {
@@ -54,7 +56,19 @@ impl ThreadManager {
             sink,
             threads: Mutex::new(HashMap::new()),
             models: Mutex::new(HashMap::new()),
+            landlock: crate::tools::sandbox::landlock_available(),
         }
+    }
+
+    /// Acts as if the kernel lacked Landlock: sandboxed commands need approval instead.
+    pub fn without_landlock(mut self) -> Self {
+        self.landlock = false;
+        self
+    }
+
+    /// Whether commands are confined by the sandbox on this system.
+    pub fn sandbox_enforceable(&self) -> bool {
+        self.landlock
     }
 
     /// The configuration in force.
@@ -119,7 +133,8 @@ impl ThreadManager {
         params: ThreadStartParams,
         client: &ClientIdentity,
     ) -> Result<ThreadSessionResponse, CoreError> {
-        let settings = settings_for(&self.config, None, &params.overrides, client)?;
+        let mut settings = settings_for(&self.config, None, &params.overrides, client)?;
+        settings.dynamic_tools = params.dynamic_tools.clone().unwrap_or_default();
         self.model_for(&settings.provider_id)?;
         let meta = ThreadMeta {
             id: new_id(),
@@ -168,6 +183,8 @@ impl ThreadManager {
             active: None,
             window: 0,
             updated_at: now_secs(),
+            approvals: Default::default(),
+            waiting_on_approval: false,
         };
         let thread = LoadedThread::new(state, writer);
         self.insert(thread.clone());
@@ -245,6 +262,8 @@ impl ThreadManager {
             active: None,
             window: 0,
             updated_at,
+            approvals: Default::default(),
+            waiting_on_approval: false,
         };
         let thread = LoadedThread::new(state, Some(RolloutWriter::open(&path)?));
         self.insert(thread.clone());
@@ -342,6 +361,7 @@ impl ThreadManager {
             developer_instructions: None,
             originator: String::new(),
             user_agent: String::new(),
+            dynamic_tools: Vec::new(),
         };
         let state = ThreadState {
             meta: loaded.meta,
@@ -353,6 +373,8 @@ impl ThreadManager {
             active: None,
             window: 0,
             updated_at,
+            approvals: Default::default(),
+            waiting_on_approval: false,
         };
         thread_view(
             &state,
@@ -487,6 +509,7 @@ impl ThreadManager {
             turn_id,
             control_rx,
             params.output_schema.clone(),
+            self.landlock,
         );
         tokio::spawn(runner.run(params.input, params.client_user_message_id, gate_rx));
         Ok(StartedTurn {

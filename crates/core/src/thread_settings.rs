@@ -64,6 +64,7 @@ pub(crate) fn settings_for(
         ),
         originator: client.originator.clone(),
         user_agent: client.user_agent.clone(),
+        dynamic_tools: current.map(|c| c.dynamic_tools.clone()).unwrap_or_default(),
     })
 }
 

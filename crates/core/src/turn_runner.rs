@@ -8,6 +8,7 @@ use crate::model::{
 };
 use crate::rollout::RolloutLine;
 use crate::thread::{LoadedThread, TurnControl};
+use crate::tools::turn_diff::TurnDiff;
 use crate::turn_items::InFlightItems;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -30,9 +31,19 @@ pub(crate) struct TurnRunner {
     pub turn_id: String,
     pub control: mpsc::Receiver<TurnControl>,
     pub output_schema: Option<serde_json::Value>,
+    /// Whether commands can be confined with Landlock.
+    landlock: bool,
     started_at_ms: i64,
     last_agent_message: Option<ThreadItem>,
+    /// Input steered in while a tool ran; recorded once the tool's output is in history.
+    deferred_steers: Vec<(Vec<UserInput>, Option<String>)>,
+    /// Files the turn's patches changed, for `turn/diff/updated`.
+    turn_diff: TurnDiff,
 }
+
+#[path = "turn_tools.rs"]
+mod turn_tools;
+use turn_tools::ToolFlow;
 
 /// How a turn ended.
 enum TurnOutcome {
@@ -44,6 +55,12 @@ enum TurnOutcome {
 struct InterruptHandshake {
     stopped: oneshot::Sender<()>,
     proceed: oneshot::Receiver<()>,
+}
+
+/// What handling one stream event leads to.
+enum EventFlow {
+    Continue { follow_up: bool },
+    Stop(StreamOutcome),
 }
 
 /// How one model stream ended.
@@ -62,6 +79,7 @@ impl TurnRunner {
         turn_id: String,
         control: mpsc::Receiver<TurnControl>,
         output_schema: Option<serde_json::Value>,
+        landlock: bool,
     ) -> Self {
         Self {
             thread,
@@ -70,8 +88,11 @@ impl TurnRunner {
             turn_id,
             control,
             output_schema,
+            landlock,
             started_at_ms: now_ms(),
             last_agent_message: None,
+            deferred_steers: Vec::new(),
+            turn_diff: TurnDiff::default(),
         }
     }
 
@@ -188,7 +209,7 @@ impl TurnRunner {
             model: s.model.clone(),
             prefix: crate::prompt::prefix_items(s),
             input: state.history.clone(),
-            tools: Vec::new(),
+            tools: crate::tools::spec::tool_definitions(&s.dynamic_tools),
             reasoning_effort: s.reasoning_effort.clone(),
             output_schema: self.output_schema.clone(),
             metadata: RequestMetadata {
@@ -231,7 +252,13 @@ impl TurnRunner {
                         }
                         return StreamOutcome::Completed { follow_up };
                     }
-                    Some(Ok(ev)) => follow_up |= self.on_event(ev, &mut items).await,
+                    Some(Ok(ev)) => match self.on_event(ev, &mut items).await {
+                        EventFlow::Continue { follow_up: f } => follow_up |= f,
+                        EventFlow::Stop(outcome) => {
+                            self.abandon(&mut items).await;
+                            return outcome;
+                        }
+                    },
                 },
                 ctl = self.control.recv() => return self.on_control(ctl, &mut items).await,
             }
@@ -256,33 +283,47 @@ impl TurnRunner {
         }
     }
 
-    /// Handles one stream event; returns true when the model asked for a tool and needs a follow-up.
-    async fn on_event(&mut self, ev: ResponseEvent, items: &mut InFlightItems) -> bool {
+    /// Handles one stream event: whether the model needs a follow-up, or how the turn stops.
+    async fn on_event(&mut self, ev: ResponseEvent, items: &mut InFlightItems) -> EventFlow {
         let notes = items.apply(&ev, &self.thread.id, &self.turn_id);
         for n in notes {
             self.emit(n).await;
         }
         let ResponseEvent::OutputItemDone(done) = ev else {
-            return false;
+            return EventFlow::Continue { follow_up: false };
         };
-        let follow_up = match &done {
-            ResponseItem::FunctionCall { call_id, name, .. } => {
-                let output = ResponseItem::FunctionCallOutput {
-                    call_id: call_id.clone(),
-                    output: format!("tool `{name}` is not available in this session"),
-                };
-                self.push_history(vec![done.clone(), output]);
-                true
+        if let ResponseItem::FunctionCall {
+            call_id,
+            name,
+            arguments,
+            ..
+        } = &done
+        {
+            self.push_history(vec![done.clone()]);
+            let flow = self.run_tool(call_id, name, arguments).await;
+            let (output, stop) = match flow {
+                ToolFlow::Output(output) => (output, None),
+                ToolFlow::Interrupted { output, handshake } => (output, Some(handshake)),
+            };
+            // Every call gets an output, so the history stays valid for the next request.
+            self.push_history(vec![ResponseItem::FunctionCallOutput {
+                call_id: call_id.clone(),
+                output,
+            }]);
+            // Accepted steers are recorded even when the turn stops here: input is never lost.
+            for (input, client_id) in std::mem::take(&mut self.deferred_steers) {
+                self.record_user_message(input, client_id).await;
             }
-            _ => {
-                self.push_history(vec![done.clone()]);
-                false
+            if let Some(handshake) = stop {
+                return EventFlow::Stop(StreamOutcome::Interrupted(handshake));
             }
-        };
+            return EventFlow::Continue { follow_up: true };
+        }
+        self.push_history(vec![done.clone()]);
         if let Some(item) = items.take_completed(&done) {
             self.complete_item(item).await;
         }
-        follow_up
+        EventFlow::Continue { follow_up: false }
     }
 
     /// Completes items a broken or abandoned stream left open, so clients never see a dangling item.
@@ -372,6 +413,11 @@ impl TurnRunner {
     }
 
     async fn finish(mut self, outcome: TurnOutcome) {
+        // A request still pending when the turn ends is withdrawn; clients close its dialog.
+        self.sink
+            .resolve_turn_requests(&self.thread.id, &self.turn_id)
+            .await;
+        self.thread.state().waiting_on_approval = false;
         let (status, error) = match outcome {
             TurnOutcome::Completed => (TurnStatus::Completed, None),
             TurnOutcome::Interrupted(handshake) => {

@@ -39,6 +39,10 @@ pub enum ServerNotification {
     ReasoningSummaryPartAdded(ReasoningSummaryPartAddedNotification),
     #[serde(rename = "item/reasoning/textDelta")]
     ReasoningTextDelta(ReasoningTextDeltaNotification),
+    #[serde(rename = "item/commandExecution/outputDelta")]
+    CommandExecutionOutputDelta(CommandExecutionOutputDeltaNotification),
+    #[serde(rename = "turn/diff/updated")]
+    TurnDiffUpdated(TurnDiffUpdatedNotification),
     #[serde(rename = "serverRequest/resolved")]
     ServerRequestResolved(ServerRequestResolvedNotification),
     #[serde(rename = "error")]
@@ -69,6 +73,10 @@ impl ServerNotification {
             ServerNotification::ReasoningSummaryTextDelta(_) => "item/reasoning/summaryTextDelta",
             ServerNotification::ReasoningSummaryPartAdded(_) => "item/reasoning/summaryPartAdded",
             ServerNotification::ReasoningTextDelta(_) => "item/reasoning/textDelta",
+            ServerNotification::CommandExecutionOutputDelta(_) => {
+                "item/commandExecution/outputDelta"
+            }
+            ServerNotification::TurnDiffUpdated(_) => "turn/diff/updated",
             ServerNotification::ServerRequestResolved(_) => "serverRequest/resolved",
             ServerNotification::Error(_) => "error",
             ServerNotification::Warning(_) => "warning",
@@ -178,6 +186,25 @@ pub struct ReasoningTextDeltaNotification {
     pub item_id: String,
     pub delta: String,
     pub content_index: i64,
+}
+
+/// `item/commandExecution/outputDelta`: a chunk of a running command's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandExecutionOutputDeltaNotification {
+    pub thread_id: String,
+    pub turn_id: String,
+    pub item_id: String,
+    pub delta: String,
+}
+
+/// `turn/diff/updated`: the unified diff of every file the turn changed so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnDiffUpdatedNotification {
+    pub thread_id: String,
+    pub turn_id: String,
+    pub diff: String,
 }
 
 /// `serverRequest/resolved`: a pending server request is settled; clients close its dialog.

@@ -1,5 +1,6 @@
 //! Server-to-client requests, their typed answers, and decoding an answer from a raw result.
 
+use crate::types::{CommandAction, DynamicToolCallOutputContentItem};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,6 +64,17 @@ impl ServerRequest {
         }
     }
 
+    /// The turn this request belongs to, if it is turn-scoped.
+    pub fn turn_id(&self) -> Option<&str> {
+        match self {
+            ServerRequest::CommandExecutionRequestApproval(p) => Some(&p.turn_id),
+            ServerRequest::FileChangeRequestApproval(p) => Some(&p.turn_id),
+            ServerRequest::DynamicToolCall(p) => Some(&p.turn_id),
+            ServerRequest::ToolRequestUserInput(p) => Some(&p.turn_id),
+            ServerRequest::ChatgptAuthTokensRefresh(_) => None,
+        }
+    }
+
     /// Decodes the raw JSON-RPC `result` into the typed response matching this request.
     pub fn response_from_result(
         &self,
@@ -105,17 +117,27 @@ pub struct CommandExecutionRequestApprovalParams {
     pub turn_id: String,
     pub item_id: String,
     pub started_at_ms: i64,
-    pub kind: String,
+    pub kind: CommandExecutionApprovalKind,
     pub reason: Option<String>,
     pub command: Option<String>,
     pub cwd: Option<String>,
-    pub command_actions: Option<Vec<Value>>,
+    pub command_actions: Option<Vec<CommandAction>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposed_execpolicy_amendment: Option<Vec<String>>,
+}
+
+/// What a command approval is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CommandExecutionApprovalKind {
+    #[default]
+    Command,
+    WriteStdin,
+    HumanCommand,
 }
 
 /// The answer to a command approval.
@@ -181,7 +203,7 @@ pub struct DynamicToolCallParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DynamicToolCallResponse {
-    pub content_items: Vec<Value>,
+    pub content_items: Vec<DynamicToolCallOutputContentItem>,
     pub success: bool,
 }
 

@@ -4,10 +4,12 @@
 #![warn(missing_docs)]
 
 pub mod app_client;
+pub mod fake_collector;
 pub mod mock_responses;
 pub mod schema;
 mod strict;
 
 pub use app_client::{methods, AppClient};
+pub use fake_collector::FakeCollector;
 pub use mock_responses::{sse, MockReply, MockResponsesServer, MockSseEvent, RecordedRequest};
 pub use schema::{ProtocolSchemas, SchemaError, SchemaMode, TranscriptChecker};

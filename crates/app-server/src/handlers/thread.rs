@@ -56,7 +56,15 @@ pub(crate) async fn resume(ctx: &Ctx, p: ThreadResumeParams) -> HandlerResult {
     ctx.outgoing
         .send_notification(ctx.connection, &status)
         .await;
-    Ok(P::ThreadResume(response).into())
+    let (outgoing, connection) = (ctx.outgoing.clone(), ctx.connection);
+    let thread_id = thread.id.clone();
+    Ok(HandlerReply::then(
+        P::ThreadResume(response),
+        // Requests still waiting for an answer follow the response, with their original ids.
+        Box::new(move || {
+            Box::pin(async move { outgoing.replay_pending(&thread_id, connection).await })
+        }),
+    ))
 }
 
 pub(crate) async fn fork(ctx: &Ctx, p: ThreadForkParams) -> HandlerResult {

@@ -25,7 +25,7 @@ where
         .registry()
         .register(tx, OutboundPolicy::Wait);
     let writer_task = tokio::spawn(write_lines(rx, writer));
-    let mut conn = ConnectionSession::new(id);
+    let mut conn = ConnectionSession::new(id, tally_analytics::RpcTransport::Stdio);
     let mut lines = BoundedLines::new(reader, MAX_MESSAGE_BYTES);
     loop {
         let line = tokio::select! {

@@ -72,7 +72,7 @@ async fn serve_socket(processor: Arc<MessageProcessor>, socket: WebSocket) {
         }
         let _ = sink.close().await;
     });
-    let mut conn = ConnectionSession::new(id);
+    let mut conn = ConnectionSession::new(id, tally_analytics::RpcTransport::Websocket);
     loop {
         let msg = tokio::select! {
             msg = stream.next() => msg,

@@ -29,6 +29,17 @@ stream_idle_timeout_ms = 5000
     home
 }
 
+/// A home like [`home_for`] whose analytics go to a collector at `collector_url`.
+pub fn home_with_analytics(mock: &MockResponsesServer, collector_url: &str) -> TempDir {
+    let home = home_for(mock, 1);
+    let extra = format!("\n[analytics]\nenabled = true\ncollector_url = \"{collector_url}\"\n");
+    let path = home.path().join("config.toml");
+    let mut text = std::fs::read_to_string(&path).expect("read config");
+    text.push_str(&extra);
+    std::fs::write(&path, text).expect("write config");
+    home
+}
+
 /// A server for `home`.
 pub fn server(home: &TempDir) -> Arc<AppServer> {
     let config = Config::load(home.path()).expect("config loads");

@@ -23,9 +23,33 @@ impl OfflineModel {
         let window = request.metadata.window;
         let reasoning_id = format!("rs_offline_{window}");
         let message_id = format!("msg_offline_{window}");
-        let reply = format!("Tally offline model: you said \"{}\".", prompt.trim());
         let mut events = vec![ResponseEvent::Created];
         events.extend(reasoning_events(&reasoning_id));
+        let reply = match request.input.last() {
+            // A tool just answered: report its result and end the turn.
+            Some(ResponseItem::FunctionCallOutput { output, .. }) => {
+                let shown: String = output.trim().chars().take(MAX_QUOTED_OUTPUT).collect();
+                format!("Tool result: {shown}")
+            }
+            _ => {
+                if let Some((name, arguments)) = tool_call_for(&prompt) {
+                    let call_id = format!("call_offline_{window}");
+                    events.push(ResponseEvent::OutputItemDone(ResponseItem::FunctionCall {
+                        id: Some(format!("fc_offline_{window}")),
+                        call_id,
+                        name,
+                        arguments: arguments.to_string(),
+                    }));
+                    events.push(ResponseEvent::Completed {
+                        response_id: format!("resp_offline_{window}"),
+                        usage: Some(usage(request, "")),
+                    });
+                    let delay = prompt.contains(SLOW_MARKER).then_some(SLOW_DELAY);
+                    return (events, delay);
+                }
+                format!("Tally offline model: you said \"{}\".", prompt.trim())
+            }
+        };
         events.push(ResponseEvent::OutputItemAdded(ResponseItem::Message {
             id: Some(message_id.clone()),
             role: "assistant".into(),
@@ -49,6 +73,35 @@ impl OfflineModel {
         let delay = prompt.contains(SLOW_MARKER).then_some(SLOW_DELAY);
         (events, delay)
     }
+}
+
+/// How much of a tool's output the offline model quotes back.
+const MAX_QUOTED_OUTPUT: usize = 400;
+
+/// The tool call a user message asks for, by the rules in the README:
+/// `run: <cmd>`, `run-escalated: <cmd>`, `patch: <patch>`, `tool: <name> [<json arguments>]`.
+fn tool_call_for(prompt: &str) -> Option<(String, serde_json::Value)> {
+    use serde_json::json;
+    if let Some((_, cmd)) = prompt.split_once("run-escalated:") {
+        return Some((
+            "exec_command".into(),
+            json!({"cmd": cmd.trim(), "sandbox_permissions": "require_escalated",
+                   "justification": "the user asked to run this outside the sandbox"}),
+        ));
+    }
+    if let Some((_, cmd)) = prompt.split_once("run:") {
+        return Some(("exec_command".into(), json!({"cmd": cmd.trim()})));
+    }
+    if let Some((_, patch)) = prompt.split_once("patch:") {
+        return Some(("apply_patch".into(), json!({"input": patch.trim()})));
+    }
+    if let Some((_, rest)) = prompt.split_once("tool:") {
+        let rest = rest.trim();
+        let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, "{}"));
+        let args = serde_json::from_str(args.trim()).unwrap_or_else(|_| json!({}));
+        return Some((name.to_string(), args));
+    }
+    None
 }
 
 fn reasoning_events(id: &str) -> Vec<ResponseEvent> {
@@ -121,5 +174,34 @@ impl ModelClient for OfflineModel {
 
     fn stream_max_retries(&self) -> u32 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tool_call_for;
+    use serde_json::json;
+
+    #[test]
+    fn user_text_rules_pick_the_tool_call() {
+        assert_eq!(
+            tool_call_for("please run: ls -la"),
+            Some(("exec_command".into(), json!({"cmd": "ls -la"})))
+        );
+        let (name, args) = tool_call_for("run-escalated: curl x").expect("a call");
+        assert_eq!(name, "exec_command");
+        assert_eq!(args["sandbox_permissions"], "require_escalated");
+        assert_eq!(
+            tool_call_for("patch: *** Begin Patch\n*** End Patch"),
+            Some((
+                "apply_patch".into(),
+                json!({"input": "*** Begin Patch\n*** End Patch"})
+            ))
+        );
+        assert_eq!(
+            tool_call_for("tool: lookup {\"id\": 1}"),
+            Some(("lookup".into(), json!({"id": 1})))
+        );
+        assert_eq!(tool_call_for("hello"), None);
     }
 }

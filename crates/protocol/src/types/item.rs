@@ -1,4 +1,8 @@
-use crate::types::UserInput;
+use crate::types::{
+    CommandAction, CommandExecutionSource, CommandExecutionStatus,
+    DynamicToolCallOutputContentItem, DynamicToolCallStatus, FileUpdateChange, PatchApplyStatus,
+    UserInput,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +34,47 @@ pub enum ThreadItem {
     ContextCompaction {
         id: String,
     },
+    /// A shell command the agent (or the user) ran; `id` is the model's `call_id`.
+    #[serde(rename_all = "camelCase")]
+    CommandExecution {
+        id: String,
+        command: String,
+        cwd: String,
+        #[serde(default)]
+        process_id: Option<String>,
+        #[serde(default)]
+        source: CommandExecutionSource,
+        status: CommandExecutionStatus,
+        command_actions: Vec<CommandAction>,
+        #[serde(default)]
+        aggregated_output: Option<String>,
+        #[serde(default)]
+        exit_code: Option<i32>,
+        #[serde(default)]
+        duration_ms: Option<i64>,
+    },
+    /// Edits to files from one `apply_patch` call.
+    FileChange {
+        id: String,
+        changes: Vec<FileUpdateChange>,
+        status: PatchApplyStatus,
+    },
+    /// A call of a client-declared tool (`item/tool/call`).
+    #[serde(rename_all = "camelCase")]
+    DynamicToolCall {
+        id: String,
+        tool: String,
+        #[serde(default)]
+        namespace: Option<String>,
+        arguments: serde_json::Value,
+        status: DynamicToolCallStatus,
+        #[serde(default)]
+        content_items: Option<Vec<DynamicToolCallOutputContentItem>>,
+        #[serde(default)]
+        success: Option<bool>,
+        #[serde(default)]
+        duration_ms: Option<i64>,
+    },
 }
 
 impl ThreadItem {
@@ -39,7 +84,10 @@ impl ThreadItem {
             ThreadItem::UserMessage { id, .. }
             | ThreadItem::AgentMessage { id, .. }
             | ThreadItem::Reasoning { id, .. }
-            | ThreadItem::ContextCompaction { id } => id,
+            | ThreadItem::ContextCompaction { id }
+            | ThreadItem::CommandExecution { id, .. }
+            | ThreadItem::FileChange { id, .. }
+            | ThreadItem::DynamicToolCall { id, .. } => id,
         }
     }
 }

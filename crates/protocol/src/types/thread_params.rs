@@ -1,6 +1,6 @@
 use crate::types::{
-    ApprovalsReviewer, AskForApproval, ReasoningEffortValue, SandboxMode, SandboxPolicy, Thread,
-    ThreadSourceKind,
+    ApprovalsReviewer, AskForApproval, DynamicToolSpec, ReasoningEffortValue, SandboxMode,
+    SandboxPolicy, Thread, ThreadSourceKind,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -48,7 +48,7 @@ pub struct ThreadStartParams {
     pub thread_source: Option<String>,
     /// Experimental: tools the client executes itself (`item/tool/call`).
     #[serde(default)]
-    pub dynamic_tools: Option<Vec<Value>>,
+    pub dynamic_tools: Option<Vec<DynamicToolSpec>>,
 }
 
 /// The common result of `thread/start`, `thread/resume` and `thread/fork`.

@@ -1,0 +1,234 @@
+//! The HTTP sink: `POST {base}/codex/analytics-events/events` with `{"events":[...]}`.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT,
+};
+
+use super::{EventSink, SinkResult};
+use crate::delivery::envelope::{EventEnvelope, WireBatch};
+use crate::delivery::stats::ErrorClass;
+
+/// The ingest path appended to the base URL (Codex's, kept as the contract).
+pub const INGEST_PATH: &str = "/codex/analytics-events/events";
+
+/// Supplies the auth headers for each request (e.g. `authorization` and `chatgpt-account-id`);
+/// called per attempt so refreshed tokens are picked up. An empty list sends no auth.
+pub type AuthHeaderProvider = Arc<dyn Fn() -> Vec<(HeaderName, HeaderValue)> + Send + Sync>;
+
+/// How to reach the collector.
+#[derive(Clone, Debug)]
+pub struct HttpSinkConfig {
+    /// `chatgpt_base_url` or a Tally collector's URL; a trailing `/` is trimmed.
+    pub base_url: String,
+    /// The `originator` header (the client's `product_client_id`).
+    pub originator: String,
+    /// The `user-agent` header (the string `initialize` returns as `userAgent`).
+    pub user_agent: String,
+    /// Gzip request bodies; only for Tally's own collector (Codex's backend gets plain JSON).
+    pub gzip: bool,
+    /// Backstop deadline per request; the sender's `attempt_timeout` normally fires first.
+    pub timeout: Duration,
+}
+
+impl HttpSinkConfig {
+    /// A config with plain bodies and a 10 s request deadline.
+    pub fn new(
+        base_url: impl Into<String>,
+        originator: impl Into<String>,
+        user_agent: impl Into<String>,
+    ) -> Self {
+        Self {
+            base_url: base_url.into(),
+            originator: originator.into(),
+            user_agent: user_agent.into(),
+            gzip: false,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why an [`HttpSink`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSinkError {
+    /// The base URL does not parse as an absolute http(s) URL.
+    #[error("analytics base_url is not a valid http(s) URL")]
+    InvalidUrl,
+    /// `originator` or `user-agent` is not a valid header value.
+    #[error("{0} is not a valid header value")]
+    InvalidHeader(&'static str),
+    /// The HTTP client could not be built (TLS setup).
+    #[error("could not build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Posts batches to a collector over HTTP(S).
+pub struct HttpSink {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    gzip: bool,
+    auth: AuthHeaderProvider,
+}
+
+impl std::fmt::Debug for HttpSink {
+    // Neither the URL's credentials nor any auth header belong in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSink")
+            .field("gzip", &self.gzip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpSink {
+    /// Builds the sink; `auth` is asked for headers on every attempt.
+    pub fn new(config: HttpSinkConfig, auth: AuthHeaderProvider) -> Result<Self, HttpSinkError> {
+        let url = ingest_url(&config.base_url)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            HeaderName::from_static("originator"),
+            HeaderValue::from_str(&config.originator)
+                .map_err(|_| HttpSinkError::InvalidHeader("originator"))?,
+        );
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_str(&config.user_agent)
+                .map_err(|_| HttpSinkError::InvalidHeader("user-agent"))?,
+        );
+        if config.gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            // A redirected POST turns into a GET and loses the body; treat 3xx as a failure instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            client,
+            url,
+            headers,
+            gzip: config.gzip,
+            auth,
+        })
+    }
+
+    /// An auth provider that sends no auth headers (a local collector without auth).
+    pub fn no_auth() -> AuthHeaderProvider {
+        Arc::new(Vec::new)
+    }
+
+    /// The full ingest URL this sink posts to.
+    pub fn url(&self) -> &str {
+        self.url.as_str()
+    }
+
+    fn body(&self, batch: &[EventEnvelope]) -> Option<Vec<u8>> {
+        let json = serde_json::to_vec(&WireBatch { events: batch }).ok()?;
+        if !self.gzip {
+            return Some(json);
+        }
+        let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
+        gz.write_all(&json).ok()?;
+        gz.finish().ok()
+    }
+}
+
+#[async_trait]
+impl EventSink for HttpSink {
+    async fn send(&self, batch: &[EventEnvelope]) -> SinkResult {
+        let Some(body) = self.body(batch) else {
+            // Cannot happen for JSON values and string keys; refusing beats retrying forever.
+            return SinkResult::Rejected(0);
+        };
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .body(body);
+        for (name, mut value) in (self.auth)() {
+            value.set_sensitive(true);
+            request = request.header(name, value);
+        }
+        match request.send().await {
+            Ok(mut response) => {
+                let result = classify_status(
+                    response.status().as_u16(),
+                    response.headers().get(RETRY_AFTER),
+                    SystemTime::now(),
+                );
+                // Read a little of the body so the connection can be reused; the content is ignored.
+                let mut seen = 0usize;
+                while seen < 64 * 1024 {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => seen += chunk.len(),
+                        _ => break,
+                    }
+                }
+                result
+            }
+            Err(e) if e.is_timeout() => SinkResult::Retryable {
+                retry_after: None,
+                class: ErrorClass::Timeout,
+            },
+            Err(_) => SinkResult::Retryable {
+                retry_after: None,
+                class: ErrorClass::Network,
+            },
+        }
+    }
+}
+
+/// `{base}` without its trailing `/`, plus [`INGEST_PATH`].
+pub(crate) fn ingest_url(base: &str) -> Result<reqwest::Url, HttpSinkError> {
+    let url = reqwest::Url::parse(&format!("{}{INGEST_PATH}", base.trim_end_matches('/')))
+        .map_err(|_| HttpSinkError::InvalidUrl)?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        _ => Err(HttpSinkError::InvalidUrl),
+    }
+}
+
+/// Maps a response status to what the sender does (ANALYTICS-EVENTS.md 2.2, Tally's rule).
+pub(crate) fn classify_status(
+    status: u16,
+    retry_after: Option<&HeaderValue>,
+    now: SystemTime,
+) -> SinkResult {
+    match status {
+        200..=299 => SinkResult::Ok,
+        401 | 403 => SinkResult::Auth(status),
+        413 => SinkResult::TooLarge,
+        408 | 429 | 500..=599 => SinkResult::Retryable {
+            retry_after: retry_after.and_then(|v| parse_retry_after(v, now)),
+            class: ErrorClass::Http { status },
+        },
+        400..=499 => SinkResult::Rejected(status),
+        // 1xx/3xx: a misconfigured endpoint, not a verdict on the batch; keep it and retry.
+        _ => SinkResult::Retryable {
+            retry_after: None,
+            class: ErrorClass::Http { status },
+        },
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date; a date in the past means "now".
+pub(crate) fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;

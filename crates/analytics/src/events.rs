@@ -1,0 +1,256 @@
+//! The events Tally sends, with the names and fields Codex uses (ANALYTICS-EVENTS.md section 3).
+//! Serde types only: what goes out. They hold ids, enums, counts, durations and flags, never text.
+
+use serde::Serialize;
+
+/// `app_server_client`: who the client is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppServerClient {
+    pub product_client_id: String,
+    pub client_name: String,
+    pub client_version: Option<String>,
+    pub rpc_transport: &'static str,
+    pub experimental_api_enabled: Option<bool>,
+}
+
+/// `runtime`: what Tally runs on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuntimeInfo {
+    pub codex_rs_version: String,
+    pub runtime_os: String,
+    pub runtime_os_version: String,
+    pub runtime_arch: String,
+}
+
+/// The thread context every thread-scoped event carries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ThreadContext {
+    pub thread_source: Option<String>,
+    pub subagent_source: Option<String>,
+    pub parent_thread_id: Option<String>,
+}
+
+/// `codex_thread_initialized`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThreadInitializedEvent {
+    pub thread_id: String,
+    pub session_id: String,
+    pub app_server_client: AppServerClient,
+    pub runtime: RuntimeInfo,
+    pub model: String,
+    pub ephemeral: bool,
+    pub is_worktree: Option<bool>,
+    #[serde(flatten)]
+    pub context: ThreadContext,
+    pub initialization_mode: &'static str,
+    pub forked_from_thread_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// `codex_turn_event`: one per user turn, when it completes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnEvent {
+    pub thread_id: String,
+    pub session_id: String,
+    pub turn_id: String,
+    pub root_turn_id: String,
+    pub app_server_client: AppServerClient,
+    pub runtime: RuntimeInfo,
+    #[serde(flatten)]
+    pub context: ThreadContext,
+    pub ephemeral: bool,
+    pub initialization_mode: &'static str,
+    pub critical_path_status: &'static str,
+    pub critical_path_duration_ms: Option<i64>,
+    pub critical_path_inference_ms: Option<i64>,
+    pub critical_path_sampling_ms: Option<i64>,
+    pub critical_path_compaction_ms: Option<i64>,
+    pub critical_path_auto_review_ms: Option<i64>,
+    pub critical_path_auto_review_overhead_ms: Option<i64>,
+    pub critical_path_user_wait_ms: Option<i64>,
+    pub critical_path_tools_ms: Option<i64>,
+    pub critical_path_overhead_ms: Option<i64>,
+    pub critical_path_unknown_ms: Option<i64>,
+    pub active_plugin_ids_at_turn_start: Vec<String>,
+    pub image_preparations: Vec<String>,
+    pub voice_session_id: Option<String>,
+    pub turn_trigger: Option<String>,
+    pub codex_turn_source: Option<String>,
+    pub submission_type: Option<String>,
+    pub workspace_kind: Option<String>,
+    pub personality: Option<String>,
+    pub model: String,
+    pub model_provider: String,
+    pub sandbox_policy: &'static str,
+    pub reasoning_effort: Option<String>,
+    pub reasoning_summary: Option<String>,
+    pub service_tier: String,
+    pub approval_policy: String,
+    pub approvals_reviewer: &'static str,
+    pub guardian_v2_enabled: bool,
+    pub sandbox_network_access: bool,
+    pub is_first_turn: bool,
+    pub multi_agent_version: &'static str,
+    pub collaboration_mode: &'static str,
+    pub num_input_images: i64,
+    pub status: &'static str,
+    pub explicit_client_interrupt_requested_at_ms: Option<i64>,
+    pub turn_error: Option<TurnErrorClass>,
+    pub codex_error_kind: Option<String>,
+    pub codex_error_http_status_code: Option<i64>,
+    pub usage_limit_window_minutes: Option<i64>,
+    #[serde(flatten)]
+    pub counts: TurnToolCounts,
+    pub input_tokens: Option<i64>,
+    pub cached_input_tokens: Option<i64>,
+    pub cache_write_input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub reasoning_output_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub before_first_sampling_ms: i64,
+    pub sampling_ms: i64,
+    pub compaction_ms: i64,
+    pub between_sampling_overhead_ms: i64,
+    pub tool_blocking_ms: i64,
+    pub after_last_sampling_ms: i64,
+    pub sampling_request_count: i64,
+    pub sampling_retry_count: i64,
+    pub tools_change_count: i64,
+    pub duration_ms: Option<i64>,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+}
+
+/// The class of a turn's error: never its message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnErrorClass {
+    pub codex_error_kind: Option<String>,
+    pub http_status_code: Option<i64>,
+}
+
+/// Tool and steer counts of a turn.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TurnToolCounts {
+    pub steer_count: i64,
+    pub total_tool_call_count: i64,
+    pub shell_command_count: i64,
+    pub file_change_count: i64,
+    pub mcp_tool_call_count: i64,
+    pub dynamic_tool_call_count: i64,
+    pub subagent_tool_call_count: i64,
+    pub web_search_count: i64,
+    pub image_generation_count: i64,
+}
+
+/// `codex_turn_steer_event`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnSteerEvent {
+    pub thread_id: String,
+    pub session_id: String,
+    pub expected_turn_id: Option<String>,
+    pub accepted_turn_id: Option<String>,
+    pub app_server_client: AppServerClient,
+    pub runtime: RuntimeInfo,
+    #[serde(flatten)]
+    pub context: ThreadContext,
+    pub num_input_images: i64,
+    pub result: &'static str,
+    pub rejection_reason: Option<&'static str>,
+    pub created_at: i64,
+}
+
+/// `codex_review_event`: an approval decision with its latency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewEvent {
+    pub thread_id: String,
+    pub turn_id: String,
+    pub item_id: Option<String>,
+    pub review_id: String,
+    pub app_server_client: AppServerClient,
+    pub runtime: RuntimeInfo,
+    #[serde(flatten)]
+    pub context: ThreadContext,
+    pub subject_kind: &'static str,
+    pub subject_name: &'static str,
+    pub reviewer: &'static str,
+    pub trigger: &'static str,
+    pub status: &'static str,
+    pub resolution: &'static str,
+    pub started_at_ms: i64,
+    pub completed_at_ms: i64,
+    pub duration_ms: Option<i64>,
+}
+
+/// `codex_server_request_event` (Tally extension): how a targeted server request resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerRequestEvent {
+    pub thread_id: Option<String>,
+    pub turn_id: Option<String>,
+    pub item_id: Option<String>,
+    pub request_method: &'static str,
+    pub delivery: &'static str,
+    pub delivery_count: i64,
+    pub outcome: &'static str,
+    pub decision: Option<&'static str>,
+    pub tool_success: Option<bool>,
+    pub error_code: Option<i64>,
+    pub answered_by_original_connection: Option<bool>,
+    pub app_server_client: AppServerClient,
+    pub runtime: RuntimeInfo,
+    pub requested_at_ms: i64,
+    pub resolved_at_ms: i64,
+    pub latency_ms: i64,
+}
+
+/// `codex_thread_archive_event`: unknown values are omitted, not null.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThreadArchiveEvent {
+    pub thread_id: String,
+    pub action: &'static str,
+    pub occurred_at_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_server_client: Option<AppServerClient>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_thread_id: Option<String>,
+}
+
+/// One reduced event, ready to be wrapped with an id and sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalyticsEvent {
+    ThreadInitialized(ThreadInitializedEvent),
+    Turn(Box<TurnEvent>),
+    TurnSteer(TurnSteerEvent),
+    Review(ReviewEvent),
+    ServerRequest(ServerRequestEvent),
+    ThreadArchive(ThreadArchiveEvent),
+}
+
+impl AnalyticsEvent {
+    /// The wire `event_type`.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            AnalyticsEvent::ThreadInitialized(_) => "codex_thread_initialized",
+            AnalyticsEvent::Turn(_) => "codex_turn_event",
+            AnalyticsEvent::TurnSteer(_) => "codex_turn_steer_event",
+            AnalyticsEvent::Review(_) => "codex_review_event",
+            AnalyticsEvent::ServerRequest(_) => "codex_server_request_event",
+            AnalyticsEvent::ThreadArchive(_) => "codex_thread_archive_event",
+        }
+    }
+
+    /// The wire `event_params`.
+    pub fn params(&self) -> serde_json::Result<serde_json::Value> {
+        match self {
+            AnalyticsEvent::ThreadInitialized(e) => serde_json::to_value(e),
+            AnalyticsEvent::Turn(e) => serde_json::to_value(e),
+            AnalyticsEvent::TurnSteer(e) => serde_json::to_value(e),
+            AnalyticsEvent::Review(e) => serde_json::to_value(e),
+            AnalyticsEvent::ServerRequest(e) => serde_json::to_value(e),
+            AnalyticsEvent::ThreadArchive(e) => serde_json::to_value(e),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Facts: the typed inputs of the analytics pipeline, one variant per kind of thing that happened.
+//! `connection` is a process-local id that joins facts and never goes on the wire.
+
+use tally_protocol::{
+    ClientRequest, ClientResponsePayload, RequestId, ServerNotification, ServerRequest,
+    ServerResponse,
+};
+
+/// How a client is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcTransport {
+    Stdio,
+    Websocket,
+    InProcess,
+}
+
+impl RpcTransport {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RpcTransport::Stdio => "stdio",
+            RpcTransport::Websocket => "websocket",
+            RpcTransport::InProcess => "in_process",
+        }
+    }
+}
+
+/// What a connection said about itself at `initialize`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientInfoFact {
+    pub client_name: String,
+    pub client_version: Option<String>,
+    pub rpc_transport: RpcTransport,
+    /// Null when the client sent no `capabilities`.
+    pub experimental_api_enabled: Option<bool>,
+}
+
+/// Why a server request ended without a usable answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerRequestEnd {
+    /// The client answered with a JSON-RPC error.
+    ErrorResponse { code: i64 },
+    /// The client's result did not decode as the request's typed response.
+    DecodeFailed,
+    /// The server withdrew the request (turn ended, interrupt, deadline).
+    Aborted,
+    /// The connection it was sent to closed.
+    ConnectionClosed,
+}
+
+/// One fact, stamped with when it happened (Unix ms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedFact {
+    pub at_ms: i64,
+    pub fact: AnalyticsFact,
+}
+
+/// Everything the reducer learns from.
+#[derive(Debug, Clone, PartialEq)]
+// Facts move once through a bounded queue; boxing the large payloads would add an allocation per fact.
+#[allow(clippy::large_enum_variant)]
+pub enum AnalyticsFact {
+    Initialize {
+        connection: u64,
+        client: ClientInfoFact,
+    },
+    ConnectionClosed {
+        connection: u64,
+    },
+    /// A client request the reducer joins with its response (`turn/start`, `turn/steer`).
+    ClientRequest {
+        connection: u64,
+        request_id: RequestId,
+        request: ClientRequest,
+    },
+    /// A `turn/interrupt` naming a turn.
+    ExplicitClientInterruptRequest {
+        connection: u64,
+        request_id: RequestId,
+        turn_id: String,
+    },
+    /// A successful typed response, from `OutgoingMessageSender::send_response`.
+    ClientResponse {
+        connection: u64,
+        request_id: RequestId,
+        payload: ClientResponsePayload,
+    },
+    /// An error answer to a client request.
+    ErrorResponse {
+        connection: u64,
+        request_id: RequestId,
+        code: i64,
+        message: String,
+    },
+    /// A lifecycle notification (turn, item, usage, diff, error).
+    Notification(ServerNotification),
+    /// A targeted server request sent (or replayed) to one connection.
+    ServerRequest {
+        connection: u64,
+        request_id: RequestId,
+        request: ServerRequest,
+        replayed: bool,
+    },
+    /// A client's answer, decoded into the typed response of the stored request.
+    ServerResponse {
+        connection: u64,
+        request_id: RequestId,
+        response: ServerResponse,
+    },
+    /// A server request that ended without a decoded answer.
+    ServerRequestEnded {
+        connection: Option<u64>,
+        request_id: RequestId,
+        end: ServerRequestEnd,
+    },
+}

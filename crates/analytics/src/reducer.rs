@@ -1,0 +1,922 @@
+//! The reducer: joins facts into events. State is per connection, thread, turn and request, every
+//! map is capped, and every eviction or fact dropped for missing context is counted by reason.
+
+use crate::events::*;
+use crate::facts::{AnalyticsFact, ClientInfoFact, ServerRequestEnd, TimedFact};
+use crate::normalize::*;
+use std::collections::{BTreeMap, HashMap};
+use tally_protocol::server_notification::TurnNotification;
+use tally_protocol::types::{ThreadSessionResponse, TurnStatus};
+use tally_protocol::{
+    ClientRequest, ClientResponsePayload, RequestId, ServerNotification, ServerRequest,
+};
+
+/// Caps on reducer state (ANALYTICS-EVENTS.md section 1.3).
+#[derive(Debug, Clone, Copy)]
+pub struct ReducerLimits {
+    pub connections: usize,
+    pub threads: usize,
+    pub turns: usize,
+    pub requests: usize,
+    pub request_ttl_ms: i64,
+}
+
+impl Default for ReducerLimits {
+    fn default() -> Self {
+        Self {
+            connections: 1_024,
+            threads: 10_000,
+            turns: 10_000,
+            requests: 10_000,
+            request_ttl_ms: 10 * 60 * 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ConnectionState {
+    client: AppServerClient,
+    closed: bool,
+    last_seen_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+struct ThreadState {
+    connection: u64,
+    session_id: String,
+    ephemeral: bool,
+    initialization_mode: &'static str,
+    context: ThreadContext,
+    config: TurnConfig,
+    turns_seen: u32,
+    last_seen_ms: i64,
+}
+
+/// The settings a turn runs with, as the client last set them.
+#[derive(Debug, Clone)]
+struct TurnConfig {
+    model: String,
+    model_provider: String,
+    sandbox_policy: &'static str,
+    sandbox_network_access: bool,
+    approval_policy: &'static str,
+    approvals_reviewer: &'static str,
+    reasoning_effort: Option<String>,
+    service_tier: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum PendingClientRequest {
+    TurnStart {
+        thread_id: String,
+        images: i64,
+    },
+    TurnSteer {
+        thread_id: String,
+        expected_turn_id: String,
+        images: i64,
+    },
+    Interrupt {
+        turn_id: String,
+    },
+    Archive {
+        thread_id: String,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+struct Usage {
+    input: i64,
+    cached: i64,
+    cache_write: i64,
+    output: i64,
+    reasoning: i64,
+    total: i64,
+}
+
+#[derive(Debug, Clone)]
+struct TurnState {
+    connection: u64,
+    thread_id: String,
+    images: i64,
+    config: TurnConfig,
+    is_first_turn: bool,
+    started_at_ms: i64,
+    usage: Option<Usage>,
+    sampling_requests: i64,
+    sampling_retries: i64,
+    counts: TurnToolCounts,
+    interrupt_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingServerRequest {
+    first_connection: u64,
+    request: ServerRequest,
+    delivery_count: i64,
+    replayed: bool,
+    requested_at_ms: i64,
+}
+
+/// Counters of state the reducer had to forget or could not join.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReducerStats {
+    pub facts: u64,
+    pub events: u64,
+    /// Facts dropped because their context was unknown, by `event:reason`.
+    pub missing_context: BTreeMap<String, u64>,
+    /// Entries evicted at a cap or after a TTL, by map.
+    pub evicted: BTreeMap<String, u64>,
+}
+
+/// Joins facts into events.
+pub struct Reducer {
+    limits: ReducerLimits,
+    runtime: RuntimeInfo,
+    connections: HashMap<u64, ConnectionState>,
+    threads: HashMap<String, ThreadState>,
+    requests: HashMap<(u64, RequestId), (i64, PendingClientRequest)>,
+    turns: HashMap<String, TurnState>,
+    server_requests: HashMap<RequestId, PendingServerRequest>,
+    stats: ReducerStats,
+}
+
+impl Reducer {
+    /// A reducer stamping events with `runtime`.
+    pub fn new(runtime: RuntimeInfo, limits: ReducerLimits) -> Self {
+        Self {
+            limits,
+            runtime,
+            connections: HashMap::new(),
+            threads: HashMap::new(),
+            requests: HashMap::new(),
+            turns: HashMap::new(),
+            server_requests: HashMap::new(),
+            stats: ReducerStats::default(),
+        }
+    }
+
+    /// What has been dropped or evicted so far.
+    pub fn stats(&self) -> &ReducerStats {
+        &self.stats
+    }
+
+    /// Ingests one fact and returns the events it completes (zero or more).
+    pub fn ingest(&mut self, timed: TimedFact) -> Vec<AnalyticsEvent> {
+        self.stats.facts += 1;
+        let at = timed.at_ms;
+        let events = match timed.fact {
+            AnalyticsFact::Initialize { connection, client } => {
+                self.on_initialize(connection, client, at);
+                vec![]
+            }
+            AnalyticsFact::ConnectionClosed { connection } => {
+                self.on_connection_closed(connection);
+                vec![]
+            }
+            AnalyticsFact::ClientRequest {
+                connection,
+                request_id,
+                request,
+            } => {
+                self.on_client_request(connection, request_id, request, at);
+                vec![]
+            }
+            AnalyticsFact::ExplicitClientInterruptRequest {
+                connection,
+                request_id,
+                turn_id,
+            } => {
+                self.remember_request(
+                    connection,
+                    request_id,
+                    PendingClientRequest::Interrupt { turn_id },
+                    at,
+                );
+                vec![]
+            }
+            AnalyticsFact::ClientResponse {
+                connection,
+                request_id,
+                payload,
+            } => self.on_client_response(connection, request_id, payload, at),
+            AnalyticsFact::ErrorResponse {
+                connection,
+                request_id,
+                message,
+                ..
+            } => self.on_error_response(connection, request_id, &message, at),
+            AnalyticsFact::Notification(n) => self.on_notification(n, at),
+            AnalyticsFact::ServerRequest {
+                connection,
+                request_id,
+                request,
+                replayed,
+            } => {
+                self.on_server_request(connection, request_id, request, replayed, at);
+                vec![]
+            }
+            AnalyticsFact::ServerResponse {
+                connection,
+                request_id,
+                response,
+            } => {
+                self.on_server_answer(Some(connection), request_id, Answer::Response(response), at)
+            }
+            AnalyticsFact::ServerRequestEnded {
+                connection,
+                request_id,
+                end,
+            } => self.on_server_answer(connection, request_id, Answer::Ended(end), at),
+        };
+        self.sweep(at);
+        self.stats.events += events.len() as u64;
+        events
+    }
+
+    fn missing(&mut self, event: &str, reason: &str) {
+        *self
+            .stats
+            .missing_context
+            .entry(format!("{event}:{reason}"))
+            .or_default() += 1;
+    }
+
+    fn evicted(&mut self, map: &str, n: usize) {
+        if n > 0 {
+            *self.stats.evicted.entry(map.to_string()).or_default() += n as u64;
+        }
+    }
+
+    fn on_initialize(&mut self, connection: u64, c: ClientInfoFact, at: i64) {
+        let client = AppServerClient {
+            product_client_id: cap_identifier(&c.client_name),
+            client_name: cap_identifier(&c.client_name),
+            client_version: c.client_version.as_deref().map(cap_identifier),
+            rpc_transport: c.rpc_transport.as_str(),
+            experimental_api_enabled: c.experimental_api_enabled,
+        };
+        self.connections.insert(
+            connection,
+            ConnectionState {
+                client,
+                closed: false,
+                last_seen_ms: at,
+            },
+        );
+    }
+
+    fn on_connection_closed(&mut self, connection: u64) {
+        if let Some(c) = self.connections.get_mut(&connection) {
+            c.closed = true;
+        }
+        self.requests.retain(|(c, _), _| *c != connection);
+    }
+
+    fn remember_request(
+        &mut self,
+        connection: u64,
+        id: RequestId,
+        pending: PendingClientRequest,
+        at: i64,
+    ) {
+        self.requests.insert((connection, id), (at, pending));
+    }
+
+    fn on_client_request(
+        &mut self,
+        connection: u64,
+        id: RequestId,
+        request: ClientRequest,
+        at: i64,
+    ) {
+        let pending = match request {
+            ClientRequest::TurnStart(p) => PendingClientRequest::TurnStart {
+                images: count_images(&p.input),
+                thread_id: p.thread_id,
+            },
+            ClientRequest::TurnSteer(p) => PendingClientRequest::TurnSteer {
+                images: count_images(&p.input),
+                thread_id: p.thread_id,
+                expected_turn_id: p.expected_turn_id,
+            },
+            ClientRequest::ThreadArchive(p) => PendingClientRequest::Archive {
+                thread_id: p.thread_id,
+            },
+            _ => return,
+        };
+        self.remember_request(connection, id, pending, at);
+    }
+
+    fn client_of(&self, connection: u64) -> Option<AppServerClient> {
+        self.connections.get(&connection).map(|c| c.client.clone())
+    }
+
+    fn on_client_response(
+        &mut self,
+        connection: u64,
+        id: RequestId,
+        payload: ClientResponsePayload,
+        at: i64,
+    ) -> Vec<AnalyticsEvent> {
+        let pending = self.requests.remove(&(connection, id));
+        match payload {
+            ClientResponsePayload::ThreadStart(r) => {
+                self.thread_initialized(connection, r, "new", at)
+            }
+            ClientResponsePayload::ThreadFork(r) => {
+                self.thread_initialized(connection, r, "forked", at)
+            }
+            ClientResponsePayload::ThreadResume(r) => {
+                self.thread_initialized(connection, r.session, "resumed", at)
+            }
+            ClientResponsePayload::TurnStart(r) => {
+                match pending {
+                    Some((_, PendingClientRequest::TurnStart { thread_id, images })) => {
+                        self.turn_accepted(connection, &thread_id, &r.turn.id, images, at)
+                    }
+                    _ => self.missing("codex_turn_event", "turn_start_request_unknown"),
+                }
+                vec![]
+            }
+            ClientResponsePayload::TurnSteer(r) => match pending {
+                Some((
+                    created,
+                    PendingClientRequest::TurnSteer {
+                        thread_id,
+                        expected_turn_id,
+                        images,
+                    },
+                )) => {
+                    if let Some(t) = self.turns.get_mut(&r.turn_id) {
+                        t.counts.steer_count += 1;
+                    }
+                    self.steer_event(
+                        connection,
+                        &thread_id,
+                        Some(expected_turn_id),
+                        Some(r.turn_id),
+                        images,
+                        None,
+                        created,
+                    )
+                }
+                _ => {
+                    self.missing("codex_turn_steer_event", "steer_request_unknown");
+                    vec![]
+                }
+            },
+            ClientResponsePayload::TurnInterrupt(_) => {
+                if let Some((requested, PendingClientRequest::Interrupt { turn_id })) = pending {
+                    if let Some(t) = self.turns.get_mut(&turn_id) {
+                        t.interrupt_at_ms = Some(requested);
+                    }
+                }
+                vec![]
+            }
+            ClientResponsePayload::ThreadArchive(_) => match pending {
+                Some((_, PendingClientRequest::Archive { thread_id })) => {
+                    vec![self.archive_event(connection, thread_id, "archived", at)]
+                }
+                _ => {
+                    self.missing("codex_thread_archive_event", "archive_request_unknown");
+                    vec![]
+                }
+            },
+            ClientResponsePayload::ThreadUnarchive(r) => {
+                vec![self.archive_event(connection, r.thread.id, "unarchived", at)]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn thread_initialized(
+        &mut self,
+        connection: u64,
+        r: ThreadSessionResponse,
+        mode: &'static str,
+        at: i64,
+    ) -> Vec<AnalyticsEvent> {
+        let Some(client) = self.client_of(connection) else {
+            self.missing("codex_thread_initialized", "connection_unknown");
+            return vec![];
+        };
+        let t = &r.thread;
+        let context = ThreadContext {
+            thread_source: t.thread_source.as_deref().map(cap_identifier),
+            subagent_source: None,
+            parent_thread_id: t.parent_thread_id.clone(),
+        };
+        let config = TurnConfig {
+            model: cap_identifier(&r.model),
+            model_provider: cap_identifier(&r.model_provider),
+            sandbox_policy: sandbox_policy_name(&r.sandbox),
+            sandbox_network_access: sandbox_network_access(&r.sandbox),
+            approval_policy: approval_policy_name(&r.approval_policy),
+            approvals_reviewer: reviewer_name(r.approvals_reviewer),
+            reasoning_effort: r.reasoning_effort.as_deref().map(cap_identifier),
+            service_tier: r.service_tier.as_deref().map(cap_identifier),
+        };
+        self.threads.insert(
+            t.id.clone(),
+            ThreadState {
+                connection,
+                session_id: t.session_id.clone(),
+                ephemeral: t.ephemeral,
+                initialization_mode: mode,
+                context: context.clone(),
+                config,
+                turns_seen: t.turns.len() as u32,
+                last_seen_ms: at,
+            },
+        );
+        vec![AnalyticsEvent::ThreadInitialized(ThreadInitializedEvent {
+            thread_id: t.id.clone(),
+            session_id: t.session_id.clone(),
+            app_server_client: client,
+            runtime: self.runtime.clone(),
+            model: cap_identifier(&r.model),
+            ephemeral: t.ephemeral,
+            is_worktree: None,
+            context,
+            initialization_mode: mode,
+            forked_from_thread_id: t.forked_from_id.clone(),
+            created_at: t.created_at,
+        })]
+    }
+
+    fn turn_accepted(
+        &mut self,
+        connection: u64,
+        thread_id: &str,
+        turn_id: &str,
+        images: i64,
+        at: i64,
+    ) {
+        if self.turns.contains_key(turn_id) {
+            // The input joined a running turn (turn/start during a turn acts as a steer).
+            return;
+        }
+        let Some(thread) = self.threads.get_mut(thread_id) else {
+            self.missing("codex_turn_event", "thread_unknown");
+            return;
+        };
+        thread.turns_seen += 1;
+        thread.last_seen_ms = at;
+        let state = TurnState {
+            connection,
+            thread_id: thread_id.to_string(),
+            images,
+            config: thread.config.clone(),
+            is_first_turn: thread.turns_seen == 1,
+            started_at_ms: at,
+            usage: None,
+            sampling_requests: 0,
+            sampling_retries: 0,
+            counts: TurnToolCounts::default(),
+            interrupt_at_ms: None,
+        };
+        self.turns.insert(turn_id.to_string(), state);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn steer_event(
+        &mut self,
+        connection: u64,
+        thread_id: &str,
+        expected: Option<String>,
+        accepted: Option<String>,
+        images: i64,
+        rejection: Option<&'static str>,
+        created_ms: i64,
+    ) -> Vec<AnalyticsEvent> {
+        let (Some(client), Some(thread)) =
+            (self.client_of(connection), self.threads.get(thread_id))
+        else {
+            self.missing("codex_turn_steer_event", "context_unknown");
+            return vec![];
+        };
+        vec![AnalyticsEvent::TurnSteer(TurnSteerEvent {
+            thread_id: thread_id.to_string(),
+            session_id: thread.session_id.clone(),
+            expected_turn_id: expected,
+            accepted_turn_id: accepted,
+            app_server_client: client,
+            runtime: self.runtime.clone(),
+            context: thread.context.clone(),
+            num_input_images: images,
+            result: if rejection.is_some() {
+                "rejected"
+            } else {
+                "accepted"
+            },
+            rejection_reason: rejection,
+            created_at: created_ms / 1000,
+        })]
+    }
+
+    fn archive_event(
+        &mut self,
+        connection: u64,
+        thread_id: String,
+        action: &'static str,
+        at: i64,
+    ) -> AnalyticsEvent {
+        let thread = self.threads.get(&thread_id);
+        let event = ThreadArchiveEvent {
+            action,
+            occurred_at_ms: at,
+            app_server_client: self.client_of(connection),
+            runtime: Some(self.runtime.clone()),
+            thread_source: thread.and_then(|t| t.context.thread_source.clone()),
+            parent_thread_id: thread.and_then(|t| t.context.parent_thread_id.clone()),
+            thread_id,
+        };
+        if action == "archived" {
+            self.threads.remove(&event.thread_id);
+        }
+        AnalyticsEvent::ThreadArchive(event)
+    }
+
+    fn on_error_response(
+        &mut self,
+        connection: u64,
+        id: RequestId,
+        message: &str,
+        at: i64,
+    ) -> Vec<AnalyticsEvent> {
+        let Some((created, pending)) = self.requests.remove(&(connection, id)) else {
+            return vec![];
+        };
+        let _ = at;
+        match pending {
+            PendingClientRequest::TurnSteer {
+                thread_id,
+                expected_turn_id,
+                images,
+            } => {
+                let reason = steer_rejection_reason(message);
+                self.steer_event(
+                    connection,
+                    &thread_id,
+                    Some(expected_turn_id),
+                    None,
+                    images,
+                    Some(reason),
+                    created,
+                )
+            }
+            _ => vec![],
+        }
+    }
+
+    fn on_notification(&mut self, n: ServerNotification, at: i64) -> Vec<AnalyticsEvent> {
+        match n {
+            ServerNotification::TurnStarted(TurnNotification { turn, .. }) => {
+                if let Some(t) = self.turns.get_mut(&turn.id) {
+                    t.started_at_ms = turn.started_at.map(|s| s * 1000).unwrap_or(t.started_at_ms);
+                }
+                vec![]
+            }
+            ServerNotification::ThreadTokenUsageUpdated(u) => {
+                if let Some(t) = self.turns.get_mut(&u.turn_id) {
+                    let last = u.token_usage.last;
+                    let sum = t.usage.get_or_insert_with(Usage::default);
+                    sum.input += last.input_tokens;
+                    sum.cached += last.cached_input_tokens;
+                    sum.cache_write += last.cache_write_input_tokens;
+                    sum.output += last.output_tokens;
+                    sum.reasoning += last.reasoning_output_tokens;
+                    sum.total += last.total_tokens;
+                    t.sampling_requests += 1;
+                }
+                vec![]
+            }
+            ServerNotification::Error(e) => {
+                if let Some(t) = self.turns.get_mut(&e.turn_id) {
+                    if e.will_retry {
+                        t.sampling_retries += 1;
+                    }
+                }
+                vec![]
+            }
+            ServerNotification::ItemCompleted(n) => {
+                if let Some(t) = self.turns.get_mut(&n.turn_id) {
+                    t.counts.total_tool_call_count += 1;
+                }
+                vec![]
+            }
+            ServerNotification::TurnCompleted(done) => self.turn_completed(done, at),
+            _ => vec![],
+        }
+    }
+
+    fn turn_completed(&mut self, done: TurnNotification, at: i64) -> Vec<AnalyticsEvent> {
+        let Some(turn) = self.turns.remove(&done.turn.id) else {
+            self.missing("codex_turn_event", "turn_unknown");
+            return vec![];
+        };
+        let (Some(client), Some(thread)) = (
+            self.client_of(turn.connection),
+            self.threads.get(&turn.thread_id),
+        ) else {
+            self.missing("codex_turn_event", "context_unknown");
+            return vec![];
+        };
+        let status = match done.turn.status {
+            TurnStatus::Completed => "completed",
+            TurnStatus::Interrupted => "interrupted",
+            TurnStatus::Failed => "failed",
+            TurnStatus::InProgress => "in_progress",
+        };
+        let (error_kind, error_status) = error_class(
+            done.turn
+                .error
+                .as_ref()
+                .and_then(|e| e.codex_error_info.as_ref()),
+        );
+        let turn_error = done.turn.error.as_ref().map(|_| TurnErrorClass {
+            codex_error_kind: error_kind.clone(),
+            http_status_code: error_status,
+        });
+        let usage = turn.usage.clone();
+        let duration_ms = done.turn.duration_ms.or(Some(at - turn.started_at_ms));
+        let c = &turn.config;
+        let event = TurnEvent {
+            thread_id: turn.thread_id.clone(),
+            session_id: thread.session_id.clone(),
+            turn_id: done.turn.id.clone(),
+            root_turn_id: done
+                .turn
+                .root_turn_id
+                .clone()
+                .unwrap_or_else(|| done.turn.id.clone()),
+            app_server_client: client,
+            runtime: self.runtime.clone(),
+            context: thread.context.clone(),
+            ephemeral: thread.ephemeral,
+            initialization_mode: thread.initialization_mode,
+            critical_path_status: "disabled",
+            critical_path_duration_ms: None,
+            critical_path_inference_ms: None,
+            critical_path_sampling_ms: None,
+            critical_path_compaction_ms: None,
+            critical_path_auto_review_ms: None,
+            critical_path_auto_review_overhead_ms: None,
+            critical_path_user_wait_ms: None,
+            critical_path_tools_ms: None,
+            critical_path_overhead_ms: None,
+            critical_path_unknown_ms: None,
+            active_plugin_ids_at_turn_start: vec![],
+            image_preparations: vec![],
+            voice_session_id: None,
+            turn_trigger: None,
+            codex_turn_source: None,
+            submission_type: None,
+            workspace_kind: None,
+            personality: None,
+            model: c.model.clone(),
+            model_provider: c.model_provider.clone(),
+            sandbox_policy: c.sandbox_policy,
+            reasoning_effort: c.reasoning_effort.clone(),
+            reasoning_summary: Some("auto".into()),
+            service_tier: c.service_tier.clone().unwrap_or_else(|| "default".into()),
+            approval_policy: c.approval_policy.to_string(),
+            approvals_reviewer: c.approvals_reviewer,
+            guardian_v2_enabled: false,
+            sandbox_network_access: c.sandbox_network_access,
+            is_first_turn: turn.is_first_turn,
+            multi_agent_version: "v1",
+            collaboration_mode: "default",
+            num_input_images: turn.images,
+            status,
+            explicit_client_interrupt_requested_at_ms: turn.interrupt_at_ms,
+            turn_error,
+            codex_error_kind: error_kind,
+            codex_error_http_status_code: error_status,
+            usage_limit_window_minutes: None,
+            counts: turn.counts.clone(),
+            input_tokens: usage.as_ref().map(|u| u.input),
+            cached_input_tokens: usage.as_ref().map(|u| u.cached),
+            cache_write_input_tokens: usage.as_ref().map(|u| u.cache_write),
+            output_tokens: usage.as_ref().map(|u| u.output),
+            reasoning_output_tokens: usage.as_ref().map(|u| u.reasoning),
+            total_tokens: usage.as_ref().map(|u| u.total),
+            before_first_sampling_ms: 0,
+            sampling_ms: 0,
+            compaction_ms: 0,
+            between_sampling_overhead_ms: 0,
+            tool_blocking_ms: 0,
+            after_last_sampling_ms: 0,
+            sampling_request_count: turn.sampling_requests,
+            sampling_retry_count: turn.sampling_retries,
+            tools_change_count: 0,
+            duration_ms,
+            started_at: done.turn.started_at.or(Some(turn.started_at_ms / 1000)),
+            completed_at: done.turn.completed_at.or(Some(at / 1000)),
+        };
+        vec![AnalyticsEvent::Turn(Box::new(event))]
+    }
+
+    fn on_server_request(
+        &mut self,
+        connection: u64,
+        id: RequestId,
+        request: ServerRequest,
+        replayed: bool,
+        at: i64,
+    ) {
+        match self.server_requests.get_mut(&id) {
+            Some(p) => {
+                p.delivery_count += 1;
+                p.replayed |= replayed;
+            }
+            None => {
+                self.server_requests.insert(
+                    id,
+                    PendingServerRequest {
+                        first_connection: connection,
+                        request,
+                        delivery_count: 1,
+                        replayed,
+                        requested_at_ms: at,
+                    },
+                );
+            }
+        }
+    }
+
+    fn on_server_answer(
+        &mut self,
+        responder: Option<u64>,
+        id: RequestId,
+        answer: Answer,
+        at: i64,
+    ) -> Vec<AnalyticsEvent> {
+        let Some(p) = self.server_requests.remove(&id) else {
+            self.missing("codex_server_request_event", "request_unknown");
+            return vec![];
+        };
+        let attributed = responder.unwrap_or(p.first_connection);
+        let Some(client) = self
+            .client_of(attributed)
+            .or_else(|| self.client_of(p.first_connection))
+        else {
+            self.missing("codex_server_request_event", "connection_unknown");
+            return vec![];
+        };
+        let (thread_id, turn_id, item_id) = request_ids(&p.request);
+        let (outcome, class, error_code) = match &answer {
+            Answer::Response(r) => ("responded", classify_response(r), None),
+            Answer::Ended(end) => {
+                let none = DecisionClass {
+                    decision: None,
+                    review: Some(("aborted", "none")),
+                    tool_success: None,
+                };
+                match end {
+                    ServerRequestEnd::ErrorResponse { code } => (
+                        "error_response",
+                        DecisionClass {
+                            review: Some(("denied", "none")),
+                            ..none
+                        },
+                        Some(*code),
+                    ),
+                    ServerRequestEnd::DecodeFailed => (
+                        "decode_failed",
+                        DecisionClass {
+                            review: Some(("denied", "none")),
+                            ..none
+                        },
+                        None,
+                    ),
+                    ServerRequestEnd::Aborted => ("aborted", none, None),
+                    ServerRequestEnd::ConnectionClosed => ("connection_closed", none, None),
+                }
+            }
+        };
+        let mut events = Vec::with_capacity(2);
+        if let (Some((kind, name)), Some((status, resolution)), Some(thread), Some(turn)) = (
+            review_subject(&p.request),
+            class.review,
+            &thread_id,
+            &turn_id,
+        ) {
+            let started = review_started_at_ms(&p.request).unwrap_or(p.requested_at_ms);
+            let context = self
+                .threads
+                .get(thread)
+                .map(|t| t.context.clone())
+                .unwrap_or_default();
+            events.push(AnalyticsEvent::Review(ReviewEvent {
+                thread_id: thread.clone(),
+                turn_id: turn.clone(),
+                item_id: item_id.clone(),
+                review_id: format!("user:{}", request_id_text(&id)),
+                app_server_client: client.clone(),
+                runtime: self.runtime.clone(),
+                context,
+                subject_kind: kind,
+                subject_name: name,
+                reviewer: "user",
+                trigger: "initial",
+                status,
+                resolution,
+                started_at_ms: started,
+                completed_at_ms: at,
+                duration_ms: Some((at - started).max(0)),
+            }));
+        }
+        events.push(AnalyticsEvent::ServerRequest(ServerRequestEvent {
+            thread_id,
+            turn_id,
+            item_id,
+            request_method: p.request.method(),
+            delivery: if p.replayed { "replayed" } else { "targeted" },
+            delivery_count: p.delivery_count,
+            outcome,
+            decision: class.decision,
+            tool_success: class.tool_success,
+            error_code,
+            answered_by_original_connection: responder.map(|r| r == p.first_connection),
+            app_server_client: client,
+            runtime: self.runtime.clone(),
+            requested_at_ms: p.requested_at_ms,
+            resolved_at_ms: at,
+            latency_ms: (at - p.requested_at_ms).max(0),
+        }));
+        events
+    }
+
+    /// Applies TTLs and caps; cheap enough to run per fact because maps are small and capped.
+    fn sweep(&mut self, now: i64) {
+        let ttl = self.limits.request_ttl_ms;
+        let before = self.requests.len();
+        self.requests.retain(|_, (t, _)| now - *t < ttl);
+        let n = before - self.requests.len();
+        self.evicted("requests_ttl", n);
+        let n = cap_oldest(&mut self.requests, self.limits.requests, |(t, _)| *t);
+        self.evicted("requests_cap", n);
+        let n = cap_oldest(&mut self.turns, self.limits.turns, |t| t.started_at_ms);
+        self.evicted("turns_incomplete", n);
+        let n = cap_oldest(&mut self.threads, self.limits.threads, |t| t.last_seen_ms);
+        self.evicted("threads", n);
+        let n = cap_oldest(&mut self.server_requests, self.limits.requests, |p| {
+            p.requested_at_ms
+        });
+        self.evicted("server_requests", n);
+        if self.connections.len() > self.limits.connections {
+            let live: std::collections::HashSet<u64> =
+                self.threads.values().map(|t| t.connection).collect();
+            let before = self.connections.len();
+            self.connections
+                .retain(|id, c| !c.closed || live.contains(id));
+            let n = before - self.connections.len();
+            self.evicted("connections_closed", n);
+            let n = cap_oldest(&mut self.connections, self.limits.connections, |c| {
+                c.last_seen_ms
+            });
+            self.evicted("connections_cap", n);
+        }
+    }
+}
+
+enum Answer {
+    Response(tally_protocol::ServerResponse),
+    Ended(ServerRequestEnd),
+}
+
+/// Removes the oldest entries beyond `cap`; returns how many.
+fn cap_oldest<K: Clone + Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
+    cap: usize,
+    age: impl Fn(&V) -> i64,
+) -> usize {
+    if map.len() <= cap {
+        return 0;
+    }
+    let excess = map.len() - cap;
+    let mut by_age: Vec<(i64, K)> = map.iter().map(|(k, v)| (age(v), k.clone())).collect();
+    by_age.sort_by_key(|(t, _)| *t);
+    for (_, k) in by_age.into_iter().take(excess) {
+        map.remove(&k);
+    }
+    excess
+}
+
+fn request_id_text(id: &RequestId) -> String {
+    match id {
+        RequestId::Integer(n) => n.to_string(),
+        RequestId::String(s) => cap_identifier(s),
+    }
+}
+
+/// User-chosen identifiers pass, capped at 64 characters (ANALYTICS-EVENTS.md section 4).
+pub fn cap_identifier(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+#[cfg(test)]
+#[path = "reducer_tests.rs"]
+mod tests;

@@ -1,0 +1,12 @@
+//! The tools a turn offers the model: the shell (`exec_command`), `apply_patch`, and the client's
+//! dynamic tools, with the approval rules and the sandbox that govern them.
+
+pub(crate) mod apply_patch;
+pub(crate) mod approval;
+pub(crate) mod call;
+mod capped_output;
+pub(crate) mod commands;
+pub(crate) mod exec;
+pub mod sandbox;
+pub(crate) mod spec;
+pub(crate) mod turn_diff;
