@@ -5,7 +5,6 @@
 use crate::facts::{AnalyticsFact, ClientInfoFact, ServerRequestEnd, TimedFact};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tally_protocol::types::ThreadItem;
 use tally_protocol::{
     ClientRequest, ClientResponsePayload, JsonRpcErrorBody, RequestId, ServerNotification,
     ServerRequest, ServerResponse,
@@ -211,8 +210,8 @@ impl AnalyticsEventsClient {
             | ServerNotification::TurnCompleted(_)
             | ServerNotification::ThreadTokenUsageUpdated(_)
             | ServerNotification::Error(_) => true,
-            ServerNotification::ItemStarted(n) => is_tool_item(&n.item),
-            ServerNotification::ItemCompleted(n) => is_tool_item(&n.item),
+            ServerNotification::ItemStarted(n) => crate::tool_items::is_tool(&n.item),
+            ServerNotification::ItemCompleted(n) => crate::tool_items::is_tool(&n.item),
             _ => false,
         };
         if keep {
@@ -276,17 +275,6 @@ impl AnalyticsEventsClient {
             end,
         });
     }
-}
-
-/// Tool items are what the item events and turn tool counts are built from.
-fn is_tool_item(item: &ThreadItem) -> bool {
-    !matches!(
-        item,
-        ThreadItem::UserMessage { .. }
-            | ThreadItem::AgentMessage { .. }
-            | ThreadItem::Reasoning { .. }
-            | ThreadItem::ContextCompaction { .. }
-    )
 }
 
 #[cfg(test)]

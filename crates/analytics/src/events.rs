@@ -227,6 +227,9 @@ pub enum AnalyticsEvent {
     Review(ReviewEvent),
     ServerRequest(ServerRequestEvent),
     ThreadArchive(ThreadArchiveEvent),
+    CommandExecution(Box<CommandExecutionEvent>),
+    FileChange(Box<FileChangeEvent>),
+    DynamicToolCall(Box<DynamicToolCallEvent>),
 }
 
 impl AnalyticsEvent {
@@ -239,6 +242,9 @@ impl AnalyticsEvent {
             AnalyticsEvent::Review(_) => "codex_review_event",
             AnalyticsEvent::ServerRequest(_) => "codex_server_request_event",
             AnalyticsEvent::ThreadArchive(_) => "codex_thread_archive_event",
+            AnalyticsEvent::CommandExecution(_) => "codex_command_execution_event",
+            AnalyticsEvent::FileChange(_) => "codex_file_change_event",
+            AnalyticsEvent::DynamicToolCall(_) => "codex_dynamic_tool_call_event",
         }
     }
 
@@ -251,6 +257,85 @@ impl AnalyticsEvent {
             AnalyticsEvent::Review(e) => serde_json::to_value(e),
             AnalyticsEvent::ServerRequest(e) => serde_json::to_value(e),
             AnalyticsEvent::ThreadArchive(e) => serde_json::to_value(e),
+            AnalyticsEvent::CommandExecution(e) => serde_json::to_value(e),
+            AnalyticsEvent::FileChange(e) => serde_json::to_value(e),
+            AnalyticsEvent::DynamicToolCall(e) => serde_json::to_value(e),
         }
     }
+}
+
+/// The fields every tool item event shares.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolItemBase {
+    pub thread_id: String,
+    pub session_id: String,
+    pub turn_id: String,
+    pub root_turn_id: String,
+    pub item_id: String,
+    pub cell_id: Option<String>,
+    pub parent_call_id: Option<String>,
+    pub originating_response_id: Option<String>,
+    pub subsequent_response_id: Option<String>,
+    pub app_server_client: AppServerClient,
+    pub runtime: RuntimeInfo,
+    #[serde(flatten)]
+    pub context: ThreadContext,
+    pub tool_name: String,
+    pub tool_event_type: &'static str,
+    pub started_at_ms: i64,
+    pub completed_at_ms: i64,
+    pub duration_ms: Option<i64>,
+    pub execution_duration_ms: Option<i64>,
+    pub review_count: i64,
+    pub guardian_review_count: i64,
+    pub user_review_count: i64,
+    pub final_approval_outcome: &'static str,
+    pub terminal_status: &'static str,
+    pub failure_kind: Option<&'static str>,
+    pub requested_additional_permissions: bool,
+    pub requested_network_access: bool,
+}
+
+/// `codex_command_execution_event`: never the command, its argv or its output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandExecutionEvent {
+    #[serde(flatten)]
+    pub base: ToolItemBase,
+    pub sandbox_backend: Option<&'static str>,
+    pub model_slug: String,
+    pub reasoning_effort: Option<String>,
+    pub plugin_id: Option<String>,
+    pub script_path: Option<String>,
+    pub command_execution_source: &'static str,
+    pub exit_code: Option<i32>,
+    pub command_total_action_count: i64,
+    pub command_read_action_count: i64,
+    pub command_list_files_action_count: i64,
+    pub command_search_action_count: i64,
+    pub command_unknown_action_count: i64,
+}
+
+/// `codex_file_change_event`: counts by kind, never paths or diff text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileChangeEvent {
+    #[serde(flatten)]
+    pub base: ToolItemBase,
+    pub file_change_count: i64,
+    pub file_add_count: i64,
+    pub file_update_count: i64,
+    pub file_delete_count: i64,
+    pub file_move_count: i64,
+}
+
+/// `codex_dynamic_tool_call_event`: the tool's name and result shape, never arguments or output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DynamicToolCallEvent {
+    #[serde(flatten)]
+    pub base: ToolItemBase,
+    pub dynamic_tool_name: String,
+    pub success: Option<bool>,
+    pub output_content_item_count: Option<i64>,
+    pub output_text_item_count: Option<i64>,
+    pub output_image_item_count: Option<i64>,
+    pub output_audio_item_count: Option<i64>,
 }

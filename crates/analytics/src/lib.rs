@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod reducer;
 pub mod runtime_info;
 pub mod status;
+pub mod tool_items;
 
 pub use client::{AnalyticsEventsClient, ClientStats};
 pub use events::AnalyticsEvent;

@@ -4,8 +4,10 @@
 use crate::events::*;
 use crate::facts::{AnalyticsFact, ClientInfoFact, ServerRequestEnd, TimedFact};
 use crate::normalize::*;
+use crate::tool_items::{self, ReviewSummary, ToolDetails};
 use std::collections::{BTreeMap, HashMap};
 use tally_protocol::server_notification::TurnNotification;
+use tally_protocol::server_notification::{ItemCompletedNotification, ItemStartedNotification};
 use tally_protocol::types::{ThreadSessionResponse, TurnStatus};
 use tally_protocol::{
     ClientRequest, ClientResponsePayload, RequestId, ServerNotification, ServerRequest,
@@ -138,8 +140,13 @@ pub struct Reducer {
     requests: HashMap<(u64, RequestId), (i64, PendingClientRequest)>,
     turns: HashMap<String, TurnState>,
     server_requests: HashMap<RequestId, PendingServerRequest>,
+    item_starts: HashMap<ItemKey, i64>,
+    item_reviews: HashMap<ItemKey, ReviewSummary>,
     stats: ReducerStats,
 }
+
+/// (thread, turn, item).
+type ItemKey = (String, String, String);
 
 impl Reducer {
     /// A reducer stamping events with `runtime`.
@@ -152,6 +159,8 @@ impl Reducer {
             requests: HashMap::new(),
             turns: HashMap::new(),
             server_requests: HashMap::new(),
+            item_starts: HashMap::new(),
+            item_reviews: HashMap::new(),
             stats: ReducerStats::default(),
         }
     }
@@ -600,18 +609,93 @@ impl Reducer {
                 }
                 vec![]
             }
-            ServerNotification::ItemCompleted(n) => {
-                if let Some(t) = self.turns.get_mut(&n.turn_id) {
-                    t.counts.total_tool_call_count += 1;
-                }
+            ServerNotification::ItemStarted(ItemStartedNotification {
+                item,
+                thread_id,
+                turn_id,
+                started_at_ms,
+            }) => {
+                self.item_starts
+                    .insert((thread_id, turn_id, item.id().to_string()), started_at_ms);
                 vec![]
             }
+            ServerNotification::ItemCompleted(n) => self.tool_item_completed(n),
             ServerNotification::TurnCompleted(done) => self.turn_completed(done, at),
             _ => vec![],
         }
     }
 
+    fn tool_item_completed(&mut self, n: ItemCompletedNotification) -> Vec<AnalyticsEvent> {
+        let key = (
+            n.thread_id.clone(),
+            n.turn_id.clone(),
+            n.item.id().to_string(),
+        );
+        let started = self.item_starts.remove(&key).unwrap_or(n.completed_at_ms);
+        let review = self.item_reviews.remove(&key).unwrap_or_default();
+        let (Some(name), Some(details)) =
+            (tool_items::tool_name(&n.item), tool_items::details(&n.item))
+        else {
+            return vec![];
+        };
+        let Some(turn) = self.turns.get_mut(&n.turn_id) else {
+            self.missing("tool_item_event", "turn_unknown");
+            return vec![];
+        };
+        tool_items::count(&mut turn.counts, &n.item);
+        let turn = turn.clone();
+        let (Some(client), Some(thread)) = (
+            self.client_of(turn.connection),
+            self.threads.get(&n.thread_id),
+        ) else {
+            self.missing("tool_item_event", "context_unknown");
+            return vec![];
+        };
+        let (terminal_status, failure_kind) =
+            tool_items::terminal(&n.item, &review, turn.interrupt_at_ms.is_some());
+        let execution = match &details {
+            ToolDetails::Command { duration_ms, .. } | ToolDetails::Dynamic { duration_ms, .. } => {
+                *duration_ms
+            }
+            ToolDetails::FileChange { .. } => None,
+        };
+        let base = ToolItemBase {
+            thread_id: n.thread_id.clone(),
+            session_id: thread.session_id.clone(),
+            turn_id: n.turn_id.clone(),
+            root_turn_id: n.turn_id.clone(),
+            item_id: n.item.id().to_string(),
+            cell_id: None,
+            parent_call_id: None,
+            originating_response_id: None,
+            subsequent_response_id: None,
+            app_server_client: client,
+            runtime: self.runtime.clone(),
+            context: thread.context.clone(),
+            tool_name: name,
+            tool_event_type: "model_tool_call",
+            started_at_ms: started,
+            completed_at_ms: n.completed_at_ms,
+            duration_ms: Some((n.completed_at_ms - started).max(0)),
+            execution_duration_ms: execution,
+            review_count: review.user_reviews,
+            guardian_review_count: 0,
+            user_review_count: review.user_reviews,
+            final_approval_outcome: tool_items::final_outcome(&n.item, &review),
+            terminal_status,
+            failure_kind,
+            requested_additional_permissions: false,
+            requested_network_access: false,
+        };
+        vec![tool_event(base, details, &turn.config)]
+    }
+
     fn turn_completed(&mut self, done: TurnNotification, at: i64) -> Vec<AnalyticsEvent> {
+        // Items of a finished turn can no longer complete; forget their starts and reviews.
+        self.item_starts
+            .retain(|(_, turn, _), _| *turn != done.turn.id);
+        self.item_reviews
+            .retain(|(_, turn, _), _| *turn != done.turn.id);
         let Some(turn) = self.turns.remove(&done.turn.id) else {
             self.missing("codex_turn_event", "turn_unknown");
             return vec![];
@@ -804,6 +888,12 @@ impl Reducer {
             &turn_id,
         ) {
             let started = review_started_at_ms(&p.request).unwrap_or(p.requested_at_ms);
+            if let Some(item) = &item_id {
+                let key = (thread.clone(), turn.clone(), item.clone());
+                let summary = self.item_reviews.entry(key).or_default();
+                summary.user_reviews += 1;
+                summary.last = Some((status, resolution));
+            }
             let context = self
                 .threads
                 .get(thread)
@@ -866,6 +956,13 @@ impl Reducer {
             p.requested_at_ms
         });
         self.evicted("server_requests", n);
+        let n = cap_oldest(&mut self.item_starts, self.limits.requests, |t| *t);
+        self.evicted("item_starts", n);
+        if self.item_reviews.len() > self.limits.requests {
+            let n = self.item_reviews.len();
+            self.item_reviews.clear();
+            self.evicted("item_reviews", n);
+        }
         if self.connections.len() > self.limits.connections {
             let live: std::collections::HashSet<u64> =
                 self.threads.values().map(|t| t.connection).collect();
@@ -920,3 +1017,60 @@ pub fn cap_identifier(s: &str) -> String {
 #[cfg(test)]
 #[path = "reducer_tests.rs"]
 mod tests;
+
+/// Assembles a tool item's event from the shared base, its details and the turn's settings.
+fn tool_event(base: ToolItemBase, details: ToolDetails, config: &TurnConfig) -> AnalyticsEvent {
+    match details {
+        ToolDetails::Command {
+            source,
+            exit_code,
+            actions,
+            ran,
+            ..
+        } => AnalyticsEvent::CommandExecution(Box::new(CommandExecutionEvent {
+            base,
+            sandbox_backend: ran.then_some(match config.sandbox_policy {
+                "full_access" | "external_sandbox" => "none",
+                _ => "landlock",
+            }),
+            model_slug: config.model.clone(),
+            reasoning_effort: config.reasoning_effort.clone(),
+            plugin_id: None,
+            script_path: None,
+            command_execution_source: source,
+            exit_code,
+            command_total_action_count: actions.total,
+            command_read_action_count: actions.read,
+            command_list_files_action_count: actions.list_files,
+            command_search_action_count: actions.search,
+            command_unknown_action_count: actions.unknown,
+        })),
+        ToolDetails::FileChange {
+            adds,
+            updates,
+            deletes,
+            moves,
+        } => AnalyticsEvent::FileChange(Box::new(FileChangeEvent {
+            base,
+            file_change_count: adds + updates + deletes + moves,
+            file_add_count: adds,
+            file_update_count: updates,
+            file_delete_count: deletes,
+            file_move_count: moves,
+        })),
+        ToolDetails::Dynamic {
+            name,
+            success,
+            outputs,
+            ..
+        } => AnalyticsEvent::DynamicToolCall(Box::new(DynamicToolCallEvent {
+            base,
+            dynamic_tool_name: name,
+            success,
+            output_content_item_count: outputs.map(|o| o.total),
+            output_text_item_count: outputs.map(|o| o.text),
+            output_image_item_count: outputs.map(|o| o.image),
+            output_audio_item_count: outputs.map(|o| o.audio),
+        })),
+    }
+}

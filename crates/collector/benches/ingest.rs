@@ -1,0 +1,270 @@
+//! Ingest load generator: posts batches of realistic events (Tally-shaped, each with a unique
+//! `event_id`) at an embedded collector over loopback and reports events/s and latency
+//! percentiles per batch size. Also measures the store alone (no HTTP) for comparison.
+//!
+//! `cargo bench -p tally-collector --bench ingest -- [--batches 1,100,1000] [--events 200000]
+//!  [--concurrency 4] [--synchronous full|normal] [--store-only] [--clickhouse-url URL]`
+//!
+//! With `--clickhouse-url http://127.0.0.1:8123` the same runs go to a ClickHouse server (one fresh
+//! database per run) instead of SQLite.
+//!
+//! Every run is bounded by `--events` per batch size and by `--seconds` (default 60) of wall time.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tally_collector::config::{StoreKind, Synchronous};
+use tally_collector::fixtures::session;
+use tally_collector::{open_store, start, CollectorConfig, IncomingEvent, IngestBatch};
+
+struct Args {
+    batches: Vec<usize>,
+    events: usize,
+    concurrency: usize,
+    seconds: u64,
+    synchronous: Synchronous,
+    store_only: bool,
+    clickhouse_url: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        batches: vec![1, 100, 1000],
+        events: 200_000,
+        concurrency: 4,
+        seconds: 60,
+        synchronous: Synchronous::Full,
+        store_only: false,
+        clickhouse_url: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--bench" => {}
+            "--batches" => {
+                args.batches = value()?
+                    .split(',')
+                    .map(|s| s.parse().map_err(|_| format!("bad batch size {s}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--events" => args.events = value()?.parse().map_err(|_| "bad --events")?,
+            "--concurrency" => {
+                args.concurrency = value()?.parse().map_err(|_| "bad --concurrency")?
+            }
+            "--seconds" => args.seconds = value()?.parse().map_err(|_| "bad --seconds")?,
+            "--synchronous" => {
+                args.synchronous = match value()?.as_str() {
+                    "full" => Synchronous::Full,
+                    "normal" => Synchronous::Normal,
+                    other => return Err(format!("bad --synchronous {other}")),
+                }
+            }
+            "--store-only" => args.store_only = true,
+            "--clickhouse-url" => args.clickhouse_url = Some(value()?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(args)
+}
+
+/// Realistic events as JSON text without the leading `{`, so an id can be prefixed cheaply.
+fn event_tails() -> Vec<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let start = i64::try_from(now).unwrap_or(0) - 3600;
+    let mut tails = Vec::new();
+    for (i, client) in ["vscode", "tui", "jetbrains"].iter().enumerate() {
+        for event in session(client, i as u64, 5, start) {
+            let text = event.to_string();
+            tails.push(text[1..].to_owned());
+        }
+    }
+    tails
+}
+
+fn body(tails: &[String], first_id: usize, n: usize, run: &str) -> String {
+    let mut out = String::with_capacity(n * 1600 + 16);
+    out.push_str("{\"events\":[");
+    for k in 0..n {
+        if k > 0 {
+            out.push(',');
+        }
+        let id = first_id + k;
+        out.push_str("{\"event_id\":\"");
+        out.push_str(run);
+        out.push('-');
+        out.push_str(&id.to_string());
+        out.push_str("\",");
+        out.push_str(&tails[id % tails.len()]);
+    }
+    out.push_str("]}");
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx]
+}
+
+fn print_row(mode: &str, batch: usize, events: usize, elapsed: Duration, mut lat: Vec<Duration>) {
+    lat.sort_unstable();
+    println!(
+        "{mode:<6} batch {batch:>5}: {events:>8} events in {:>7.2} s = {:>9.0} events/s   \
+         latency p50 {:>8.2} ms  p99 {:>8.2} ms",
+        elapsed.as_secs_f64(),
+        events as f64 / elapsed.as_secs_f64().max(1e-9),
+        percentile(&lat, 0.50).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+    );
+}
+
+/// Collector config for one run: SQLite in `dir`, or a fresh ClickHouse database.
+fn run_config(args: &Args, dir: &tempfile::TempDir, run: &str) -> CollectorConfig {
+    let mut config = CollectorConfig::embedded(dir.path().join("bench.sqlite3"));
+    config.sqlite.synchronous = args.synchronous;
+    config.queue_capacity = 256;
+    if let Some(url) = &args.clickhouse_url {
+        config.store = StoreKind::Clickhouse;
+        config.clickhouse.url = url.clone();
+        config.clickhouse.database = format!("tally_bench_{}_{run}", std::process::id());
+    }
+    config
+}
+
+async fn run_http(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = run_config(args, &dir, &format!("http{batch}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let handle = start(config, listener).await?;
+    let url = format!("{}/codex/analytics-events/events", handle.base_url());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let batches_total = (args.events / batch).max(1);
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency.max(1) {
+        let (http, url, next, tails) = (http.clone(), url.clone(), next.clone(), tails.clone());
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut sent = 0usize;
+            let mut failed = 0usize;
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= batches_total || Instant::now() > deadline {
+                    break;
+                }
+                let text = body(&tails, b * batch, batch, "bench");
+                let t = Instant::now();
+                let response = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(text)
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 200 => {
+                        lat.push(t.elapsed());
+                        sent += batch;
+                    }
+                    _ => failed += 1,
+                }
+            }
+            (lat, sent, failed)
+        }));
+    }
+    let mut lat = Vec::new();
+    let (mut sent, mut failed) = (0, 0);
+    for w in workers {
+        let (l, s, f) = w.await?;
+        lat.extend(l);
+        sent += s;
+        failed += f;
+    }
+    let elapsed = started.elapsed();
+    print_row("http", batch, sent, elapsed, lat);
+    if failed > 0 {
+        println!("       {failed} batches failed");
+    }
+    handle.shutdown().await?;
+    Ok(())
+}
+
+async fn run_store(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = run_config(args, &dir, &format!("store{batch}"));
+    let store = open_store(&config).await?;
+    let batches_total = (args.events / batch).max(1);
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let limits = config.decode_limits();
+    let started = Instant::now();
+    let mut lat = Vec::new();
+    let mut sent = 0;
+    let mut decode_time = Duration::ZERO;
+    for b in 0..batches_total {
+        if Instant::now() > deadline {
+            break;
+        }
+        let text = body(&tails, b * batch, batch, "store");
+        let t = Instant::now();
+        // Decode as the endpoint does, so the number covers everything but HTTP.
+        let decoded = tally_collector::decode::decode_batch(text.as_bytes(), &limits)?;
+        let events: Vec<IncomingEvent> = decoded
+            .events
+            .into_iter()
+            .map(|e| IncomingEvent::new(e.event_type, e.event_params, e.event_id, "", None, 0))
+            .collect();
+        decode_time += t.elapsed();
+        store.insert_batch(IngestBatch::from_events(events)).await?;
+        lat.push(t.elapsed());
+        sent += batch;
+    }
+    let elapsed = started.elapsed();
+    print_row("store", batch, sent, elapsed, lat);
+    println!(
+        "       of which decoding {:.0}%",
+        100.0 * decode_time.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse_args().map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let tails = Arc::new(event_tails());
+    println!(
+        "ingest bench: {}, {} events per batch size, concurrency {}, synchronous {:?}, {} cores",
+        if args.clickhouse_url.is_some() {
+            "clickhouse"
+        } else {
+            "sqlite"
+        },
+        args.events,
+        args.concurrency,
+        args.synchronous,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    runtime.block_on(async {
+        for &batch in &args.batches {
+            if batch == 0 {
+                continue;
+            }
+            run_store(&args, batch, tails.clone()).await?;
+            if !args.store_only {
+                run_http(&args, batch, tails.clone()).await?;
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    })
+}

@@ -1,0 +1,242 @@
+//! Who is calling: bearer tokens from config (kept only as SHA-256 digests, compared in constant
+//! time), unauthenticated callers where the config allows them, and the `AgentAssertion` scheme,
+//! which is recognized and refused with a reason until agent-identity verification exists.
+
+use std::net::SocketAddr;
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::{parse_sha256_hex, CollectorConfig, ConfigError, Scope, Unauthenticated};
+use crate::event::{truncate, MAX_ACCOUNT_LEN};
+
+/// Header carrying the ChatGPT account id (sent by Codex).
+pub const ACCOUNT_HEADER: &str = "chatgpt-account-id";
+
+/// A credential as presented in `Authorization`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// `Bearer <token>`.
+    Bearer(&'a str),
+    /// `AgentAssertion <base64url>`: a signed assertion of a registered agent identity.
+    AgentAssertion(&'a str),
+}
+
+/// Parses the `Authorization` header: `Ok(None)` when absent.
+pub fn parse_authorization(headers: &HeaderMap) -> Result<Option<Credential<'_>>, AuthError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, rest) = value.trim().split_once(' ').ok_or(AuthError::Malformed)?;
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Ok(Some(Credential::Bearer(rest)))
+    } else if scheme.eq_ignore_ascii_case("agentassertion") {
+        Ok(Some(Credential::AgentAssertion(rest)))
+    } else {
+        Err(AuthError::UnsupportedScheme(
+            truncate(scheme, 32).to_owned(),
+        ))
+    }
+}
+
+/// Who a request acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Account the request's events belong to ("" when unknown).
+    pub account: String,
+    /// Token label, or `anonymous`.
+    pub label: String,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization` header and unauthenticated access is not allowed from this peer.
+    #[error("missing Authorization header (expected `Bearer <token>`)")]
+    Missing,
+    /// The header is not `<scheme> <credentials>`.
+    #[error("malformed Authorization header (expected `Bearer <token>`)")]
+    Malformed,
+    /// A scheme other than `Bearer` or `AgentAssertion`.
+    #[error("unsupported authorization scheme `{0}` (expected `Bearer`)")]
+    UnsupportedScheme(String),
+    /// A bearer token that matches no configured token.
+    #[error("unknown bearer token")]
+    UnknownToken,
+    /// `AgentAssertion` credentials: verification is not available in this collector yet.
+    #[error("AgentAssertion verification is not enabled on this collector; use a bearer token")]
+    AgentAssertionUnsupported,
+    /// A valid token without the scope this endpoint needs.
+    #[error("token `{label}` lacks the `{scope}` scope")]
+    MissingScope {
+        /// Label of the token.
+        label: String,
+        /// The scope needed.
+        scope: &'static str,
+    },
+}
+
+impl AuthError {
+    /// 401 for missing or bad credentials, 403 for good credentials without the right.
+    pub fn status(&self) -> axum::http::StatusCode {
+        match self {
+            AuthError::MissingScope { .. } => axum::http::StatusCode::FORBIDDEN,
+            _ => axum::http::StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing_credentials",
+            AuthError::Malformed => "malformed_credentials",
+            AuthError::UnsupportedScheme(_) => "unsupported_scheme",
+            AuthError::UnknownToken => "unknown_token",
+            AuthError::AgentAssertionUnsupported => "agent_assertion_unsupported",
+            AuthError::MissingScope { .. } => "missing_scope",
+        }
+    }
+}
+
+struct StoredToken {
+    digest: [u8; 32],
+    account: Option<String>,
+    label: String,
+    scopes: Vec<Scope>,
+}
+
+/// Decides who a request acts for.
+pub struct Authenticator {
+    tokens: Vec<StoredToken>,
+    unauthenticated: Unauthenticated,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("tokens", &self.tokens.len())
+            .field("unauthenticated", &self.unauthenticated)
+            .finish()
+    }
+}
+
+impl Authenticator {
+    /// Builds the token table from config; clear-text tokens are hashed here and not kept.
+    pub fn from_config(config: &CollectorConfig) -> Result<Self, ConfigError> {
+        let mut tokens = Vec::with_capacity(config.tokens.len());
+        for (i, t) in config.tokens.iter().enumerate() {
+            let digest = match (&t.token, &t.token_sha256) {
+                (Some(clear), None) => Sha256::digest(clear.as_bytes()).into(),
+                (None, Some(hex)) => {
+                    parse_sha256_hex(&hex.to_ascii_lowercase()).ok_or_else(|| {
+                        ConfigError::Invalid {
+                            key: format!("collector.tokens[{i}].token_sha256"),
+                            message: "must be 64 hexadecimal characters".into(),
+                        }
+                    })?
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: format!("collector.tokens[{i}]"),
+                        message: "set exactly one of `token` and `token_sha256`".into(),
+                    })
+                }
+            };
+            let label = if t.label.is_empty() {
+                format!("token-{i}")
+            } else {
+                t.label.clone()
+            };
+            tokens.push(StoredToken {
+                digest,
+                account: t.account.clone(),
+                label,
+                scopes: t.scopes.clone(),
+            });
+        }
+        Ok(Authenticator {
+            tokens,
+            unauthenticated: config.allow_unauthenticated,
+        })
+    }
+
+    /// Authenticates a request from `peer` for `scope`.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+        scope: Scope,
+    ) -> Result<Principal, AuthError> {
+        let header_account = headers
+            .get(ACCOUNT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| truncate(s.trim(), MAX_ACCOUNT_LEN).to_owned())
+            .unwrap_or_default();
+        match parse_authorization(headers)? {
+            Some(Credential::Bearer(token)) => {
+                let found = self.find_token(token);
+                match found {
+                    Some(stored) if stored.scopes.contains(&scope) => Ok(Principal {
+                        account: stored.account.clone().unwrap_or(header_account),
+                        label: stored.label.clone(),
+                    }),
+                    Some(stored) => Err(AuthError::MissingScope {
+                        label: stored.label.clone(),
+                        scope: scope_name(scope),
+                    }),
+                    // Codex always sends its ChatGPT bearer token: where anonymous ingest is
+                    // allowed, an unknown token is treated as no token rather than refused.
+                    None if self.allows_anonymous(peer) => Ok(anonymous(header_account)),
+                    None => Err(AuthError::UnknownToken),
+                }
+            }
+            Some(Credential::AgentAssertion(_)) => Err(AuthError::AgentAssertionUnsupported),
+            None if self.allows_anonymous(peer) => Ok(anonymous(header_account)),
+            None => Err(AuthError::Missing),
+        }
+    }
+
+    fn allows_anonymous(&self, peer: Option<SocketAddr>) -> bool {
+        match self.unauthenticated {
+            Unauthenticated::Deny => false,
+            Unauthenticated::Any => true,
+            Unauthenticated::Loopback => peer.is_some_and(|p| p.ip().is_loopback()),
+        }
+    }
+
+    /// Compares the digest against every configured token without early exit.
+    fn find_token(&self, token: &str) -> Option<&StoredToken> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for stored in &self.tokens {
+            if bool::from(stored.digest.ct_eq(&digest)) {
+                found = Some(stored);
+            }
+        }
+        found
+    }
+}
+
+fn anonymous(account: String) -> Principal {
+    Principal {
+        account,
+        label: "anonymous".into(),
+    }
+}
+
+fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Ingest => "ingest",
+        Scope::Read => "read",
+    }
+}
+
+#[cfg(test)]
+#[path = "auth_tests.rs"]
+mod tests;

@@ -1,0 +1,132 @@
+use super::*;
+
+#[derive(Deserialize)]
+struct File {
+    collector: CollectorConfig,
+}
+
+fn parse(text: &str) -> Result<CollectorConfig, String> {
+    toml::from_str::<File>(text)
+        .map(|f| f.collector)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_full_collector_table_parses() {
+    let config = parse(
+        r#"
+        [collector]
+        listen = "0.0.0.0:9000"
+        path_prefixes = ["/backend-api", "/api"]
+        max_body_bytes = 1048576
+        allow_unauthenticated = false
+        queue_capacity = 8
+        store = "sqlite"
+        [collector.sqlite]
+        path = "/var/lib/tally/analytics.sqlite3"
+        synchronous = "normal"
+        [[collector.tokens]]
+        token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        account = "team-a"
+        label = "laptops"
+        [[collector.tokens]]
+        token = "dashboard-secret"
+        scopes = ["read"]
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.listen, "0.0.0.0:9000".parse().unwrap());
+    assert_eq!(config.allow_unauthenticated, Unauthenticated::Deny);
+    assert_eq!(config.sqlite.synchronous, Synchronous::Normal);
+    assert_eq!(config.tokens.len(), 2);
+    assert_eq!(config.tokens[0].scopes, vec![Scope::Ingest]);
+    assert_eq!(config.tokens[1].scopes, vec![Scope::Read]);
+    assert_eq!(config.max_decompressed_bytes, 32 * 1024 * 1024);
+    config.validate().unwrap();
+}
+
+#[test]
+fn defaults_suit_tally_serve() {
+    let config = CollectorConfig::embedded("/tmp/x/analytics.sqlite3");
+    assert!(config.listen.ip().is_loopback());
+    assert_eq!(config.allow_unauthenticated, Unauthenticated::Loopback);
+    assert_eq!(config.max_body_bytes, 5 * 1024 * 1024);
+    assert_eq!(config.store, StoreKind::Sqlite);
+    assert_eq!(
+        config.sqlite.path,
+        std::path::PathBuf::from("/tmp/x/analytics.sqlite3")
+    );
+    config.validate().unwrap();
+    assert_eq!(parse("[collector]\n").unwrap(), CollectorConfig::default());
+}
+
+#[test]
+fn allow_unauthenticated_accepts_bools_and_names() {
+    let get = |v: &str| parse(&format!("[collector]\nallow_unauthenticated = {v}\n"));
+    assert_eq!(
+        get("true").unwrap().allow_unauthenticated,
+        Unauthenticated::Loopback
+    );
+    assert_eq!(
+        get("\"any\"").unwrap().allow_unauthenticated,
+        Unauthenticated::Any
+    );
+    assert_eq!(
+        get("\"loopback\"").unwrap().allow_unauthenticated,
+        Unauthenticated::Loopback
+    );
+    let err = get("\"sometimes\"").unwrap_err();
+    assert!(err.contains("allow_unauthenticated"), "{err}");
+}
+
+#[test]
+fn unknown_keys_and_engines_are_refused() {
+    assert!(parse("[collector]\nmax_body = 5\n")
+        .unwrap_err()
+        .contains("max_body"));
+    assert!(parse("[collector]\nstore = \"postgres\"\n").is_err());
+    let ch = parse(
+        "[collector]\nstore = \"clickhouse\"\n[collector.clickhouse]\ndatabase = \"x;drop\"\n",
+    )
+    .unwrap();
+    assert_eq!(ch.store, StoreKind::Clickhouse);
+    assert!(ch
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("collector.clickhouse.database:"));
+}
+
+#[test]
+fn validation_names_the_key() {
+    let mut config = CollectorConfig::default();
+    config.tokens.push(TokenConfig {
+        token: None,
+        token_sha256: Some("abc".into()),
+        account: None,
+        label: String::new(),
+        scopes: vec![Scope::Ingest],
+    });
+    assert_eq!(
+        config.validate().unwrap_err().to_string(),
+        "collector.tokens[0].token_sha256: must be 64 hexadecimal characters (sha256 of the token)"
+    );
+    let config = CollectorConfig {
+        path_prefixes: vec!["backend-api/".into()],
+        ..CollectorConfig::default()
+    };
+    assert!(config
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("collector.path_prefixes[0]:"));
+    let config = CollectorConfig {
+        queue_capacity: 0,
+        ..CollectorConfig::default()
+    };
+    assert!(config
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("collector.queue_capacity:"));
+}

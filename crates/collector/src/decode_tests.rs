@@ -1,0 +1,224 @@
+use std::io::Write;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use proptest::prelude::*;
+use serde_json::json;
+
+use super::*;
+
+fn limits() -> DecodeLimits {
+    DecodeLimits {
+        max_decompressed_bytes: 1024 * 1024,
+        max_events_per_batch: 100,
+        max_string_bytes: 256,
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn good_events_decode_with_and_without_ids() {
+    let body = json!({"events": [
+        {"event_type": "codex_hook_run", "event_params": {"status": "completed"}},
+        {"event_type": "codex_turn_event", "event_id": "0190-abc", "event_params": {"turn_id": "t1"}},
+    ]});
+    let batch = decode_batch(body.to_string().as_bytes(), &limits()).unwrap();
+    assert!(batch.rejects.is_empty());
+    assert_eq!(batch.events.len(), 2);
+    assert_eq!(batch.events[0].event_id, None);
+    assert_eq!(batch.events[1].event_id.as_deref(), Some("0190-abc"));
+    assert_eq!(batch.events[1].index, 1);
+}
+
+#[test]
+fn unreadable_batches_are_errors_that_say_why() {
+    let l = limits();
+    assert!(matches!(
+        decode_batch(b"{\"events\": [", &l),
+        Err(DecodeError::Json { line: 1, .. })
+    ));
+    assert_eq!(
+        decode_batch(b"[]", &l),
+        Err(DecodeError::Shape {
+            field: "$".into(),
+            reason: "expected an object, got array".into()
+        })
+    );
+    assert_eq!(
+        decode_batch(br#"{"events": {}}"#, &l),
+        Err(DecodeError::Shape {
+            field: "events".into(),
+            reason: "expected an array, got object".into()
+        })
+    );
+    assert!(matches!(
+        decode_batch(br#"{"evts": []}"#, &l),
+        Err(DecodeError::Shape { .. })
+    ));
+}
+
+#[test]
+fn too_many_events_is_refused_whole() {
+    let events: Vec<_> = (0..101)
+        .map(|_| json!({"event_type": "x", "event_params": {}}))
+        .collect();
+    let body = json!({ "events": events }).to_string();
+    assert_eq!(
+        decode_batch(body.as_bytes(), &limits()),
+        Err(DecodeError::TooManyEvents {
+            count: 101,
+            limit: 100
+        })
+    );
+}
+
+#[test]
+fn bad_events_are_rejected_with_index_and_field_and_the_rest_kept() {
+    let long = "x".repeat(300);
+    let body = json!({"events": [
+        {"event_type": "codex_hook_run", "event_params": {}},
+        "not an object",
+        {"event_params": {}},
+        {"event_type": 5, "event_params": {}},
+        {"event_type": "Bad Type!", "event_params": {}},
+        {"event_type": "codex_hook_run", "event_params": []},
+        {"event_type": "codex_turn_event", "event_params": {"duration_ms": "slow"}},
+        {"event_type": "codex_hook_run", "event_params": {"hook_name": long}},
+        {"event_type": "x", "event_id": 7, "event_params": {}},
+        {"event_type": "x", "event_id": "sha256:abc", "event_params": {}},
+        {"event_type": "other_event", "event_params": {"nested": [{"deep": long}]}},
+        {"event_type": "codex_hook_run", "event_params": {"status": "ok"}},
+    ]});
+    let batch = decode_batch(body.to_string().as_bytes(), &limits()).unwrap();
+    let kept: Vec<usize> = batch.events.iter().map(|e| e.index).collect();
+    assert_eq!(kept, vec![0, 11]);
+    let fields: Vec<(usize, &str)> = batch
+        .rejects
+        .iter()
+        .map(|r| (r.index, r.field.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            (1, "events[1]"),
+            (2, "events[2].event_type"),
+            (3, "events[3].event_type"),
+            (4, "events[4].event_type"),
+            (5, "events[5].event_params"),
+            (6, "events[6].event_params.duration_ms"),
+            (7, "events[7].event_params.hook_name"),
+            (8, "events[8].event_id"),
+            (9, "events[9].event_id"),
+            (10, "events[10].event_params.nested[0].deep"),
+        ]
+    );
+    // The quarantined copy keeps what was sent.
+    assert!(batch.rejects[5].raw.contains("\"slow\""));
+    assert_eq!(
+        batch.rejects[5].event_type.as_deref(),
+        Some("codex_turn_event")
+    );
+}
+
+#[test]
+fn gzip_round_trips_and_bad_gzip_is_an_error() {
+    let body = br#"{"events":[{"event_type":"x","event_params":{}}]}"#;
+    let gz = gzip(body);
+    let plain = decompress(&gz, ContentEncoding::Gzip, 1024).unwrap();
+    assert_eq!(&plain[..], &body[..]);
+    assert!(matches!(
+        decompress(body, ContentEncoding::Gzip, 1024),
+        Err(DecodeError::NotGzip(_))
+    ));
+}
+
+#[test]
+fn gzip_bomb_stops_at_the_cap() {
+    let zeros = vec![b' '; 10 * 1024 * 1024];
+    let bomb = gzip(&zeros);
+    assert!(bomb.len() < 64 * 1024, "bomb is {} bytes", bomb.len());
+    assert_eq!(
+        decompress(&bomb, ContentEncoding::Gzip, 1024 * 1024),
+        Err(DecodeError::DecompressedTooLarge { limit: 1024 * 1024 })
+    );
+}
+
+#[test]
+fn content_encoding_parsing() {
+    assert_eq!(
+        ContentEncoding::parse(None),
+        Some(ContentEncoding::Identity)
+    );
+    assert_eq!(
+        ContentEncoding::parse(Some("GZIP")),
+        Some(ContentEncoding::Gzip)
+    );
+    assert_eq!(
+        ContentEncoding::parse(Some("identity")),
+        Some(ContentEncoding::Identity)
+    );
+    assert_eq!(ContentEncoding::parse(Some("br")), None);
+}
+
+fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
+        ".{0,40}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// Arbitrary bytes, plain or claimed gzip, never panic the decoder.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let l = limits();
+        let _ = decode_batch(&bytes, &l);
+        let _ = decompress(&bytes, ContentEncoding::Gzip, 4096).map(|b| decode_batch(&b, &l));
+    }
+
+    /// Every event of a batch of arbitrary JSON values ends up either accepted or rejected,
+    /// exactly once, in order, and gzip does not change the outcome.
+    #[test]
+    fn every_event_is_accepted_or_rejected_exactly_once(
+        events in prop::collection::vec(arb_json(), 0..12),
+        typed in prop::collection::vec(("[a-z_]{1,20}", arb_json()), 0..12),
+    ) {
+        let mut all: Vec<serde_json::Value> = events;
+        for (ty, params) in typed {
+            all.push(json!({"event_type": ty, "event_params": params}));
+        }
+        let body = json!({ "events": all }).to_string();
+        let l = limits();
+        let batch = decode_batch(body.as_bytes(), &l).unwrap();
+        let mut seen: Vec<usize> = batch.events.iter().map(|e| e.index)
+            .chain(batch.rejects.iter().map(|r| r.index)).collect();
+        seen.sort_unstable();
+        prop_assert_eq!(seen, (0..all.len()).collect::<Vec<_>>());
+        for r in &batch.rejects {
+            let prefix = format!("events[{}]", r.index);
+            prop_assert!(r.field.starts_with(&prefix));
+        }
+        let gz = gzip(body.as_bytes());
+        let unzipped = decompress(&gz, ContentEncoding::Gzip, l.max_decompressed_bytes).unwrap();
+        prop_assert_eq!(decode_batch(&unzipped, &l).unwrap(), batch);
+    }
+}

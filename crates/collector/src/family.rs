@@ -1,0 +1,454 @@
+//! Event families: which event types get a typed table, and which of their fields become columns.
+//! The same list drives validation (a known field with the wrong JSON type is rejected) and the
+//! typed inserts of every store. Table names here are static; values always go in as parameters.
+
+use serde_json::{Map, Value};
+
+/// The JSON type a typed column expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A JSON string.
+    Text,
+    /// A JSON integer that fits an i64.
+    Int,
+    /// A JSON boolean.
+    Bool,
+}
+
+/// One typed column: its name and where it comes from in `event_params`.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// Column name in the typed table.
+    pub name: &'static str,
+    /// Path inside `event_params` (one key for top-level fields).
+    pub path: &'static [&'static str],
+    /// Expected JSON type.
+    pub kind: Kind,
+}
+
+/// A typed table and the event types that land in it.
+#[derive(Debug)]
+pub struct Family {
+    /// Table name.
+    pub table: &'static str,
+    /// Event types stored in this table.
+    pub event_types: &'static [&'static str],
+    /// Typed columns (besides the common `seq`, `ts_ms`, `client`, `account`, `event_type`).
+    pub columns: &'static [Column],
+}
+
+const fn t(name: &'static str) -> Column {
+    Column {
+        name,
+        path: &[],
+        kind: Kind::Text,
+    }
+}
+const fn i(name: &'static str) -> Column {
+    Column {
+        name,
+        path: &[],
+        kind: Kind::Int,
+    }
+}
+const fn b(name: &'static str) -> Column {
+    Column {
+        name,
+        path: &[],
+        kind: Kind::Bool,
+    }
+}
+
+impl Column {
+    /// The path of this column inside `event_params` (its own name unless nested).
+    pub fn json_path(&self) -> Vec<&'static str> {
+        if self.path.is_empty() {
+            vec![self.name]
+        } else {
+            self.path.to_vec()
+        }
+    }
+
+    /// The value of this column in `params`, `None` when absent or null.
+    pub fn value<'a>(&self, params: &'a Map<String, Value>) -> Option<&'a Value> {
+        let v = match self.path.split_first() {
+            None => params.get(self.name)?,
+            Some((first, rest)) => {
+                let mut v = params.get(*first)?;
+                for key in rest {
+                    v = v.get(*key)?;
+                }
+                v
+            }
+        };
+        if v.is_null() {
+            None
+        } else {
+            Some(v)
+        }
+    }
+}
+
+/// Event types of tool items, all in `tool_calls` (kind = event type).
+pub const TOOL_EVENT_TYPES: &[&str] = &[
+    "codex_command_execution_event",
+    "codex_file_change_event",
+    "codex_dynamic_tool_call_event",
+    "codex_mcp_tool_call_event",
+    "codex_web_search_event",
+    "codex_image_generation_event",
+    "codex_collab_agent_tool_call_event",
+];
+
+/// Tally extension understood by the collector: an app-server reports analytics it had to drop.
+pub const ANALYTICS_DROPPED: &str = "tally_analytics_dropped";
+
+/// Every typed table.
+pub static FAMILIES: &[Family] = &[
+    Family {
+        table: "thread_inits",
+        event_types: &["codex_thread_initialized"],
+        columns: &[
+            t("thread_id"),
+            t("session_id"),
+            t("model"),
+            b("ephemeral"),
+            b("is_worktree"),
+            t("initialization_mode"),
+            t("forked_from_thread_id"),
+            t("thread_source"),
+            t("subagent_source"),
+            t("parent_thread_id"),
+            i("created_at"),
+        ],
+    },
+    Family {
+        table: "turns",
+        event_types: &["codex_turn_event"],
+        columns: &[
+            t("thread_id"),
+            t("session_id"),
+            t("turn_id"),
+            t("model"),
+            t("model_provider"),
+            t("sandbox_policy"),
+            t("approval_policy"),
+            t("approvals_reviewer"),
+            t("reasoning_effort"),
+            t("thread_source"),
+            t("status"),
+            b("is_first_turn"),
+            i("num_input_images"),
+            i("steer_count"),
+            i("total_tool_call_count"),
+            i("sampling_request_count"),
+            i("input_tokens"),
+            i("cached_input_tokens"),
+            i("cache_write_input_tokens"),
+            i("output_tokens"),
+            i("reasoning_output_tokens"),
+            i("total_tokens"),
+            t("codex_error_kind"),
+            i("codex_error_http_status_code"),
+            i("duration_ms"),
+            i("started_at"),
+            i("completed_at"),
+        ],
+    },
+    Family {
+        table: "tool_calls",
+        event_types: TOOL_EVENT_TYPES,
+        columns: &[
+            t("thread_id"),
+            t("session_id"),
+            t("turn_id"),
+            t("item_id"),
+            t("tool_name"),
+            t("tool_event_type"),
+            i("started_at_ms"),
+            i("completed_at_ms"),
+            i("duration_ms"),
+            i("execution_duration_ms"),
+            i("review_count"),
+            i("guardian_review_count"),
+            i("user_review_count"),
+            t("final_approval_outcome"),
+            t("terminal_status"),
+            t("failure_kind"),
+            i("exit_code"),
+            t("command_execution_source"),
+            t("sandbox_backend"),
+            i("file_change_count"),
+            t("dynamic_tool_name"),
+            b("success"),
+        ],
+    },
+    Family {
+        table: "reviews",
+        event_types: &["codex_review_event"],
+        columns: &[
+            t("thread_id"),
+            t("turn_id"),
+            t("item_id"),
+            t("review_id"),
+            t("subject_kind"),
+            t("subject_name"),
+            t("reviewer"),
+            t("trigger"),
+            t("status"),
+            t("resolution"),
+            i("started_at_ms"),
+            i("completed_at_ms"),
+            i("duration_ms"),
+        ],
+    },
+    Family {
+        table: "guardian_reviews",
+        event_types: &["codex_guardian_review"],
+        columns: &[
+            t("session_id"),
+            t("thread_id"),
+            t("turn_id"),
+            t("review_id"),
+            t("target_item_id"),
+            t("approval_request_source"),
+            Column {
+                name: "reviewed_action_type",
+                path: &["reviewed_action", "type"],
+                kind: Kind::Text,
+            },
+            t("decision"),
+            t("terminal_status"),
+            t("failure_reason"),
+            i("attempt_count"),
+            t("risk_level"),
+            t("user_authorization"),
+            t("outcome"),
+            t("guardian_model"),
+            i("time_to_first_token_ms"),
+            i("completion_latency_ms"),
+            i("started_at"),
+            i("completed_at"),
+            i("input_tokens"),
+            i("output_tokens"),
+            i("total_tokens"),
+        ],
+    },
+    Family {
+        table: "hook_runs",
+        event_types: &["codex_hook_run"],
+        columns: &[
+            t("thread_id"),
+            t("turn_id"),
+            t("product_client_id"),
+            t("model_slug"),
+            t("hook_name"),
+            t("hook_source"),
+            t("handler_type"),
+            t("execution_mode"),
+            t("status"),
+        ],
+    },
+    Family {
+        table: "compactions",
+        event_types: &["codex_compaction_event"],
+        columns: &[
+            t("thread_id"),
+            t("session_id"),
+            t("turn_id"),
+            t("trigger"),
+            t("reason"),
+            t("implementation"),
+            t("phase"),
+            t("strategy"),
+            t("status"),
+            t("codex_error_kind"),
+            i("active_context_tokens_before"),
+            i("active_context_tokens_after"),
+            i("started_at"),
+            i("completed_at"),
+            i("duration_ms"),
+        ],
+    },
+    Family {
+        table: "goals",
+        event_types: &["codex_goal_event"],
+        columns: &[
+            t("thread_id"),
+            t("session_id"),
+            t("turn_id"),
+            t("goal_id"),
+            t("event_kind"),
+            t("goal_status"),
+            b("has_token_budget"),
+            i("cumulative_tokens_accounted"),
+            i("cumulative_time_accounted_seconds"),
+        ],
+    },
+    Family {
+        table: "steers",
+        event_types: &["codex_turn_steer_event"],
+        columns: &[
+            t("thread_id"),
+            t("session_id"),
+            t("expected_turn_id"),
+            t("accepted_turn_id"),
+            i("num_input_images"),
+            t("result"),
+            t("rejection_reason"),
+            i("created_at"),
+        ],
+    },
+    Family {
+        table: "thread_archives",
+        event_types: &["codex_thread_archive_event"],
+        columns: &[t("thread_id"), t("action"), i("occurred_at_ms")],
+    },
+    Family {
+        table: "accepted_lines",
+        event_types: &["codex_accepted_line_fingerprints"],
+        columns: &[
+            t("thread_id"),
+            t("turn_id"),
+            t("model_slug"),
+            t("product_surface"),
+            t("repo_hash"),
+            i("completed_at"),
+            i("accepted_added_lines"),
+            i("accepted_deleted_lines"),
+        ],
+    },
+    Family {
+        table: "server_requests",
+        event_types: &["codex_server_request_event"],
+        columns: &[
+            t("thread_id"),
+            t("turn_id"),
+            t("item_id"),
+            t("request_method"),
+            t("delivery"),
+            i("delivery_count"),
+            t("outcome"),
+            t("decision"),
+            b("tool_success"),
+            i("error_code"),
+            b("answered_by_original_connection"),
+            i("requested_at_ms"),
+            i("resolved_at_ms"),
+            i("latency_ms"),
+        ],
+    },
+    Family {
+        table: "analytics_drops",
+        event_types: &[ANALYTICS_DROPPED],
+        columns: &[
+            t("stage"),
+            t("reason"),
+            t("dropped_event_type"),
+            i("count"),
+            i("window_start_ms"),
+            i("window_end_ms"),
+        ],
+    },
+];
+
+/// The typed table for an event type, `None` for types kept only in the raw table.
+pub fn family_for(event_type: &str) -> Option<&'static Family> {
+    family_index(event_type).and_then(|i| FAMILIES.get(i))
+}
+
+/// Position in [`FAMILIES`] of the typed table for an event type.
+pub fn family_index(event_type: &str) -> Option<usize> {
+    FAMILIES
+        .iter()
+        .position(|f| f.event_types.contains(&event_type))
+}
+
+/// Checks the typed fields of a known event type; on failure returns (field path, reason).
+/// Absent and null fields are accepted: Codex versions differ in what they send.
+pub fn validate_typed_fields(
+    family: &Family,
+    params: &Map<String, Value>,
+) -> Result<(), (String, String)> {
+    for column in family.columns {
+        let Some(value) = column.value(params) else {
+            continue;
+        };
+        let ok = match column.kind {
+            Kind::Text => value.is_string(),
+            Kind::Int => value.is_i64(),
+            Kind::Bool => value.is_boolean(),
+        };
+        if !ok {
+            let expected = match column.kind {
+                Kind::Text => "a string",
+                Kind::Int => "an integer",
+                Kind::Bool => "a boolean",
+            };
+            return Err((
+                column.json_path().join("."),
+                format!("expected {expected} or null, got {}", json_type(value)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The JSON type name of a value, for error messages.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_event_type_has_at_most_one_family() {
+        let mut seen = std::collections::HashSet::new();
+        for family in FAMILIES {
+            for ty in family.event_types {
+                assert!(seen.insert(*ty), "{ty} is in two families");
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let family = family_for("codex_turn_event").unwrap();
+        let Value::Object(params) = json!({"turn_id": "t", "duration_ms": "fast"}) else {
+            unreachable!()
+        };
+        let err = validate_typed_fields(family, &params).unwrap_err();
+        assert_eq!(err.0, "duration_ms");
+        assert!(err.1.contains("integer"), "{}", err.1);
+    }
+
+    #[test]
+    fn nested_columns_are_checked_by_path() {
+        let family = family_for("codex_guardian_review").unwrap();
+        let Value::Object(params) = json!({"reviewed_action": {"type": 7}}) else {
+            unreachable!()
+        };
+        let err = validate_typed_fields(family, &params).unwrap_err();
+        assert_eq!(err.0, "reviewed_action.type");
+    }
+
+    #[test]
+    fn nulls_and_missing_fields_pass() {
+        let family = family_for("codex_turn_event").unwrap();
+        let Value::Object(params) = json!({"input_tokens": null}) else {
+            unreachable!()
+        };
+        assert!(validate_typed_fields(family, &params).is_ok());
+    }
+}

@@ -1,0 +1,260 @@
+//! `POST {prefix}/codex/analytics-events/events`: authenticate, read the body under its cap,
+//! decompress, decode, queue, and answer only once the batch is durable.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::config::Scope;
+use crate::decode::{decode_batch, decompress, ContentEncoding};
+use crate::error::ApiError;
+use crate::event::IncomingEvent;
+use crate::metrics::RefusalReason;
+use crate::server::AppState;
+use crate::store::IngestBatch;
+
+/// How long a client may take to send its body.
+pub const BODY_READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Path of the ingest endpoint below the base URL.
+pub const INGEST_PATH: &str = "/codex/analytics-events/events";
+
+/// Success body: how many events were new and how many were already stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestResponse {
+    /// Events stored for the first time.
+    pub accepted: usize,
+    /// Events already stored (same id), skipped.
+    pub duplicates: usize,
+}
+
+/// One quarantined event in a 400 answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectSummary {
+    /// Position of the event in the batch.
+    pub index: usize,
+    /// Offending field, e.g. `events[2].event_params.duration_ms`.
+    pub field: String,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// 400 body for a batch with invalid events: the valid ones were stored, the rest quarantined.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartialResponse {
+    /// Always `invalid_events`.
+    pub error: &'static str,
+    /// Human summary.
+    pub message: String,
+    /// Events stored for the first time.
+    pub accepted: usize,
+    /// Events already stored.
+    pub duplicates: usize,
+    /// Events quarantined in all.
+    pub rejected_total: usize,
+    /// The first [`MAX_LISTED_REJECTS`] of them, with index, field and reason.
+    pub rejected: Vec<RejectSummary>,
+}
+
+/// The ingest handler.
+pub async fn ingest(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    match handle(&state, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            let reason = match &error {
+                ApiError::Auth(_) => RefusalReason::Auth,
+                ApiError::BodyTooLarge { .. } => RefusalReason::TooLarge,
+                ApiError::Decode(crate::decode::DecodeError::DecompressedTooLarge { .. })
+                | ApiError::Decode(crate::decode::DecodeError::TooManyEvents { .. }) => {
+                    RefusalReason::TooLarge
+                }
+                ApiError::UnsupportedEncoding(_) => RefusalReason::UnsupportedEncoding,
+                ApiError::QueueFull { .. } => RefusalReason::QueueFull,
+                ApiError::StoreUnavailable { .. } => RefusalReason::StoreUnavailable,
+                _ => RefusalReason::Malformed,
+            };
+            state.metrics.record_refused(reason, 0);
+            error.into_response()
+        }
+    }
+}
+
+async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let principal = state.auth.authenticate(headers, peer, Scope::Ingest)?;
+    let config = &state.config;
+    // Held until the answer: bounds the bodies and decoded batches in memory at once.
+    let Ok(_permit) = state.inflight.clone().try_acquire_owned() else {
+        return Err(ApiError::QueueFull {
+            retry_after_seconds: config.retry_after_seconds,
+        });
+    };
+
+    let encoding_header = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    let encoding = ContentEncoding::parse(encoding_header).ok_or_else(|| {
+        ApiError::UnsupportedEncoding(
+            crate::event::truncate(encoding_header.unwrap_or(""), 64).to_owned(),
+        )
+    })?;
+    let limit = config.max_body_bytes;
+    if content_length(headers).is_some_and(|len| len > limit) {
+        return Err(ApiError::BodyTooLarge { limit });
+    }
+    let body = tokio::time::timeout(BODY_READ_DEADLINE, read_body(body, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout)??;
+    let limits = config.decode_limits();
+    let received_at_ms = crate::time::now_ms();
+    let originator = headers
+        .get("originator")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let account = principal.account;
+    // Decompressing, parsing and hashing a large batch is CPU work: keep it off the async workers.
+    let (batch, rejected) = tokio::task::spawn_blocking(move || {
+        let plain = decompress(&body, encoding, limits.max_decompressed_bytes)?;
+        let decoded = decode_batch(&plain, &limits)?;
+        Ok::<_, ApiError>(build_batch(
+            decoded,
+            &account,
+            originator.as_deref(),
+            received_at_ms,
+        ))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))??;
+    let event_count = batch.events.len() + batch.rejects.len();
+
+    let outcome = if batch.is_empty() {
+        Default::default()
+    } else {
+        let reply = state.queue.try_submit(batch).map_err(|_| {
+            state
+                .metrics
+                .record_refused(RefusalReason::QueueFull, event_count);
+            ApiError::QueueFull {
+                retry_after_seconds: config.retry_after_seconds,
+            }
+        });
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => return Ok(e.into_response()),
+        };
+        let unavailable = |reason: String| ApiError::StoreUnavailable {
+            reason,
+            retry_after_seconds: config.retry_after_seconds,
+        };
+        match tokio::time::timeout(config.store_timeout(), reply).await {
+            Ok(Ok(Ok(outcome))) => outcome,
+            Ok(Ok(Err(e))) => return Err(unavailable(e.to_string())),
+            Ok(Err(_)) => return Err(unavailable("store writer stopped".into())),
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "not stored within {} ms",
+                    config.store_timeout_ms
+                )))
+            }
+        }
+    };
+    state.metrics.record_rejected(rejected.len());
+    if rejected.is_empty() {
+        return Ok(Json(IngestResponse {
+            accepted: outcome.inserted,
+            duplicates: outcome.duplicates,
+        })
+        .into_response());
+    }
+    let mut rejected = rejected;
+    let rejected_total = rejected.len();
+    rejected.truncate(MAX_LISTED_REJECTS);
+    let body = PartialResponse {
+        error: "invalid_events",
+        message: format!(
+            "{rejected_total} event(s) rejected and quarantined; the {} valid event(s) were stored",
+            outcome.inserted + outcome.duplicates
+        ),
+        accepted: outcome.inserted,
+        duplicates: outcome.duplicates,
+        rejected_total,
+        rejected,
+    };
+    Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
+}
+
+/// Most rejects listed one by one in a 400 answer (all are quarantined and counted).
+pub const MAX_LISTED_REJECTS: usize = 100;
+
+/// Turns decoded wire events into store events and quarantined events, plus the summary of the
+/// rejects for the answer.
+fn build_batch(
+    decoded: crate::decode::DecodedBatch,
+    account: &str,
+    originator: Option<&str>,
+    received_at_ms: i64,
+) -> (IngestBatch, Vec<RejectSummary>) {
+    let events = decoded
+        .events
+        .into_iter()
+        .map(|e| {
+            IncomingEvent::new(
+                e.event_type,
+                e.event_params,
+                e.event_id,
+                account,
+                originator,
+                received_at_ms,
+            )
+        })
+        .collect();
+    let rejected = decoded
+        .rejects
+        .iter()
+        .map(|r| RejectSummary {
+            index: r.index,
+            field: r.field.clone(),
+            reason: r.reason.clone(),
+        })
+        .collect();
+    let rejects = decoded
+        .rejects
+        .into_iter()
+        .map(|r| r.into_rejected(account, received_at_ms))
+        .collect();
+    (IngestBatch { events, rejects }, rejected)
+}
+
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Reads the body, stopping as soon as it passes `limit` bytes.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+        if out.len() + chunk.len() > limit {
+            return Err(ApiError::BodyTooLarge { limit });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}

@@ -1,0 +1,374 @@
+//! The embedded engine: one SQLite file in WAL mode, a writer connection (one transaction per
+//! batch) and a reader connection for reports, both used from blocking threads.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures::future::BoxFuture;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::sqlite_schema::MIGRATIONS;
+use super::{EventStore, IngestBatch, InsertOutcome, StoreError};
+use crate::config::{SqliteConfig, Synchronous};
+use crate::dedup::hex;
+use crate::event::{IncomingEvent, RejectedEvent};
+use crate::family::{family_index, Family, Kind, FAMILIES};
+use crate::report::{Report, ReportQuery};
+
+/// SQLite-backed [`EventStore`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database; blocking.
+    pub fn open(config: &SqliteConfig) -> Result<Self, StoreError> {
+        if let Some(dir) = config.path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        let mut writer = open_connection(&config.path, config)?;
+        migrate(&mut writer)?;
+        let reader = open_connection(&config.path, config)?;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let conn = lock(&self.reader)?;
+        Ok(current_version(&conn)?)
+    }
+
+    /// Writes a batch in one transaction; blocking.
+    pub fn insert_batch_blocking(&self, batch: &IngestBatch) -> Result<InsertOutcome, StoreError> {
+        let mut conn = lock(&self.writer)?;
+        let tx = conn.transaction()?;
+        let outcome = write_batch(&tx, batch)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Writes several batches in one transaction (one fsync), each inside its own savepoint so a
+    /// failing batch is rolled back alone; blocking.
+    pub fn insert_batches_blocking(
+        &self,
+        batches: &[IngestBatch],
+    ) -> Vec<Result<InsertOutcome, StoreError>> {
+        let mut conn = match lock(&self.writer) {
+            Ok(c) => c,
+            Err(e) => return batches.iter().map(|_| Err(clone_err(&e))).collect(),
+        };
+        let mut tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => {
+                return batches
+                    .iter()
+                    .map(|_| Err(StoreError::Worker(e.to_string())))
+                    .collect()
+            }
+        };
+        let mut results = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let result = (|| {
+                let sp = tx.savepoint()?;
+                let outcome = write_batch(&sp, batch)?;
+                sp.commit()?;
+                Ok(outcome)
+            })();
+            results.push(result);
+        }
+        if let Err(e) = tx.commit() {
+            let message = e.to_string();
+            return results
+                .into_iter()
+                .map(|_| Err(StoreError::Worker(format!("commit failed: {message}"))))
+                .collect();
+        }
+        results
+    }
+
+    /// Runs `f` on the reader connection; blocking.
+    pub(crate) fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = lock(&self.reader)?;
+        f(&conn)
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn insert_batch(&self, batch: IngestBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+        let store = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.insert_batch_blocking(&batch))
+                .await
+                .map_err(|e| StoreError::Worker(e.to_string()))?
+        })
+    }
+
+    fn insert_batches(
+        &self,
+        batches: Vec<IngestBatch>,
+    ) -> BoxFuture<'_, Vec<Result<InsertOutcome, StoreError>>> {
+        let store = self.clone();
+        let n = batches.len();
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || store.insert_batches_blocking(&batches)).await
+            {
+                Ok(results) => results,
+                Err(e) => (0..n)
+                    .map(|_| Err(StoreError::Worker(e.to_string())))
+                    .collect(),
+            }
+        })
+    }
+
+    fn report(&self, query: ReportQuery) -> BoxFuture<'_, Result<Report, StoreError>> {
+        let store = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                store.with_reader(|conn| super::sqlite_report::build(conn, &query))
+            })
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
+        })
+    }
+
+    fn engine(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+fn lock(m: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+    m.lock()
+        .map_err(|_| StoreError::Worker("sqlite connection lock poisoned".into()))
+}
+
+fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))?;
+    // `journal_mode` returns a row, so it is read rather than executed.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Schema(format!(
+            "could not switch {} to WAL (journal_mode is {mode})",
+            path.display()
+        )));
+    }
+    let sync = match config.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 4000;"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn current_version(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    let exists: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        return Ok(0);
+    }
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Applies every migration newer than the database, each in its own transaction.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version INTEGER PRIMARY KEY,
+            applied_at_ms INTEGER NOT NULL
+        )",
+    )?;
+    let current = current_version(conn)?;
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > latest {
+        return Err(StoreError::Schema(format!(
+            "database schema version {current} is newer than this collector's {latest}; \
+             upgrade the collector"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Schema(format!("migration {version} failed: {e}")))?;
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_at_ms) VALUES (?1, ?2)",
+            params![version, crate::time::now_ms()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The INSERT statement of each family (same order as `FAMILIES`), built once.
+fn typed_insert_sql() -> &'static [String] {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    SQL.get_or_init(|| {
+        FAMILIES
+            .iter()
+            .map(|f| {
+                let mut cols = vec!["seq", "ts_ms", "client", "account", "event_type"];
+                cols.extend(f.columns.iter().map(|c| c.name));
+                let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+                format!(
+                    "INSERT INTO {} ({}) VALUES ({})",
+                    f.table,
+                    cols.join(", "),
+                    marks.join(", ")
+                )
+            })
+            .collect()
+    })
+}
+
+fn clone_err(e: &StoreError) -> StoreError {
+    StoreError::Worker(e.to_string())
+}
+
+fn write_batch(
+    tx: &rusqlite::Connection,
+    batch: &IngestBatch,
+) -> Result<InsertOutcome, StoreError> {
+    let mut outcome = InsertOutcome::default();
+    {
+        // Statements are looked up once per batch, not once per event.
+        let mut typed: Vec<Option<rusqlite::CachedStatement<'_>>> =
+            FAMILIES.iter().map(|_| None).collect();
+        let mut insert_event = tx.prepare_cached(
+            "INSERT OR IGNORE INTO events
+                (account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for event in &batch.events {
+            let params_json = serde_json::to_string(&event.params)
+                .map_err(|e| StoreError::Worker(format!("serialize params: {e}")))?;
+            let changed = insert_event.execute(params![
+                event.account,
+                event.event_id.as_str(),
+                event.id_source.as_str(),
+                event.event_type,
+                event.received_at_ms,
+                event.ts_ms,
+                event.client,
+                params_json,
+            ])?;
+            if changed == 0 {
+                outcome.duplicates += 1;
+                continue;
+            }
+            outcome.inserted += 1;
+            let seq = tx.last_insert_rowid();
+            let family = family_index(&event.event_type).and_then(|i| {
+                Some((
+                    FAMILIES.get(i)?,
+                    typed.get_mut(i)?,
+                    typed_insert_sql().get(i)?,
+                ))
+            });
+            match family {
+                Some((family, slot, sql)) => {
+                    let stmt = match slot {
+                        Some(stmt) => stmt,
+                        None => slot.insert(tx.prepare_cached(sql)?),
+                    };
+                    insert_typed(stmt, family, seq, event)?
+                }
+                None => outcome.untyped += 1,
+            }
+        }
+    }
+    if !batch.rejects.is_empty() {
+        let mut insert_reject = tx.prepare_cached(
+            "INSERT OR IGNORE INTO rejects
+                (reject_key, received_at_ms, account, batch_index, event_type, field, reason, raw)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for reject in &batch.rejects {
+            let index = i64::try_from(reject.index).unwrap_or(i64::MAX);
+            outcome.quarantined += insert_reject.execute(params![
+                reject_key(reject),
+                reject.received_at_ms,
+                reject.account,
+                index,
+                reject.event_type,
+                reject.field,
+                reject.reason,
+                reject.raw,
+            ])?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// A retried batch must not quarantine the same bad event twice: key = hash(account, raw, reason).
+pub(crate) fn reject_key(reject: &RejectedEvent) -> String {
+    let mut h = Sha256::new();
+    h.update(reject.account.as_bytes());
+    h.update([0]);
+    h.update(reject.raw.as_bytes());
+    h.update([0]);
+    h.update(reject.field.as_bytes());
+    h.update([0]);
+    h.update(reject.reason.as_bytes());
+    hex(&h.finalize())
+}
+
+fn insert_typed(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    family: &Family,
+    seq: i64,
+    event: &IncomingEvent,
+) -> Result<(), StoreError> {
+    let mut values: Vec<ValueRef<'_>> = Vec::with_capacity(5 + family.columns.len());
+    values.push(ValueRef::Integer(seq));
+    values.push(ValueRef::Integer(event.ts_ms));
+    values.push(ValueRef::Text(event.client.as_bytes()));
+    values.push(ValueRef::Text(event.account.as_bytes()));
+    values.push(ValueRef::Text(event.event_type.as_bytes()));
+    for column in family.columns {
+        values.push(match (column.kind, column.value(&event.params)) {
+            (Kind::Text, Some(Value::String(s))) => ValueRef::Text(s.as_bytes()),
+            (Kind::Int, Some(v)) => v.as_i64().map_or(ValueRef::Null, ValueRef::Integer),
+            (Kind::Bool, Some(Value::Bool(b))) => ValueRef::Integer(i64::from(*b)),
+            _ => ValueRef::Null,
+        });
+    }
+    stmt.execute(rusqlite::params_from_iter(
+        values.into_iter().map(ToSqlOutput::Borrowed),
+    ))?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "sqlite_tests.rs"]
+mod tests;

@@ -1,0 +1,315 @@
+//! The ClickHouse engine end to end against a real `clickhouse-server` that this test starts on
+//! 127.0.0.1 with a throw-away config (`apt-get install clickhouse-server`, listed in
+//! `crates/collector/ci-packages.txt`). Without the binary the test says so loudly and passes,
+//! except under CI (`CI` set), where it fails.
+
+mod common;
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use tally_collector::config::{ClickHouseConfig, StoreKind};
+use tally_collector::fixtures::{batch, session, wire};
+use tally_collector::report::{Report, ReportQuery};
+use tally_collector::store::{ClickHouseStore, SqliteStore};
+use tally_collector::{EventStore, IncomingEvent, IngestBatch, RejectedEvent};
+
+/// A clickhouse-server child process, killed on drop.
+struct Server {
+    child: Child,
+    http_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_binary() -> Option<(PathBuf, bool)> {
+    // Debian's 18.16 ships `clickhouse-server`; current releases ship `clickhouse server` too.
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+    {
+        let server = PathBuf::from(dir).join("clickhouse-server");
+        if server.is_file() {
+            return Some((server, false));
+        }
+        let multi = PathBuf::from(dir).join("clickhouse");
+        if multi.is_file() {
+            return Some((multi, true));
+        }
+    }
+    None
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_server() -> Option<Server> {
+    let Some((binary, multi)) = find_binary() else {
+        let message = "\n\n!!!!!!!! clickhouse-server NOT FOUND: the ClickHouse engine was NOT tested !!!!!!!!\n\
+                       !!!!!!!! install it with: apt-get install clickhouse-server            !!!!!!!!\n";
+        eprintln!("{message}");
+        println!("{message}");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "clickhouse-server is required under CI"
+        );
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (http_port, tcp_port) = (free_port(), free_port());
+    let config = format!(
+        r#"<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><log>{root}/server.log</log><errorlog>{root}/error.log</errorlog><console>0</console></logger>
+    <listen_host>127.0.0.1</listen_host>
+    <http_port>{http_port}</http_port>
+    <tcp_port>{tcp_port}</tcp_port>
+    <path>{root}/data/</path>
+    <tmp_path>{root}/tmp/</tmp_path>
+    <user_files_path>{root}/user_files/</user_files_path>
+    <format_schema_path>{root}/format_schemas/</format_schema_path>
+    <users_config>{root}/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <mark_cache_size>5368709</mark_cache_size>
+    <max_concurrent_queries>50</max_concurrent_queries>
+    <mlock_executable>false</mlock_executable>
+</yandex>
+"#,
+        root = root.display()
+    );
+    let users = r#"<?xml version="1.0"?>
+<yandex>
+    <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+    <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+    <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+"#;
+    std::fs::write(root.join("config.xml"), config).unwrap();
+    std::fs::write(root.join("users.xml"), users).unwrap();
+    let mut command = Command::new(&binary);
+    if multi {
+        command.arg("server");
+    }
+    let child = command
+        .arg(format!(
+            "--config-file={}",
+            root.join("config.xml").display()
+        ))
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server {
+        child,
+        http_port,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ok = std::net::TcpStream::connect(("127.0.0.1", http_port)).is_ok();
+        if ok {
+            return Some(server);
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            let log =
+                std::fs::read_to_string(server._dir.path().join("error.log")).unwrap_or_default();
+            panic!("clickhouse-server exited with {status}: {log}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "clickhouse-server did not listen within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ch_config(port: u16, database: &str) -> ClickHouseConfig {
+    ClickHouseConfig {
+        url: format!("http://127.0.0.1:{port}"),
+        database: database.into(),
+        ..ClickHouseConfig::default()
+    }
+}
+
+/// The parts of a report that do not depend on when it was computed.
+fn comparable(mut r: Report) -> Report {
+    r.since_ms = 0;
+    r.until_ms = 0;
+    r
+}
+
+fn incoming(events: Vec<serde_json::Value>, account: &str) -> Vec<IncomingEvent> {
+    events
+        .into_iter()
+        .map(|e| {
+            IncomingEvent::new(
+                e["event_type"].as_str().unwrap_or_default().into(),
+                e["event_params"].as_object().cloned().unwrap_or_default(),
+                e["event_id"].as_str().map(str::to_owned),
+                account,
+                Some("codex_cli_rs"),
+                (an_hour_ago_s() + 3600) * 1000,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_engine_end_to_end() {
+    let Some(server) = tokio::task::spawn_blocking(start_server).await.unwrap() else {
+        return;
+    };
+    let port = server.http_port;
+
+    // 1. Over HTTP: a collector on ClickHouse, Tally events twice, Codex events without ids,
+    //    a partly invalid batch.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.store = StoreKind::Clickhouse;
+    config.clickhouse = ch_config(port, "tally_e2e");
+    let c = start_with(config, dir).await;
+    let events = with_ids(session("vscode", 1, 5, an_hour_ago_s()), "ch");
+    let n = events.len();
+    let body = batch(events);
+    let (status, answer) = c.post(&body).await;
+    assert_eq!(
+        (status, answer["accepted"].as_u64()),
+        (200, Some(n as u64)),
+        "{answer}"
+    );
+    let (status, answer) = c.post(&body).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer, json!({"accepted": 0, "duplicates": n}));
+    let codex = batch(vec![wire(
+        "codex_hook_run",
+        json!({"product_client_id": "codex_cli_rs", "hook_source": "user", "status": "completed",
+               "hook_name": "x'); DROP TABLE tally_e2e.events; --"}),
+    )]);
+    assert_eq!(c.post(&codex).await.1["accepted"], 1);
+    assert_eq!(c.post(&codex).await.1["duplicates"], 1);
+    let (status, answer) = c
+        .post(&batch(vec![wire(
+            "codex_turn_event",
+            json!({"duration_ms": "x"}),
+        )]))
+        .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_events"))
+    );
+    let report = c.report().await;
+    assert_eq!(report.totals.turns, 5);
+    assert_eq!(report.totals.hook_runs, 6);
+    assert_eq!(report.totals.quarantined, 1);
+    assert_eq!(report.totals.events, n as u64 + 1);
+    c.handle.shutdown().await.unwrap();
+
+    // 2. The same data gives the same report on both engines.
+    let mut data = Vec::new();
+    data.extend(session("vscode", 2, 5, an_hour_ago_s()));
+    data.extend(session("tui", 3, 3, an_hour_ago_s() + 60));
+    data.push(wire(
+        "tally_analytics_dropped",
+        json!({"stage": "spool", "reason": "disk_full", "dropped_event_type": "codex_hook_run",
+               "count": 4, "window_end_ms": an_hour_ago_s() * 1000}),
+    ));
+    data.push(wire(
+        "codex_plugin_used",
+        json!({"plugin_id": "p", "completed_at": an_hour_ago_s()}),
+    ));
+    let events = incoming(data, "acct");
+    let clickhouse = ClickHouseStore::open(&ch_config(port, "tally_same"))
+        .await
+        .unwrap();
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&tally_collector::SqliteConfig {
+        path: sqlite_dir.path().join("same.sqlite3"),
+        ..Default::default()
+    })
+    .unwrap();
+    let rejects: Vec<RejectedEvent> = (0..3)
+        .map(|i| RejectedEvent {
+            index: i,
+            event_type: Some("codex_turn_event".into()),
+            field: format!("events[{i}].event_params.duration_ms"),
+            reason: "expected an integer or null, got string".into(),
+            raw: format!("{{\"n\":{i}}}"),
+            account: "acct".into(),
+            received_at_ms: (an_hour_ago_s() + 3000) * 1000,
+        })
+        .collect();
+    for store in [&clickhouse as &dyn EventStore, &sqlite as &dyn EventStore] {
+        let outcome = store
+            .insert_batch(IngestBatch {
+                events: events.clone(),
+                rejects: rejects.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome.inserted, events.len(), "{}", store.engine());
+        assert_eq!(outcome.untyped, 1);
+    }
+    let query = ReportQuery::last(Duration::from_secs(86_400));
+    let from_clickhouse = comparable(clickhouse.report(query.clone()).await.unwrap());
+    let from_sqlite = comparable(sqlite.report(query.clone()).await.unwrap());
+    assert_eq!(from_clickhouse, from_sqlite);
+    assert_eq!(from_sqlite.totals.turns, 8);
+    assert_eq!(from_sqlite.totals.quarantined, 3);
+    assert_eq!(from_sqlite.quarantined[0].field, "event_params.duration_ms");
+    let tui = query.for_client(Some("tui".into()));
+    assert_eq!(
+        comparable(clickhouse.report(tui.clone()).await.unwrap()),
+        comparable(sqlite.report(tui).await.unwrap())
+    );
+
+    // 3. Two collectors sharing one ClickHouse: a retry through the other one stores nothing new.
+    let a = ClickHouseStore::open(&ch_config(port, "tally_shared"))
+        .await
+        .unwrap();
+    let b = ClickHouseStore::open(&ch_config(port, "tally_shared"))
+        .await
+        .unwrap();
+    let events = incoming(
+        with_ids(session("vscode", 4, 2, an_hour_ago_s()), "sh"),
+        "acct",
+    );
+    assert_eq!(
+        a.insert_batch(IngestBatch::from_events(events.clone()))
+            .await
+            .unwrap()
+            .inserted,
+        events.len()
+    );
+    let again = b
+        .insert_batch(IngestBatch::from_events(events.clone()))
+        .await
+        .unwrap();
+    assert_eq!((again.inserted, again.duplicates), (0, events.len()));
+    let report = b
+        .report(ReportQuery::last(Duration::from_secs(86_400)))
+        .await
+        .unwrap();
+    assert_eq!(report.totals.events, events.len() as u64);
+    assert_eq!(report.totals.hook_runs, 2);
+    drop(server);
+}
