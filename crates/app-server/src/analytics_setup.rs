@@ -7,11 +7,18 @@ use tally_core::Config;
 
 /// Starts analytics when enabled and a destination is configured; otherwise nothing runs
 /// (no queue, no reducer, no spool), as with Codex when analytics is off.
-pub(crate) fn start_analytics(config: &Config) -> Option<AnalyticsPipeline> {
+pub(crate) fn start_analytics(
+    config: &Config,
+    sink_override: Option<Arc<dyn EventSink>>,
+) -> Option<AnalyticsPipeline> {
     if !config.analytics.enabled {
         return None;
     }
-    let sink = match sink_for(config) {
+    let configured = match sink_override {
+        Some(sink) => Ok(Some(sink)),
+        None => sink_for(config),
+    };
+    let sink = match configured {
         Ok(Some(sink)) => sink,
         Ok(None) => {
             tracing::info!(

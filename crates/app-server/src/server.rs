@@ -11,13 +11,25 @@ use tally_core::{Config, ThreadManager};
 use tokio::net::TcpListener;
 
 /// Options that do not come from config.toml.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct AppServerOptions {
     /// How long server requests (approvals, tool calls) may stay unanswered.
     pub request_deadlines: crate::outgoing::RequestDeadlines,
     /// Act as if the kernel lacked Landlock: commands ask for approval instead of running in
     /// the sandbox (and clients get the `configWarning`).
     pub disable_landlock: bool,
+    /// Where analytics go instead of the configured destination (`tally serve`: the embedded store).
+    pub analytics_sink: Option<Arc<dyn tally_analytics::delivery::EventSink>>,
+}
+
+impl std::fmt::Debug for AppServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppServerOptions")
+            .field("request_deadlines", &self.request_deadlines)
+            .field("disable_landlock", &self.disable_landlock)
+            .field("analytics_sink", &self.analytics_sink.is_some())
+            .finish()
+    }
 }
 
 /// A ready-to-run app-server.
@@ -61,7 +73,8 @@ impl AppServer {
     /// Wires the sender, thread manager and processor for `config`.
     pub fn new(config: Config, options: AppServerOptions) -> Self {
         let config = Arc::new(config);
-        let analytics = crate::analytics_setup::start_analytics(&config);
+        let analytics =
+            crate::analytics_setup::start_analytics(&config, options.analytics_sink.clone());
         let client = analytics.as_ref().map(|a| a.client()).unwrap_or_default();
         let registry = Arc::new(ConnectionRegistry::default());
         let outgoing = Arc::new(

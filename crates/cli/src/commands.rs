@@ -29,11 +29,32 @@ pub enum Command {
         #[arg(long, hide = true)]
         analytics_default_enabled: bool,
     },
-    /// Run the app-server on WebSocket for the TUI and IDEs, and print where to connect.
+    /// Run the app-server on WebSocket plus an embedded collector and dashboard, and print the URLs.
     Serve {
         /// ws://IP:PORT to listen on (loopback only).
         #[arg(long, default_value = "ws://127.0.0.1:4545")]
         listen: String,
+        /// Where the embedded collector (dashboard, ingest) listens.
+        #[arg(long, default_value = "127.0.0.1:4546")]
+        collector_listen: std::net::SocketAddr,
+    },
+    /// Run the analytics collector (ingest, store, dashboard) from `[collector]` in config.toml.
+    Collector {
+        /// Overrides `collector.listen`.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Print what the collector's store says about usage.
+    Report {
+        /// How far back: 30m, 24h, 7d, ...
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// Only this client (product_client_id).
+        #[arg(long)]
+        client: Option<String>,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Analytics pipeline state.
     Analytics {
@@ -64,7 +85,8 @@ impl Command {
             Command::AppServer { .. } | Command::Schema { .. } | Command::Analytics { .. } => {
                 "warn"
             }
-            Command::Serve { .. } => "info",
+            Command::Serve { .. } | Command::Collector { .. } => "info",
+            Command::Report { .. } => "warn",
         }
     }
 }
@@ -73,8 +95,17 @@ impl Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let home = tally_core::home::resolve_home(cli.home.as_deref());
     match cli.command {
-        Command::AppServer { listen, .. } => run_app_server(&home, &listen, false).await,
-        Command::Serve { listen } => run_app_server(&home, &listen, true).await,
+        Command::AppServer { listen, .. } => run_app_server(&home, &listen, None).await,
+        Command::Serve {
+            listen,
+            collector_listen,
+        } => run_app_server(&home, &listen, Some(collector_listen)).await,
+        Command::Collector { listen } => crate::collector_cmd::run_collector(&home, listen).await,
+        Command::Report {
+            since,
+            client,
+            json,
+        } => crate::collector_cmd::run_report(&home, &since, json, client).await,
         Command::Analytics {
             command: AnalyticsCommand::Status { json },
         } => crate::analytics_status::print(&home, json),
@@ -90,17 +121,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn run_app_server(
     home: &std::path::Path,
     listen: &str,
-    announce: bool,
+    embedded_collector: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     let target = ListenTarget::parse(listen).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(home).with_context(|| format!("creating home {}", home.display()))?;
     let config = Config::load(home)?;
     tracing::info!(home = %home.display(), model = %config.model, provider = %config.model_provider.id, "config loaded");
-    let server = AppServer::new(config, AppServerOptions::default());
-    match target {
+    let mut options = AppServerOptions::default();
+    let collector = match embedded_collector {
+        Some(addr) => Some(start_embedded_collector(home, addr, &mut options).await?),
+        None => None,
+    };
+    let server = AppServer::new(config, options);
+    let served = match target {
         ListenTarget::Stdio => {
             server.run_stdio().await;
-            server.shutdown().await;
             Ok(())
         }
         ListenTarget::WebSocket(addr) => {
@@ -108,19 +143,42 @@ async fn run_app_server(
                 .await
                 .with_context(|| format!("binding {addr}"))?;
             let local = listener.local_addr()?;
-            if announce {
+            if let Some(c) = &collector {
                 println!("Tally app-server listening on ws://{local}");
                 println!("  Codex TUI:  codex --remote ws://{local}");
                 println!("  health:     http://{local}/healthz");
+                println!("  dashboard:  {}/", c.base_url());
+                println!("  report:     tally report --since 7d");
             }
             tracing::info!(%local, "listening");
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            let served = server.run_websocket(listener, shutdown).await;
-            server.shutdown().await;
-            served?;
-            Ok(())
+            server.run_websocket(listener, shutdown).await
         }
+    };
+    // Analytics flush into the embedded store before the store stops.
+    server.shutdown().await;
+    if let Some(c) = collector {
+        c.shutdown().await?;
     }
+    Ok(served?)
+}
+
+/// Starts the embedded collector (SQLite under the home) and routes analytics straight into its store.
+async fn start_embedded_collector(
+    home: &std::path::Path,
+    addr: std::net::SocketAddr,
+    options: &mut AppServerOptions,
+) -> anyhow::Result<tally_collector::CollectorHandle> {
+    let mut config = crate::collector_cmd::collector_config(home)?;
+    config.listen = addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the collector on {addr}"))?;
+    let handle = tally_collector::start(config, listener).await?;
+    options.analytics_sink = Some(std::sync::Arc::new(crate::store_sink::StoreSink::new(
+        handle.store(),
+    )));
+    Ok(handle)
 }

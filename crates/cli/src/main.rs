@@ -1,7 +1,9 @@
 //! The `tally` binary: parses flags, builds config, and calls the crates.
 
 mod analytics_status;
+mod collector_cmd;
 mod commands;
+mod store_sink;
 
 use clap::Parser;
 use std::process::ExitCode;

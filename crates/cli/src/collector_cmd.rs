@@ -1,0 +1,83 @@
+//! `tally collector` and `tally report`: the collector's config comes from the `[collector]`
+//! table of `$TALLY_HOME/config.toml`; without one, the embedded SQLite store under the home.
+
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tally_collector::report::parse_duration;
+use tally_collector::{open_store, CollectorConfig, ReportQuery};
+
+/// The embedded store's file under the home (what `tally serve` writes).
+pub fn embedded_db_path(home: &Path) -> PathBuf {
+    home.join("collector").join("tally.db")
+}
+
+/// Reads `[collector]` from config.toml, or the embedded defaults.
+pub fn collector_config(home: &Path) -> anyhow::Result<CollectorConfig> {
+    let path = home.join("config.toml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    let config = match table.get("collector") {
+        Some(value) => value
+            .clone()
+            .try_into::<CollectorConfig>()
+            .map_err(|e| anyhow::anyhow!("{}: [collector]: {e}", path.display()))?,
+        None => CollectorConfig::embedded(embedded_db_path(home)),
+    };
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(config)
+}
+
+/// Runs a standalone collector until Ctrl-C.
+pub async fn run_collector(
+    home: &Path,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let mut config = collector_config(home)?;
+    if let Some(addr) = listen {
+        config.listen = addr;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    println!("Tally collector listening on http://{addr}");
+    println!("  ingest:     POST http://{addr}/codex/analytics-events/events");
+    println!("  dashboard:  http://{addr}/");
+    tally_collector::serve(config, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// Prints the report for the last `since`.
+pub async fn run_report(
+    home: &Path,
+    since: &str,
+    json: bool,
+    client: Option<String>,
+) -> anyhow::Result<()> {
+    let since: Duration =
+        parse_duration(since).map_err(|e| anyhow::anyhow!("--since {since:?}: {e}"))?;
+    let config = collector_config(home)?;
+    let store = open_store(&config)
+        .await
+        .context("opening the collector store")?;
+    let report = store
+        .report(ReportQuery::last(since).for_client(client))
+        .await
+        .context("building the report")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}

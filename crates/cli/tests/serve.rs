@@ -1,0 +1,100 @@
+//! `tally serve`: a session over WebSocket lands in the embedded collector, and `tally report`
+//! (a second process reading the same store) shows it.
+
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tally_test_support::{AppClient, SchemaMode};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn serve_records_a_session_that_report_shows() {
+    let home = tempfile::tempdir().expect("home");
+    let (ws, http) = (free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+        .arg("--home")
+        .arg(home.path())
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("ws://127.0.0.1:{ws}"))
+        .arg("--collector-listen")
+        .arg(format!("127.0.0.1:{http}"))
+        .env_remove("OPENAI_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tally serve");
+    wait_listening(ws).await;
+    wait_listening(http).await;
+    let mut client =
+        AppClient::over_websocket(&format!("ws://127.0.0.1:{ws}"), SchemaMode::Stable).await;
+    client.initialize(false).await;
+    let started = client.call_ok("thread/start", json!({})).await;
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": "hello", "text_elements": []}]}),
+        )
+        .await;
+    client.notification("turn/completed").await;
+
+    // Batches close after at most 2 s; poll the report until the turn shows.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let report: Value = loop {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+            .arg("--home")
+            .arg(home.path())
+            .args(["report", "--since", "1h", "--json"])
+            .output()
+            .await
+            .expect("run tally report");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).expect("report is JSON");
+        if report["totals"]["turns"].as_i64().unwrap_or(0) >= 1 || Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(report["totals"]["turns"], 1, "{report:#}");
+    assert!(
+        report["clients"].to_string().contains("tally-test"),
+        "{report:#}"
+    );
+    let dashboard = reqwest_get(http, "/").await;
+    assert!(dashboard.contains("<svg"), "the dashboard renders charts");
+    let _ = child.kill().await;
+}
+
+async fn reqwest_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read");
+    String::from_utf8_lossy(&buf).into_owned()
+}
