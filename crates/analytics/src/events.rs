@@ -230,6 +230,7 @@ pub enum AnalyticsEvent {
     CommandExecution(Box<CommandExecutionEvent>),
     FileChange(Box<FileChangeEvent>),
     DynamicToolCall(Box<DynamicToolCallEvent>),
+    AnalyticsDropped(AnalyticsDroppedEvent),
 }
 
 impl AnalyticsEvent {
@@ -245,6 +246,7 @@ impl AnalyticsEvent {
             AnalyticsEvent::CommandExecution(_) => "codex_command_execution_event",
             AnalyticsEvent::FileChange(_) => "codex_file_change_event",
             AnalyticsEvent::DynamicToolCall(_) => "codex_dynamic_tool_call_event",
+            AnalyticsEvent::AnalyticsDropped(_) => "tally_analytics_dropped",
         }
     }
 
@@ -260,6 +262,7 @@ impl AnalyticsEvent {
             AnalyticsEvent::CommandExecution(e) => serde_json::to_value(e),
             AnalyticsEvent::FileChange(e) => serde_json::to_value(e),
             AnalyticsEvent::DynamicToolCall(e) => serde_json::to_value(e),
+            AnalyticsEvent::AnalyticsDropped(e) => serde_json::to_value(e),
         }
     }
 }
@@ -338,4 +341,16 @@ pub struct DynamicToolCallEvent {
     pub output_text_item_count: Option<i64>,
     pub output_image_item_count: Option<i64>,
     pub output_audio_item_count: Option<i64>,
+}
+
+/// `tally_analytics_dropped` (Tally extension): what the pipeline dropped in a window, by stage
+/// and reason, so the drops themselves show up where the data goes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnalyticsDroppedEvent {
+    pub stage: &'static str,
+    pub reason: String,
+    pub dropped_event_type: Option<String>,
+    pub count: u64,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod delivery;
+pub mod drops;
 pub mod events;
 pub mod facts;
 pub mod normalize;

@@ -2,6 +2,7 @@
 
 use crate::client::{AnalyticsEventsClient, ClientCounters};
 use crate::delivery::{self, DeliveryConfig, DeliveryHandle, EventEnvelope, EventSink};
+use crate::drops::DropReporter;
 use crate::events::AnalyticsEvent;
 use crate::facts::TimedFact;
 use crate::reducer::{Reducer, ReducerLimits, ReducerStats};
@@ -47,6 +48,7 @@ impl AnalyticsPipeline {
             stats: reducer_stats.clone(),
             client_counters: client.counters(),
             status_path,
+            drops: DropReporter::new(crate::clock_ms()),
         };
         let reducer_task = tokio::spawn(task.run());
         Ok(Self {
@@ -91,6 +93,7 @@ struct ReduceTask {
     stats: Arc<Mutex<ReducerStats>>,
     client_counters: Arc<ClientCounters>,
     status_path: Option<PathBuf>,
+    drops: DropReporter,
 }
 
 impl ReduceTask {
@@ -122,17 +125,24 @@ impl ReduceTask {
     }
 
     /// Publishes counters: in memory for `reducer_stats`, on disk for `tally analytics status`.
-    fn report(&self) {
+    fn report(&mut self) {
         if let Ok(mut s) = self.stats.lock() {
             s.clone_from(self.reducer.stats());
         }
+        let now = crate::clock_ms();
+        let client = self.client_counters.snapshot();
+        let delivery = self.delivery.stats();
+        let drops = self
+            .drops
+            .report(now, &client, self.reducer.stats(), &delivery);
+        emit(&self.delivery, drops);
         if let Some(path) = &self.status_path {
             let status = AnalyticsStatus {
                 pid: std::process::id(),
-                updated_at_ms: crate::clock_ms(),
-                client: self.client_counters.snapshot(),
+                updated_at_ms: now,
+                client,
                 reducer: self.reducer.stats().clone(),
-                delivery: self.delivery.stats(),
+                delivery,
             };
             if let Err(e) = write_status(path, &status) {
                 tracing::debug!(error = %e, "cannot write analytics status");

@@ -2,6 +2,7 @@
 //! handlers, and `OutgoingMessageSender`, the one place every outgoing message leaves.
 
 pub mod analytics_setup;
+pub mod auth_bridge;
 mod connection;
 mod error_map;
 mod handlers;
@@ -15,6 +16,7 @@ mod thread_queue;
 pub mod transport;
 mod turn_pages;
 
+pub use auth_bridge::ExternalAuthRefreshBridge;
 pub use connection::{ConnectionId, OutboundPolicy};
 pub use outgoing::OutgoingMessageSender;
 pub use server::{AppServer, AppServerOptions};

@@ -194,6 +194,19 @@ impl ConnectionRegistry {
         self.dropped_slow_clients.load(Ordering::Relaxed)
     }
 
+    /// Every initialized connection (for requests that are not thread-scoped).
+    pub fn initialized_connections(&self) -> Vec<ConnectionId> {
+        let mut ids: Vec<ConnectionId> = self
+            .lock()
+            .connections
+            .iter()
+            .filter(|(_, e)| e.session.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Number of live connections.
     pub fn len(&self) -> usize {
         self.lock().connections.len()

@@ -101,6 +101,11 @@ impl AppServer {
         }
     }
 
+    /// A bridge for auth to ask clients for fresh ChatGPT tokens; it never keeps the server alive.
+    pub fn external_auth_bridge(&self) -> crate::ExternalAuthRefreshBridge {
+        crate::ExternalAuthRefreshBridge::new(&self.processor.outgoing)
+    }
+
     /// The outgoing seam (for wiring analytics and tests).
     pub fn outgoing(&self) -> Arc<OutgoingMessageSender> {
         self.processor.outgoing.clone()
