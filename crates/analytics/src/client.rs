@@ -209,7 +209,9 @@ impl AnalyticsEventsClient {
             ServerNotification::TurnStarted(_)
             | ServerNotification::TurnCompleted(_)
             | ServerNotification::ThreadTokenUsageUpdated(_)
-            | ServerNotification::Error(_) => true,
+            | ServerNotification::Error(_)
+            | ServerNotification::HookCompleted(_)
+            | ServerNotification::ItemGuardianApprovalReviewCompleted(_) => true,
             ServerNotification::ItemStarted(n) => crate::tool_items::is_tool(&n.item),
             ServerNotification::ItemCompleted(n) => crate::tool_items::is_tool(&n.item),
             _ => false,
@@ -274,6 +276,11 @@ impl AnalyticsEventsClient {
             request_id: request_id.clone(),
             end,
         });
+    }
+
+    /// A Guardian review reached its terminal outcome.
+    pub fn track_guardian_review(&self, report: &tally_guardian::ReviewReport) {
+        self.push(|| AnalyticsFact::GuardianReview(report.clone()));
     }
 }
 

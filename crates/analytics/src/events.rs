@@ -230,6 +230,8 @@ pub enum AnalyticsEvent {
     CommandExecution(Box<CommandExecutionEvent>),
     FileChange(Box<FileChangeEvent>),
     DynamicToolCall(Box<DynamicToolCallEvent>),
+    GuardianReview(Box<crate::guardian_events::GuardianReviewEvent>),
+    HookRun(crate::hook_events::HookRunEvent),
     AnalyticsDropped(AnalyticsDroppedEvent),
 }
 
@@ -246,6 +248,8 @@ impl AnalyticsEvent {
             AnalyticsEvent::CommandExecution(_) => "codex_command_execution_event",
             AnalyticsEvent::FileChange(_) => "codex_file_change_event",
             AnalyticsEvent::DynamicToolCall(_) => "codex_dynamic_tool_call_event",
+            AnalyticsEvent::GuardianReview(_) => "codex_guardian_review",
+            AnalyticsEvent::HookRun(_) => "codex_hook_run",
             AnalyticsEvent::AnalyticsDropped(_) => "tally_analytics_dropped",
         }
     }
@@ -262,6 +266,8 @@ impl AnalyticsEvent {
             AnalyticsEvent::CommandExecution(e) => serde_json::to_value(e),
             AnalyticsEvent::FileChange(e) => serde_json::to_value(e),
             AnalyticsEvent::DynamicToolCall(e) => serde_json::to_value(e),
+            AnalyticsEvent::GuardianReview(e) => serde_json::to_value(e),
+            AnalyticsEvent::HookRun(e) => serde_json::to_value(e),
             AnalyticsEvent::AnalyticsDropped(e) => serde_json::to_value(e),
         }
     }

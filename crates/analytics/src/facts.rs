@@ -113,4 +113,6 @@ pub enum AnalyticsFact {
         request_id: RequestId,
         end: ServerRequestEnd,
     },
+    /// A Guardian review finished (core fact); the report holds no content.
+    GuardianReview(tally_guardian::ReviewReport),
 }

@@ -6,6 +6,8 @@ pub mod delivery;
 pub mod drops;
 pub mod events;
 pub mod facts;
+pub mod guardian_events;
+pub mod hook_events;
 pub mod normalize;
 pub mod pipeline;
 

@@ -8,7 +8,7 @@ use crate::tool_items::{self, ReviewSummary, ToolDetails};
 use std::collections::{BTreeMap, HashMap};
 use tally_protocol::server_notification::TurnNotification;
 use tally_protocol::server_notification::{ItemCompletedNotification, ItemStartedNotification};
-use tally_protocol::types::{ThreadSessionResponse, TurnStatus};
+use tally_protocol::types::{HookRunNotification, ThreadSessionResponse, TurnStatus};
 use tally_protocol::{
     ClientRequest, ClientResponsePayload, RequestId, ServerNotification, ServerRequest,
 };
@@ -237,6 +237,7 @@ impl Reducer {
                 request_id,
                 end,
             } => self.on_server_answer(connection, request_id, Answer::Ended(end), at),
+            AnalyticsFact::GuardianReview(report) => self.on_guardian_review(&report),
         };
         self.sweep(at);
         self.stats.events += events.len() as u64;
@@ -315,6 +316,91 @@ impl Reducer {
             _ => return,
         };
         self.remember_request(connection, id, pending, at);
+    }
+
+    /// `codex_review_event` with reviewer `guardian`, from the review's completed notification.
+    fn guardian_review_completed(
+        &mut self,
+        n: &tally_protocol::types::ItemGuardianApprovalReviewCompletedNotification,
+    ) -> Vec<AnalyticsEvent> {
+        use tally_protocol::types::{GuardianApprovalReviewAction, GuardianApprovalReviewStatus};
+        let Some(thread) = self.threads.get(&n.thread_id) else {
+            self.missing("codex_review_event", "unknown_thread");
+            return vec![];
+        };
+        let context = thread.context.clone();
+        let Some(client) = self.client_of(thread.connection) else {
+            self.missing("codex_review_event", "unknown_connection");
+            return vec![];
+        };
+        let status = match n.review.status {
+            GuardianApprovalReviewStatus::Approved => "approved",
+            GuardianApprovalReviewStatus::Denied => "denied",
+            GuardianApprovalReviewStatus::TimedOut => "timed_out",
+            GuardianApprovalReviewStatus::Aborted | GuardianApprovalReviewStatus::InProgress => {
+                "aborted"
+            }
+        };
+        let (subject_kind, subject_name) = match n.action {
+            GuardianApprovalReviewAction::Command { .. } => {
+                ("command_execution", "command_execution")
+            }
+            GuardianApprovalReviewAction::ApplyPatch { .. } => ("file_change", "apply_patch"),
+        };
+        if let Some(item) = &n.target_item_id {
+            let key = (n.thread_id.clone(), n.turn_id.clone(), item.clone());
+            let summary = self.item_reviews.entry(key).or_default();
+            summary.guardian_reviews += 1;
+            summary.last = Some((status, "none"));
+            summary.last_by_guardian = true;
+        }
+        vec![AnalyticsEvent::Review(ReviewEvent {
+            thread_id: n.thread_id.clone(),
+            turn_id: n.turn_id.clone(),
+            item_id: n.target_item_id.clone(),
+            review_id: n.review_id.clone(),
+            app_server_client: client,
+            runtime: self.runtime.clone(),
+            context,
+            subject_kind,
+            subject_name,
+            reviewer: "guardian",
+            trigger: "initial",
+            status,
+            resolution: "none",
+            started_at_ms: n.started_at_ms,
+            completed_at_ms: n.completed_at_ms,
+            duration_ms: Some((n.completed_at_ms - n.started_at_ms).max(0)),
+        })]
+    }
+
+    /// `codex_guardian_review`, attributed to the connection owning the reviewed thread.
+    fn on_guardian_review(&mut self, report: &tally_guardian::ReviewReport) -> Vec<AnalyticsEvent> {
+        const EVENT: &str = "codex_guardian_review";
+        use crate::guardian_events as g;
+        let Some((connection, reviewer)) = self
+            .threads
+            .get(&report.parent_thread_id)
+            .map(|t| (t.connection, t.config.approvals_reviewer))
+        else {
+            self.missing(EVENT, "unknown_thread");
+            return vec![];
+        };
+        let Some(client) = self.client_of(connection) else {
+            self.missing(EVENT, "unknown_connection");
+            return vec![];
+        };
+        // As Codex sends them: the reviewer thread, its turns, then the review.
+        let mut events = Vec::new();
+        if let Some(init) = g::reviewer_thread_initialized(report, &client, &self.runtime) {
+            events.push(AnalyticsEvent::ThreadInitialized(init));
+        }
+        for turn in g::reviewer_turn_events(report, &client, &self.runtime, reviewer) {
+            events.push(AnalyticsEvent::Turn(Box::new(turn)));
+        }
+        let event = g::guardian_review_event(report, client, self.runtime.clone());
+        events.push(AnalyticsEvent::GuardianReview(Box::new(event)));
+        events
     }
 
     fn client_of(&self, connection: u64) -> Option<AppServerClient> {
@@ -620,9 +706,29 @@ impl Reducer {
                 vec![]
             }
             ServerNotification::ItemCompleted(n) => self.tool_item_completed(n),
+            ServerNotification::ItemGuardianApprovalReviewCompleted(n) => {
+                self.guardian_review_completed(&n)
+            }
             ServerNotification::TurnCompleted(done) => self.turn_completed(done, at),
+            ServerNotification::HookCompleted(n) => self.hook_completed(&n),
             _ => vec![],
         }
+    }
+
+    /// `codex_hook_run` for one handler run; the model is the turn's, else the thread's.
+    fn hook_completed(&mut self, n: &HookRunNotification) -> Vec<AnalyticsEvent> {
+        let turn = n.turn_id.as_ref().and_then(|t| self.turns.get(t));
+        let thread = self.threads.get(&n.thread_id);
+        let model = turn
+            .map(|t| t.config.model.clone())
+            .or_else(|| thread.map(|t| t.config.model.clone()));
+        let connection = turn.map(|t| t.connection).or(thread.map(|t| t.connection));
+        let client = connection
+            .and_then(|c| self.client_of(c))
+            .map(|c| c.product_client_id);
+        vec![AnalyticsEvent::HookRun(crate::hook_events::hook_run_event(
+            n, client, model,
+        ))]
     }
 
     fn tool_item_completed(&mut self, n: ItemCompletedNotification) -> Vec<AnalyticsEvent> {
@@ -678,8 +784,8 @@ impl Reducer {
             completed_at_ms: n.completed_at_ms,
             duration_ms: Some((n.completed_at_ms - started).max(0)),
             execution_duration_ms: execution,
-            review_count: review.user_reviews,
-            guardian_review_count: 0,
+            review_count: review.user_reviews + review.guardian_reviews,
+            guardian_review_count: review.guardian_reviews,
             user_review_count: review.user_reviews,
             final_approval_outcome: tool_items::final_outcome(&n.item, &review),
             terminal_status,
@@ -893,6 +999,7 @@ impl Reducer {
                 let summary = self.item_reviews.entry(key).or_default();
                 summary.user_reviews += 1;
                 summary.last = Some((status, resolution));
+                summary.last_by_guardian = false;
             }
             let context = self
                 .threads

@@ -12,8 +12,11 @@ use tally_protocol::types::{
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReviewSummary {
     pub user_reviews: i64,
+    pub guardian_reviews: i64,
     /// (`status`, `resolution`) of the last review, as `codex_review_event` spells them.
     pub last: Option<(&'static str, &'static str)>,
+    /// The last review was Guardian's, not a person's.
+    pub last_by_guardian: bool,
 }
 
 /// The item's kind-specific payload for its event.
@@ -186,6 +189,13 @@ fn output_counts(items: &[DynamicToolCallOutputContentItem]) -> OutputCounts {
 
 /// `final_approval_outcome` from the item's last review (or its absence).
 pub fn final_outcome(item: &ThreadItem, review: &ReviewSummary) -> &'static str {
+    if review.last_by_guardian {
+        return match review.last {
+            Some(("approved", _)) => "guardian_approved",
+            Some(("aborted", _)) => "guardian_aborted",
+            _ => "guardian_denied",
+        };
+    }
     match review.last {
         Some(("approved", "session_approval")) => "user_approved_for_session",
         Some(("approved", _)) => "user_approved",

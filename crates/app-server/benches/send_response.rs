@@ -30,6 +30,7 @@ fn sender(
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("runtime");
     let steer = ClientResponsePayload::TurnSteer(TurnSteerResponse {

@@ -10,13 +10,14 @@ use tally_core::Config;
 pub(crate) fn start_analytics(
     config: &Config,
     sink_override: Option<Arc<dyn EventSink>>,
+    auth: Arc<tally_auth::AuthManager>,
 ) -> Option<AnalyticsPipeline> {
     if !config.analytics.enabled {
         return None;
     }
     let configured = match sink_override {
         Some(sink) => Ok(Some(sink)),
-        None => sink_for(config),
+        None => sink_for(config, auth),
     };
     let sink = match configured {
         Ok(Some(sink)) => sink,
@@ -46,7 +47,10 @@ pub fn status_path(home: &std::path::Path) -> std::path::PathBuf {
     home.join("analytics").join("status.json")
 }
 
-fn sink_for(config: &Config) -> anyhow::Result<Option<Arc<dyn EventSink>>> {
+fn sink_for(
+    config: &Config,
+    auth: Arc<tally_auth::AuthManager>,
+) -> anyhow::Result<Option<Arc<dyn EventSink>>> {
     let a = &config.analytics;
     if let Some(url) = &a.collector_url {
         let mut http = HttpSinkConfig::new(
@@ -61,8 +65,7 @@ fn sink_for(config: &Config) -> anyhow::Result<Option<Arc<dyn EventSink>>> {
             .as_deref()
             .and_then(|var| std::env::var(var).ok())
             .filter(|t| !t.is_empty());
-        let auth = bearer(token);
-        return Ok(Some(Arc::new(HttpSink::new(http, auth)?)));
+        return Ok(Some(Arc::new(HttpSink::new(http, headers(auth, token))?)));
     }
     if let Some(path) = &a.jsonl_path {
         return Ok(Some(Arc::new(JsonlSink::open(path)?)));
@@ -70,15 +73,20 @@ fn sink_for(config: &Config) -> anyhow::Result<Option<Arc<dyn EventSink>>> {
     Ok(None)
 }
 
-fn bearer(token: Option<String>) -> tally_analytics::delivery::AuthHeaderProvider {
-    let header = token.and_then(|t| {
+/// AuthManager decides per POST (AgentAssertion once registered); the collector token, when
+/// configured, stands in for the login's bearer.
+fn headers(
+    auth: Arc<tally_auth::AuthManager>,
+    token: Option<String>,
+) -> tally_analytics::delivery::AuthHeaderProvider {
+    let collector_bearer = token.and_then(|t| {
         let mut v = reqwest_header_value(&format!("Bearer {t}"))?;
         v.set_sensitive(true);
         Some(v)
     });
-    Arc::new(move || match &header {
-        Some(v) => vec![(axum::http::header::AUTHORIZATION, v.clone())],
-        None => Vec::new(),
+    Arc::new(move || {
+        auth.spawn_refresh_if_expiring();
+        auth.default_headers_or(collector_bearer.as_ref())
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod analytics_setup;
 pub mod auth_bridge;
+pub mod auth_setup;
 mod connection;
 mod error_map;
 mod handlers;

@@ -56,6 +56,7 @@ pub(crate) struct MessageProcessor {
     pub outgoing: Arc<OutgoingMessageSender>,
     pub threads: Arc<ThreadManager>,
     pub config: Arc<Config>,
+    pub auth: Arc<tally_auth::AuthManager>,
     queues: Arc<ThreadQueues>,
     pub stats: ProcessorStats,
 }
@@ -65,11 +66,13 @@ impl MessageProcessor {
         outgoing: Arc<OutgoingMessageSender>,
         threads: Arc<ThreadManager>,
         config: Arc<Config>,
+        auth: Arc<tally_auth::AuthManager>,
     ) -> Self {
         Self {
             outgoing,
             threads,
             config,
+            auth,
             queues: ThreadQueues::new(THREAD_QUEUE_CAPACITY),
             stats: ProcessorStats::default(),
         }
@@ -212,6 +215,7 @@ impl MessageProcessor {
             outgoing: self.outgoing.clone(),
             threads: self.threads.clone(),
             config: self.config.clone(),
+            auth: self.auth.clone(),
         };
         let thread_key = request.thread_id().map(|t| (conn.id, t.to_string()));
         let job = run_request(ctx, id.clone(), request);

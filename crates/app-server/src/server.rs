@@ -73,8 +73,12 @@ impl AppServer {
     /// Wires the sender, thread manager and processor for `config`.
     pub fn new(config: Config, options: AppServerOptions) -> Self {
         let config = Arc::new(config);
-        let analytics =
-            crate::analytics_setup::start_analytics(&config, options.analytics_sink.clone());
+        let auth = crate::auth_setup::load_auth(&config);
+        let analytics = crate::analytics_setup::start_analytics(
+            &config,
+            options.analytics_sink.clone(),
+            auth.clone(),
+        );
         let client = analytics.as_ref().map(|a| a.client()).unwrap_or_default();
         let registry = Arc::new(ConnectionRegistry::default());
         let outgoing = Arc::new(
@@ -82,13 +86,24 @@ impl AppServer {
                 .with_request_deadlines(options.request_deadlines),
         );
         let sink = Arc::new(ThreadEventsToSubscribers(outgoing.clone()));
-        let mut threads = ThreadManager::new(config.clone(), sink);
+        auth.set_external_refresher(Arc::new(crate::auth_setup::BridgeRefresher(
+            crate::ExternalAuthRefreshBridge::new(&outgoing),
+        )));
+        if auth.agent_identity().is_some() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let auth = auth.clone();
+                // Registration is bounded by its request deadlines and retries; until it ends,
+                // requests go out with bearer.
+                runtime.spawn(async move { auth.prepare_agent_identity().await });
+            }
+        }
+        let mut threads = ThreadManager::new(config.clone(), sink).with_auth(auth.clone());
         if options.disable_landlock {
             threads = threads.without_landlock();
         }
         let threads = Arc::new(threads);
         Self {
-            processor: Arc::new(MessageProcessor::new(outgoing, threads, config)),
+            processor: Arc::new(MessageProcessor::new(outgoing, threads, config, auth)),
             analytics: std::sync::Mutex::new(analytics),
         }
     }
@@ -99,6 +114,11 @@ impl AppServer {
         if let Some(p) = pipeline {
             p.shutdown().await;
         }
+    }
+
+    /// The credentials owner (login state, agent identity).
+    pub fn auth(&self) -> Arc<tally_auth::AuthManager> {
+        self.processor.auth.clone()
     }
 
     /// A bridge for auth to ask clients for fresh ChatGPT tokens; it never keeps the server alive.

@@ -29,4 +29,8 @@ impl ThreadEventSink for ThreadEventsToSubscribers {
     async fn resolve_turn_requests(&self, thread_id: &str, turn_id: &str) {
         self.0.withdraw_turn_requests(thread_id, turn_id).await;
     }
+
+    async fn guardian_review(&self, report: &tally_guardian::ReviewReport) {
+        self.0.analytics().track_guardian_review(report);
+    }
 }

@@ -81,3 +81,51 @@ pub async fn run_report(
     }
     Ok(())
 }
+
+/// `tally collector identities list|revoke`, on the registry file of `[collector]`.
+pub fn identities(home: &Path, command: crate::commands::IdentitiesCommand) -> anyhow::Result<()> {
+    use crate::commands::IdentitiesCommand;
+    use tally_collector::agent_identity::IdentityRegistry;
+    let config = collector_config(home)?;
+    let path = config.identity_registry_path().ok_or_else(|| {
+        anyhow::anyhow!("set [collector.agent_identity] registry_path to keep agent identities")
+    })?;
+    let registry = IdentityRegistry::open(config.agent_identity.clone(), Some(path.clone()))
+        .map_err(anyhow::Error::msg)?;
+    match command {
+        IdentitiesCommand::List { json } => {
+            let runtimes = registry.list();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runtimes)?);
+            } else if runtimes.is_empty() {
+                println!("No agent identities registered ({}).", path.display());
+            } else {
+                println!(
+                    "{:<36} {:<16} {:<12} {:>5}  STATUS",
+                    "RUNTIME", "ACCOUNT", "HARNESS", "TASKS"
+                );
+                for r in runtimes {
+                    let status = if r.revoked { "revoked" } else { "active" };
+                    println!(
+                        "{:<36} {:<16} {:<12} {:>5}  {status}",
+                        r.agent_runtime_id, r.account, r.harness, r.tasks
+                    );
+                }
+            }
+            Ok(())
+        }
+        IdentitiesCommand::Revoke { agent_runtime_id } => {
+            if !registry
+                .revoke(&agent_runtime_id)
+                .map_err(anyhow::Error::msg)?
+            {
+                anyhow::bail!(
+                    "no agent runtime `{agent_runtime_id}` in {}",
+                    path.display()
+                );
+            }
+            println!("Revoked {agent_runtime_id}.");
+            Ok(())
+        }
+    }
+}

@@ -43,6 +43,8 @@ pub enum Command {
         /// Overrides `collector.listen`.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        #[command(subcommand)]
+        command: Option<CollectorCommand>,
     },
     /// Print what the collector's store says about usage.
     Report {
@@ -61,11 +63,52 @@ pub enum Command {
         #[command(subcommand)]
         command: AnalyticsCommand,
     },
+    /// Save an API key in auth.json (`--api-key KEY`, or `-` to read it from stdin), or show
+    /// what is logged in (`login status`).
+    Login {
+        /// The OpenAI API key to save.
+        #[arg(long)]
+        api_key: Option<String>,
+        #[command(subcommand)]
+        command: Option<LoginCommand>,
+    },
+    /// Remove the stored credentials (auth.json).
+    Logout,
     /// Write Tally's JSON Schema of the protocol to a directory.
     Schema {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CollectorCommand {
+    /// Registered agent identities (runtimes): list them or revoke one.
+    Identities {
+        #[command(subcommand)]
+        command: IdentitiesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentitiesCommand {
+    /// Print every registered runtime (no key material).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a runtime at once; a running collector refuses its assertions within a second.
+    Revoke {
+        /// The `agent_runtime_id`.
+        agent_runtime_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoginCommand {
+    /// Print how Tally is authenticated (never the secret).
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,8 +128,11 @@ impl Command {
             Command::AppServer { .. } | Command::Schema { .. } | Command::Analytics { .. } => {
                 "warn"
             }
+            Command::Collector {
+                command: Some(_), ..
+            } => "warn",
             Command::Serve { .. } | Command::Collector { .. } => "info",
-            Command::Report { .. } => "warn",
+            Command::Report { .. } | Command::Login { .. } | Command::Logout => "warn",
         }
     }
 }
@@ -100,7 +146,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             collector_listen,
         } => run_app_server(&home, &listen, Some(collector_listen)).await,
-        Command::Collector { listen } => crate::collector_cmd::run_collector(&home, listen).await,
+        Command::Collector {
+            listen,
+            command: None,
+        } => crate::collector_cmd::run_collector(&home, listen).await,
+        Command::Collector {
+            command: Some(CollectorCommand::Identities { command }),
+            ..
+        } => crate::collector_cmd::identities(&home, command),
         Command::Report {
             since,
             client,
@@ -109,6 +162,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analytics {
             command: AnalyticsCommand::Status { json },
         } => crate::analytics_status::print(&home, json),
+        Command::Login {
+            api_key,
+            command: Some(LoginCommand::Status),
+        } => {
+            if api_key.is_some() {
+                anyhow::bail!("`login status` takes no --api-key");
+            }
+            crate::auth_cmd::status(&home)
+        }
+        Command::Login {
+            api_key: Some(key),
+            command: None,
+        } => crate::auth_cmd::login_api_key(&home, &key),
+        Command::Login {
+            api_key: None,
+            command: None,
+        } => anyhow::bail!(
+            "use `tally login --api-key KEY` (or `-` for stdin) or `tally login status`"
+        ),
+        Command::Logout => crate::auth_cmd::logout(&home),
         Command::Schema { out } => {
             let written = tally_protocol::schema_export::write_schemas(&out)
                 .with_context(|| format!("writing schemas to {}", out.display()))?;

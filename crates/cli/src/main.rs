@@ -1,6 +1,7 @@
 //! The `tally` binary: parses flags, builds config, and calls the crates.
 
 mod analytics_status;
+mod auth_cmd;
 mod collector_cmd;
 mod commands;
 mod store_sink;

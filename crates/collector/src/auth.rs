@@ -1,13 +1,15 @@
 //! Who is calling: bearer tokens from config (kept only as SHA-256 digests, compared in constant
-//! time), unauthenticated callers where the config allows them, and the `AgentAssertion` scheme,
-//! which is recognized and refused with a reason until agent-identity verification exists.
+//! time), unauthenticated callers where the config allows them, and `AgentAssertion` credentials
+//! of registered agent identities (verified by [`crate::agent_identity`], refused when disabled).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::agent_identity::{IdentityRegistry, Rejection};
 use crate::config::{parse_sha256_hex, CollectorConfig, ConfigError, Scope, Unauthenticated};
 use crate::event::{truncate, MAX_ACCOUNT_LEN};
 
@@ -72,6 +74,9 @@ pub enum AuthError {
     /// `AgentAssertion` credentials: verification is not available in this collector yet.
     #[error("AgentAssertion verification is not enabled on this collector; use a bearer token")]
     AgentAssertionUnsupported,
+    /// An `AgentAssertion` (or a task registration) that did not verify.
+    #[error("{0}")]
+    AgentAssertion(Rejection),
     /// A valid token without the scope this endpoint needs.
     #[error("token `{label}` lacks the `{scope}` scope")]
     MissingScope {
@@ -99,6 +104,7 @@ impl AuthError {
             AuthError::UnsupportedScheme(_) => "unsupported_scheme",
             AuthError::UnknownToken => "unknown_token",
             AuthError::AgentAssertionUnsupported => "agent_assertion_unsupported",
+            AuthError::AgentAssertion(r) => r.code(),
             AuthError::MissingScope { .. } => "missing_scope",
         }
     }
@@ -115,6 +121,7 @@ struct StoredToken {
 pub struct Authenticator {
     tokens: Vec<StoredToken>,
     unauthenticated: Unauthenticated,
+    identities: Option<Arc<IdentityRegistry>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -160,10 +167,58 @@ impl Authenticator {
                 scopes: t.scopes.clone(),
             });
         }
+        let identities = if config.agent_identity.enabled {
+            let registry = IdentityRegistry::open(
+                config.agent_identity.clone(),
+                config.identity_registry_path(),
+            )
+            .map_err(|message| ConfigError::Invalid {
+                key: "collector.agent_identity.registry_path".into(),
+                message,
+            })?;
+            Some(Arc::new(registry))
+        } else {
+            None
+        };
         Ok(Authenticator {
             tokens,
             unauthenticated: config.allow_unauthenticated,
+            identities,
         })
+    }
+
+    /// The agent-identity registry, when agent identity is enabled.
+    pub fn identities(&self) -> Option<&Arc<IdentityRegistry>> {
+        self.identities.as_ref()
+    }
+
+    /// Authenticates a caller that must hold a configured bearer token with `scope` (agent
+    /// registration): anonymous access never applies here.
+    pub fn authenticate_account(
+        &self,
+        headers: &HeaderMap,
+        scope: Scope,
+    ) -> Result<Principal, AuthError> {
+        match parse_authorization(headers)? {
+            Some(Credential::Bearer(token)) => match self.find_token(token) {
+                Some(stored) if stored.scopes.contains(&scope) => Ok(Principal {
+                    account: stored
+                        .account
+                        .clone()
+                        .unwrap_or_else(|| header_account(headers)),
+                    label: stored.label.clone(),
+                }),
+                Some(stored) => Err(AuthError::MissingScope {
+                    label: stored.label.clone(),
+                    scope: scope_name(scope),
+                }),
+                None => Err(AuthError::UnknownToken),
+            },
+            Some(Credential::AgentAssertion(_)) => {
+                Err(AuthError::UnsupportedScheme("AgentAssertion".into()))
+            }
+            None => Err(AuthError::Missing),
+        }
     }
 
     /// Authenticates a request from `peer` for `scope`.
@@ -173,11 +228,7 @@ impl Authenticator {
         peer: Option<SocketAddr>,
         scope: Scope,
     ) -> Result<Principal, AuthError> {
-        let header_account = headers
-            .get(ACCOUNT_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| truncate(s.trim(), MAX_ACCOUNT_LEN).to_owned())
-            .unwrap_or_default();
+        let header_account = header_account(headers);
         match parse_authorization(headers)? {
             Some(Credential::Bearer(token)) => {
                 let found = self.find_token(token);
@@ -196,7 +247,23 @@ impl Authenticator {
                     None => Err(AuthError::UnknownToken),
                 }
             }
-            Some(Credential::AgentAssertion(_)) => Err(AuthError::AgentAssertionUnsupported),
+            Some(Credential::AgentAssertion(credential)) => {
+                let registry = self
+                    .identities
+                    .as_ref()
+                    .ok_or(AuthError::AgentAssertionUnsupported)?;
+                let agent = registry
+                    .verify(credential, std::time::SystemTime::now())
+                    .map_err(AuthError::AgentAssertion)?;
+                Ok(Principal {
+                    account: if agent.account.is_empty() {
+                        header_account
+                    } else {
+                        agent.account
+                    },
+                    label: format!("agent:{}", agent.agent_runtime_id),
+                })
+            }
             None if self.allows_anonymous(peer) => Ok(anonymous(header_account)),
             None => Err(AuthError::Missing),
         }
@@ -221,6 +288,14 @@ impl Authenticator {
         }
         found
     }
+}
+
+fn header_account(headers: &HeaderMap) -> String {
+    headers
+        .get(ACCOUNT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| truncate(s.trim(), MAX_ACCOUNT_LEN).to_owned())
+        .unwrap_or_default()
 }
 
 fn anonymous(account: String) -> Principal {

@@ -105,8 +105,10 @@ fn missing_unknown_and_malformed_credentials_are_401() {
 }
 
 #[test]
-fn agent_assertion_is_recognized_and_refused_with_a_reason() {
-    let auth = Authenticator::from_config(&config(Unauthenticated::Any)).unwrap();
+fn agent_assertion_is_refused_with_a_reason_when_identity_is_disabled() {
+    let mut config = config(Unauthenticated::Any);
+    config.agent_identity.enabled = false;
+    let auth = Authenticator::from_config(&config).unwrap();
     let err = auth
         .authenticate(
             &headers(&[(

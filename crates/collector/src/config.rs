@@ -47,6 +47,37 @@ pub struct CollectorConfig {
     pub store_timeout_ms: u64,
     /// `Retry-After` seconds sent with 429 and 503.
     pub retry_after_seconds: u32,
+    /// Agent-identity registration and `AgentAssertion` verification.
+    pub agent_identity: AgentIdentityServerConfig,
+}
+
+/// `[collector.agent_identity]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentIdentityServerConfig {
+    /// Whether the registration endpoints exist and `AgentAssertion` is verified (else refused).
+    pub enabled: bool,
+    /// Prefix of `/v1/agent/register` (Codex's `CODEX_AGENT_IDENTITY_AUTHAPI_BASE_URL` path).
+    pub prefix: String,
+    /// Accepted clock skew of an assertion's timestamp, either way, in seconds.
+    pub window_seconds: u64,
+    /// Requests one runtime may sign per minute.
+    pub max_requests_per_minute: u32,
+    /// File keeping registered runtimes and tasks across restarts (and shared with
+    /// `tally collector identities`); default: beside the SQLite file, in memory for ClickHouse.
+    pub registry_path: Option<PathBuf>,
+}
+
+impl Default for AgentIdentityServerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            prefix: "/api/accounts".into(),
+            window_seconds: 120,
+            max_requests_per_minute: 600,
+            registry_path: None,
+        }
+    }
 }
 
 impl Default for CollectorConfig {
@@ -69,6 +100,7 @@ impl Default for CollectorConfig {
             max_inflight_requests: 64,
             store_timeout_ms: 30_000,
             retry_after_seconds: 1,
+            agent_identity: AgentIdentityServerConfig::default(),
         }
     }
 }
@@ -82,6 +114,15 @@ impl CollectorConfig {
                 ..SqliteConfig::default()
             },
             ..CollectorConfig::default()
+        }
+    }
+
+    /// Where registered agent identities are kept, if anywhere.
+    pub fn identity_registry_path(&self) -> Option<PathBuf> {
+        match (&self.agent_identity.registry_path, self.store) {
+            (Some(path), _) => Some(path.clone()),
+            (None, StoreKind::Sqlite) => Some(self.sqlite.path.with_extension("identities.json")),
+            (None, _) => None,
         }
     }
 
@@ -100,6 +141,23 @@ impl CollectorConfig {
                     "must start with '/' and not end with '/' (e.g. \"/backend-api\")",
                 );
             }
+        }
+        let identity_prefix = &self.agent_identity.prefix;
+        if !identity_prefix.is_empty()
+            && (!identity_prefix.starts_with('/')
+                || identity_prefix.ends_with('/')
+                || identity_prefix.contains("//"))
+        {
+            return bad(
+                "collector.agent_identity.prefix".into(),
+                "must be empty or start with '/' and not end with '/' (e.g. \"/api/accounts\")",
+            );
+        }
+        if self.agent_identity.window_seconds == 0 {
+            return bad(
+                "collector.agent_identity.window_seconds".into(),
+                "must be greater than 0",
+            );
         }
         if self.max_body_bytes == 0 {
             return bad("collector.max_body_bytes".into(), "must be greater than 0");

@@ -9,6 +9,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod agent_identity;
 pub mod auth;
 pub mod codex_endpoints;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod event;
 pub mod family;
 pub mod fixtures;
+pub mod identity_endpoints;
 pub mod ingest;
 pub mod metrics;
 pub mod queue;

@@ -68,6 +68,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         router = router.route(&format!("{prefix}{INGEST_PATH}"), post(ingest));
         router = crate::codex_endpoints::routes(router, prefix);
     }
+    if state.config.agent_identity.enabled {
+        router = crate::identity_endpoints::routes(router, &state.config.agent_identity.prefix);
+    }
     router.fallback(not_found).with_state(state)
 }
 
@@ -207,6 +210,7 @@ pub async fn serve(
 pub struct CollectorHandle {
     local_addr: SocketAddr,
     store: Arc<dyn EventStore>,
+    identities: Option<Arc<crate::agent_identity::IdentityRegistry>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -233,6 +237,11 @@ impl CollectorHandle {
         self.store.clone()
     }
 
+    /// The agent-identity registry, when agent identity is enabled.
+    pub fn identities(&self) -> Option<&Arc<crate::agent_identity::IdentityRegistry>> {
+        self.identities.as_ref()
+    }
+
     /// Stops accepting, finishes in-flight requests, drains the queue and waits for the task.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -250,6 +259,7 @@ pub async fn start(
     let local_addr = listener.local_addr()?;
     let collector = Collector::open(config).await?;
     let store = collector.store();
+    let identities = collector.state().auth.identities().cloned();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(collector.serve(listener, async move {
         let _ = stopped.await;
@@ -257,6 +267,7 @@ pub async fn start(
     Ok(CollectorHandle {
         local_addr,
         store,
+        identities,
         stop: Some(stop),
         task,
     })
@@ -295,9 +306,12 @@ async fn metrics(State(state): State<Arc<AppState>>, request: Request) -> Respon
     if let Err(e) = authorize_read(&state, request.headers(), peer_of(&request)) {
         return e.into_response();
     }
-    let body = state
+    let mut body = state
         .metrics
         .render(state.queue.depth(), state.queue.capacity());
+    if let Some(identities) = state.auth.identities() {
+        body.push_str(&identities.render_metrics());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -254,7 +254,8 @@ async fn credentials_are_checked() {
         .unwrap();
     assert_eq!(response.status(), 401);
     let answer: Value = response.json().await.unwrap();
-    assert_eq!(answer["error"], "agent_assertion_unsupported");
+    // Verified now: `{"a":"b"}` lacks the assertion's fields.
+    assert_eq!(answer["error"], "agent_assertion_missing_field");
 
     // An ingest-only token cannot read; a read token can.
     for (token, path, expected) in [

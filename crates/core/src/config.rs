@@ -4,7 +4,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tally_protocol::types::{AskForApproval, SandboxMode};
+use tally_protocol::types::{ApprovalsReviewer, AskForApproval, SandboxMode};
 
 /// The id of the built-in deterministic offline model provider.
 pub const OFFLINE_PROVIDER_ID: &str = "tally-offline";
@@ -20,9 +20,35 @@ pub struct ConfigToml {
     pub model_providers: BTreeMap<String, ModelProviderToml>,
     pub model_reasoning_effort: Option<String>,
     pub approval_policy: Option<AskForApproval>,
+    /// Who reviews approvals: `user`, or `auto_review` (legacy `guardian_subagent`) for Guardian.
+    pub approvals_reviewer: Option<ApprovalsReviewer>,
     pub sandbox_mode: Option<SandboxMode>,
     pub chatgpt_base_url: Option<String>,
     pub analytics: Option<AnalyticsToml>,
+    pub guardian: Option<GuardianToml>,
+    pub features: Option<FeaturesToml>,
+    pub agent_identity: Option<AgentIdentityToml>,
+}
+
+/// `[features]`: switches for behaviour under development.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FeaturesToml {
+    /// Sign backend requests with a registered agent identity (`AgentAssertion`).
+    pub use_agent_identity: Option<bool>,
+}
+
+/// `[agent_identity]`: where agent identities are registered.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AgentIdentityToml {
+    /// Base of `/v1/agent/register` (else `{chatgpt_base_url}/api/accounts`).
+    pub authapi_base_url: Option<String>,
+}
+
+/// `[guardian]`: how automatic approval reviews run.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GuardianToml {
+    /// Deadline of one review in milliseconds (Codex: 90,000).
+    pub review_timeout_ms: Option<u64>,
 }
 
 /// `[model_providers.ID]`.
@@ -90,10 +116,17 @@ pub struct Config {
     pub model_providers: BTreeMap<String, ModelProviderInfo>,
     pub model_reasoning_effort: Option<String>,
     pub approval_policy: AskForApproval,
+    pub approvals_reviewer: ApprovalsReviewer,
+    /// Deadline of one Guardian review.
+    pub guardian_review_timeout: Duration,
     pub sandbox_mode: SandboxMode,
     pub chatgpt_base_url: String,
     pub analytics_enabled: Option<bool>,
     pub analytics: AnalyticsSettings,
+    /// `[features] use_agent_identity`.
+    pub use_agent_identity: bool,
+    /// Base URL of the agent-identity registration endpoints.
+    pub agent_identity_authapi_base_url: String,
     /// Problems found while loading, each to be shown as a `configWarning`.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -115,6 +148,8 @@ pub struct ConfigError {
 
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-5.1-codex";
 pub const DEFAULT_OFFLINE_MODEL: &str = "tally-offline-1";
+/// Codex's fixed Guardian review deadline.
+pub const DEFAULT_GUARDIAN_REVIEW_TIMEOUT_MS: u64 = 90_000;
 
 impl Config {
     /// Loads `<home>/config.toml` (absent file = defaults).
@@ -168,6 +203,7 @@ impl Config {
             }
             .to_string()
         });
+        let agent_identity_authapi_base_url = agent_identity_authapi_base_url(&toml);
         Ok(Config {
             home: home.to_path_buf(),
             model,
@@ -175,7 +211,20 @@ impl Config {
             model_providers: providers,
             model_reasoning_effort: toml.model_reasoning_effort,
             approval_policy: toml.approval_policy.unwrap_or(AskForApproval::ON_REQUEST),
+            approvals_reviewer: toml.approvals_reviewer.unwrap_or_default(),
+            guardian_review_timeout: Duration::from_millis(
+                toml.guardian
+                    .as_ref()
+                    .and_then(|g| g.review_timeout_ms)
+                    .unwrap_or(DEFAULT_GUARDIAN_REVIEW_TIMEOUT_MS),
+            ),
             sandbox_mode: toml.sandbox_mode.unwrap_or_default(),
+            use_agent_identity: toml
+                .features
+                .as_ref()
+                .and_then(|f| f.use_agent_identity)
+                .unwrap_or(false),
+            agent_identity_authapi_base_url,
             chatgpt_base_url: toml
                 .chatgpt_base_url
                 .unwrap_or_else(|| "https://chatgpt.com/backend-api".to_string()),
@@ -199,6 +248,26 @@ impl Config {
     pub fn provider(&self, id: &str) -> Option<&ModelProviderInfo> {
         self.model_providers.get(id)
     }
+}
+
+/// The environment (Codex's variable) wins over config, as in Codex; trailing `/` is trimmed.
+fn agent_identity_authapi_base_url(toml: &ConfigToml) -> String {
+    let from_env = std::env::var("CODEX_AGENT_IDENTITY_AUTHAPI_BASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let from_config = toml
+        .agent_identity
+        .as_ref()
+        .and_then(|a| a.authapi_base_url.clone());
+    let chatgpt = toml
+        .chatgpt_base_url
+        .as_deref()
+        .unwrap_or("https://chatgpt.com/backend-api");
+    from_env
+        .or(from_config)
+        .unwrap_or_else(|| format!("{}/api/accounts", chatgpt.trim_end_matches('/')))
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// Parses config text, logging unknown keys at debug level and naming the bad key on type errors.

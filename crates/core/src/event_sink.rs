@@ -29,4 +29,7 @@ pub trait ThreadEventSink: Send + Sync {
     /// Withdraws every pending request of a turn that ended or was interrupted, telling
     /// clients with `serverRequest/resolved`; late answers to them are ignored.
     async fn resolve_turn_requests(&self, thread_id: &str, turn_id: &str);
+
+    /// Records a finished Guardian review for analytics; the report carries no content.
+    async fn guardian_review(&self, _report: &tally_guardian::ReviewReport) {}
 }

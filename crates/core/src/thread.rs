@@ -77,6 +77,8 @@ pub(crate) struct LoadedThread {
     pub path: Option<PathBuf>,
     state: Mutex<ThreadState>,
     writer: Mutex<Option<RolloutWriter>>,
+    /// The thread's Guardian reviewer, kept so later reviews continue its session.
+    guardian: Mutex<Option<Arc<tally_guardian::Guardian>>>,
 }
 
 impl LoadedThread {
@@ -87,7 +89,25 @@ impl LoadedThread {
             path: writer.as_ref().map(|w| w.path().to_path_buf()),
             state: Mutex::new(state),
             writer: Mutex::new(writer),
+            guardian: Mutex::new(None),
         })
+    }
+
+    /// The thread's reviewer if it was made with `config`, else a new one from `make`.
+    pub fn guardian(
+        &self,
+        config: tally_guardian::GuardianConfig,
+        make: impl FnOnce(tally_guardian::GuardianConfig) -> Arc<tally_guardian::Guardian>,
+    ) -> Arc<tally_guardian::Guardian> {
+        let mut slot = self.guardian.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some(g) if *g.config() == config => g.clone(),
+            _ => {
+                let g = make(config);
+                *slot = Some(g.clone());
+                g
+            }
+        }
     }
 
     /// Locks the state; a poisoned lock (a panic elsewhere) still yields the data.

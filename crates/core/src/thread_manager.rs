@@ -12,8 +12,8 @@ use crate::thread::{
     thread_view, ActiveTurn, LoadedThread, ThreadSettings, ThreadState, TurnControl,
 };
 use crate::thread_settings::settings_for;
-use crate::turn_runner::TurnRunner;
-use std::collections::HashMap;
+use crate::turn_runner::{TurnHooks, TurnRunner};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,6 +46,10 @@ pub struct ThreadManager {
     models: Mutex<HashMap<String, Arc<dyn ModelClient>>>,
     /// Whether commands can be confined with Landlock; without it they need approval.
     landlock: bool,
+    /// Credentials for providers that use the OpenAI login.
+    auth: Option<Arc<tally_auth::AuthManager>>,
+    /// Threads whose SessionStart hooks already ran in this process.
+    hook_sessions: Mutex<HashSet<String>>,
 }
 
 impl ThreadManager {
@@ -57,7 +61,15 @@ impl ThreadManager {
             threads: Mutex::new(HashMap::new()),
             models: Mutex::new(HashMap::new()),
             landlock: crate::tools::sandbox::landlock_available(),
+            auth: None,
+            hook_sessions: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Model requests of OpenAI-login providers take their authorization from `auth`.
+    pub fn with_auth(mut self, auth: Arc<tally_auth::AuthManager>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     /// Acts as if the kernel lacked Landlock: sandboxed commands need approval instead.
@@ -99,7 +111,7 @@ impl ThreadManager {
         let provider = self.config.provider(provider_id).ok_or_else(|| {
             CoreError::InvalidRequest(format!("unknown model provider: {provider_id}"))
         })?;
-        let client = client_for_provider(provider);
+        let client = client_for_provider(provider, self.auth.clone());
         models.insert(provider_id.to_string(), client.clone());
         Ok(client)
     }
@@ -354,7 +366,7 @@ impl ThreadManager {
             provider_id: loaded.meta.model_provider.clone(),
             cwd: loaded.meta.cwd.clone(),
             approval_policy: self.config.approval_policy.clone(),
-            approvals_reviewer: ApprovalsReviewer::User,
+            approvals_reviewer: self.config.approvals_reviewer,
             sandbox: SandboxPolicy::from_mode(self.config.sandbox_mode),
             reasoning_effort: loaded.meta.reasoning_effort.clone(),
             base_instructions: None,
@@ -470,6 +482,11 @@ impl ThreadManager {
         self.apply_turn_overrides(&thread, &params)?;
         let provider_id = thread.state().settings.provider_id.clone();
         let model = self.model_for(&provider_id)?;
+        let guardian = crate::guardian::for_thread(
+            &thread,
+            model.clone(),
+            self.config.guardian_review_timeout,
+        );
         let turn_id = new_id();
         let (control_tx, control_rx) = mpsc::channel(TURN_CONTROL_CAPACITY);
         let turn = Turn {
@@ -501,6 +518,21 @@ impl ThreadManager {
             turn_id: turn_id.clone(),
             started_at: now_ms() / 1000,
         }]);
+        let (cwd, fresh) = {
+            let state = thread.state();
+            (state.settings.cwd.clone(), state.turns.len() == 1)
+        };
+        // SessionStart runs on a thread's first turn in this process: `startup` for a new
+        // thread, `resume` for one loaded from its rollout.
+        let session_start = self
+            .hook_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(thread.id.clone())
+            .then_some(if fresh { "startup" } else { "resume" });
+        // Discovered per turn, so trust granted (or a hook edited) since the last turn applies.
+        let hooks =
+            TurnHooks::discover(&self.config.home, std::path::Path::new(&cwd), session_start);
         let (gate_tx, gate_rx) = oneshot::channel();
         let runner = TurnRunner::new(
             thread,
@@ -510,7 +542,9 @@ impl ThreadManager {
             control_rx,
             params.output_schema.clone(),
             self.landlock,
-        );
+        )
+        .with_hooks(hooks)
+        .with_guardian(guardian);
         tokio::spawn(runner.run(params.input, params.client_user_message_id, gate_rx));
         Ok(StartedTurn {
             turn,

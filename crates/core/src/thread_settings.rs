@@ -48,7 +48,7 @@ pub(crate) fn settings_for(
         approvals_reviewer: o
             .approvals_reviewer
             .or(current.map(|c| c.approvals_reviewer))
-            .unwrap_or_default(),
+            .unwrap_or(config.approvals_reviewer),
         sandbox: match (o.sandbox, current) {
             (Some(mode), _) => SandboxPolicy::from_mode(mode),
             (None, Some(c)) => c.sandbox.clone(),

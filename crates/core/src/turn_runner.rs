@@ -39,11 +39,20 @@ pub(crate) struct TurnRunner {
     deferred_steers: Vec<(Vec<UserInput>, Option<String>)>,
     /// Files the turn's patches changed, for `turn/diff/updated`.
     turn_diff: TurnDiff,
+    /// Judges approvals when the thread's reviewer is `auto_review`.
+    guardian: Option<Arc<tally_guardian::Guardian>>,
+    /// The hooks this turn may run.
+    hooks: TurnHooks,
 }
 
 #[path = "turn_tools.rs"]
 mod turn_tools;
 use turn_tools::ToolFlow;
+
+#[path = "turn_hooks.rs"]
+mod turn_hooks;
+use turn_hooks::PreTool;
+pub(crate) use turn_hooks::TurnHooks;
 
 /// How a turn ended.
 enum TurnOutcome {
@@ -93,7 +102,21 @@ impl TurnRunner {
             last_agent_message: None,
             deferred_steers: Vec::new(),
             turn_diff: TurnDiff::default(),
+            guardian: None,
+            hooks: TurnHooks::none(),
         }
+    }
+
+    /// Lets Guardian judge this turn's approvals when the thread asks for automatic review.
+    pub fn with_guardian(mut self, guardian: Arc<tally_guardian::Guardian>) -> Self {
+        self.guardian = Some(guardian);
+        self
+    }
+
+    /// Sets the hooks this turn runs.
+    pub fn with_hooks(mut self, hooks: TurnHooks) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// Runs the turn to its end; `gate` fires once the `turn/start` response is sent.
@@ -119,7 +142,14 @@ impl TurnRunner {
             turn,
         }))
         .await;
+        // A SessionStart or UserPromptSubmit hook that stops or blocks ends the turn before
+        // the prompt is recorded.
+        if !self.prompt_hooks(&input).await {
+            self.finish(TurnOutcome::Completed).await;
+            return;
+        }
         self.record_user_message(input, client_id).await;
+        self.flush_hook_context();
         let outcome = self.sample_until_done().await;
         self.finish(outcome).await;
     }
@@ -129,6 +159,12 @@ impl TurnRunner {
         loop {
             match self.stream_once().await {
                 StreamOutcome::Completed { follow_up: true } | StreamOutcome::Steered => {
+                    retries = 0
+                }
+                // A Stop hook that blocks keeps the turn going with its reason as the prompt.
+                StreamOutcome::Completed { follow_up: false }
+                    if self.stop_hooks_continue().await =>
+                {
                     retries = 0
                 }
                 StreamOutcome::Completed { follow_up: false } => match self.take_pending_or_close()
@@ -218,6 +254,7 @@ impl TurnRunner {
                 originator: s.originator.clone(),
                 user_agent: s.user_agent.clone(),
                 window: state.window,
+                subagent: None,
             },
         }
     }
@@ -300,7 +337,15 @@ impl TurnRunner {
         } = &done
         {
             self.push_history(vec![done.clone()]);
-            let flow = self.run_tool(call_id, name, arguments).await;
+            let flow = match self.pre_tool_use(call_id, name, arguments).await {
+                PreTool::Blocked(output) => ToolFlow::Output(output),
+                PreTool::Run(arguments) => match self.run_tool(call_id, name, &arguments).await {
+                    ToolFlow::Output(output) => ToolFlow::Output(
+                        self.post_tool_use(call_id, name, &arguments, output).await,
+                    ),
+                    interrupted => interrupted,
+                },
+            };
             let (output, stop) = match flow {
                 ToolFlow::Output(output) => (output, None),
                 ToolFlow::Interrupted { output, handshake } => (output, Some(handshake)),

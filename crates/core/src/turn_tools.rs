@@ -22,6 +22,10 @@ use tally_protocol::types::*;
 use tally_protocol::{ServerNotification, ServerRequest, ServerResponse};
 use tokio::sync::mpsc;
 
+#[path = "turn_guardian.rs"]
+mod turn_guardian;
+use turn_guardian::ActionUnderReview;
+
 /// Output deltas queued between a running command and the turn.
 const DELTA_QUEUE: usize = 64;
 
@@ -129,7 +133,12 @@ impl TurnRunner {
                         proposed_execpolicy_amendment: None,
                     },
                 );
-                let verdict = self.ask(request).await;
+                let verdict = if self.auto_review() {
+                    let action = ActionUnderReview::exec(&args, &argv, &item.command, &item.cwd);
+                    self.guardian_verdict(call_id, action).await
+                } else {
+                    self.ask(request).await
+                };
                 self.set_waiting_on_approval(false).await;
                 let declined = item.view(CommandExecutionStatus::Declined, None);
                 match verdict {
@@ -302,7 +311,12 @@ impl TurnRunner {
                         reason,
                         grant_root: None,
                     });
-                let verdict = self.ask(request).await;
+                let verdict = if self.auto_review() {
+                    let action = ActionUnderReview::patch(&cwd, &paths, patch);
+                    self.guardian_verdict(call_id, action).await
+                } else {
+                    self.ask(request).await
+                };
                 self.set_waiting_on_approval(false).await;
                 match verdict {
                     Err(Interrupted(handshake)) => {

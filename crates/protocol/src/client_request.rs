@@ -22,7 +22,11 @@ client_method_table! {
     ModelList => "model/list", ModelListParams, ModelListResponse;
     ConfigRead => "config/read", ConfigReadParams, ConfigReadResponse;
     ConfigRequirementsRead => "configRequirements/read", NoParams, ConfigRequirementsReadResponse;
+    ConfigBatchWrite => "config/batchWrite", ConfigBatchWriteParams, ConfigWriteResponse;
+    HooksList => "hooks/list", HooksListParams, HooksListResponse;
     AccountRead => "account/read", GetAccountParams, GetAccountResponse;
+    AccountLoginStart => "account/login/start", LoginAccountParams, LoginAccountResponse;
+    AccountLogout => "account/logout", NoParams, EmptyResponse;
     SkillsList => "skills/list", SkillsListParams, SkillsListResponse;
 }
 
@@ -47,7 +51,11 @@ impl ClientRequest {
             | ClientRequest::ModelList(_)
             | ClientRequest::ConfigRead(_)
             | ClientRequest::ConfigRequirementsRead(_)
+            | ClientRequest::ConfigBatchWrite(_)
+            | ClientRequest::HooksList(_)
             | ClientRequest::AccountRead(_)
+            | ClientRequest::AccountLoginStart(_)
+            | ClientRequest::AccountLogout(_)
             | ClientRequest::SkillsList(_) => None,
         }
     }

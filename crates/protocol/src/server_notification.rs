@@ -1,7 +1,9 @@
 //! Server-to-client notifications, one variant per method.
 
 use crate::jsonrpc::RequestId;
-use crate::types::{Thread, ThreadItem, ThreadStatus, ThreadTokenUsage, Turn, TurnError};
+use crate::types::{
+    HookRunNotification, Thread, ThreadItem, ThreadStatus, ThreadTokenUsage, Turn, TurnError,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +55,18 @@ pub enum ServerNotification {
     ConfigWarning(ConfigWarningNotification),
     #[serde(rename = "deprecationNotice")]
     DeprecationNotice(DeprecationNoticeNotification),
+    #[serde(rename = "account/updated")]
+    AccountUpdated(crate::types::AccountUpdatedNotification),
+    #[serde(rename = "hook/started")]
+    HookStarted(HookRunNotification),
+    #[serde(rename = "hook/completed")]
+    HookCompleted(HookRunNotification),
+    #[serde(rename = "item/autoApprovalReview/started")]
+    ItemGuardianApprovalReviewStarted(crate::types::ItemGuardianApprovalReviewStartedNotification),
+    #[serde(rename = "item/autoApprovalReview/completed")]
+    ItemGuardianApprovalReviewCompleted(
+        crate::types::ItemGuardianApprovalReviewCompletedNotification,
+    ),
 }
 
 impl ServerNotification {
@@ -82,6 +96,15 @@ impl ServerNotification {
             ServerNotification::Warning(_) => "warning",
             ServerNotification::ConfigWarning(_) => "configWarning",
             ServerNotification::DeprecationNotice(_) => "deprecationNotice",
+            ServerNotification::AccountUpdated(_) => "account/updated",
+            ServerNotification::HookStarted(_) => "hook/started",
+            ServerNotification::HookCompleted(_) => "hook/completed",
+            ServerNotification::ItemGuardianApprovalReviewStarted(_) => {
+                "item/autoApprovalReview/started"
+            }
+            ServerNotification::ItemGuardianApprovalReviewCompleted(_) => {
+                "item/autoApprovalReview/completed"
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod account;
 mod config;
+mod hooks;
 mod model;
 mod skills;
 mod thread;
@@ -23,6 +24,7 @@ pub(crate) struct Ctx {
     pub outgoing: Arc<OutgoingMessageSender>,
     pub threads: Arc<ThreadManager>,
     pub config: Arc<Config>,
+    pub auth: Arc<tally_auth::AuthManager>,
 }
 
 /// Work that must happen right after the response is sent (notifications that follow it).
@@ -76,7 +78,11 @@ pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult 
         ClientRequest::ModelList(p) => model::list(&ctx, p).await,
         ClientRequest::ConfigRead(p) => config::read(&ctx, p).await,
         ClientRequest::ConfigRequirementsRead(_) => config::requirements(&ctx).await,
+        ClientRequest::ConfigBatchWrite(p) => config::batch_write(&ctx, p).await,
+        ClientRequest::HooksList(p) => hooks::list(&ctx, p).await,
         ClientRequest::AccountRead(p) => account::read(&ctx, p).await,
+        ClientRequest::AccountLoginStart(p) => account::login_start(&ctx, p).await,
+        ClientRequest::AccountLogout(_) => account::logout(&ctx).await,
         ClientRequest::SkillsList(p) => skills::list(&ctx, p).await,
     }
 }

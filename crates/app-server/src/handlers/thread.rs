@@ -6,6 +6,16 @@ use tally_protocol::server_notification::*;
 use tally_protocol::types::*;
 use tally_protocol::{ClientResponsePayload as P, JsonRpcErrorBody, ServerNotification as N};
 
+/// Registers the thread's agent task in the background (agent identity on), so its first model
+/// request is already signed; until then its requests use the background task.
+fn prewarm_agent_task(ctx: &Ctx, thread_id: &str) {
+    if ctx.auth.agent_identity().is_some() {
+        let auth = ctx.auth.clone();
+        let thread_id = thread_id.to_owned();
+        tokio::spawn(async move { auth.prewarm_thread_task(&thread_id).await });
+    }
+}
+
 pub(crate) async fn start(ctx: &Ctx, p: ThreadStartParams) -> HandlerResult {
     if p.dynamic_tools.is_some() && !ctx.session.experimental_api {
         return Err(JsonRpcErrorBody::invalid_request(
@@ -19,6 +29,7 @@ pub(crate) async fn start(ctx: &Ctx, p: ThreadStartParams) -> HandlerResult {
     ctx.outgoing
         .registry()
         .subscribe(ctx.connection, &response.thread.id);
+    prewarm_agent_task(ctx, &response.thread.id);
     let started = N::ThreadStarted(ThreadStartedNotification {
         thread: response.thread.clone(),
     });
@@ -46,6 +57,7 @@ pub(crate) async fn resume(ctx: &Ctx, p: ThreadResumeParams) -> HandlerResult {
     ctx.outgoing
         .registry()
         .subscribe(ctx.connection, &thread.id);
+    prewarm_agent_task(ctx, &thread.id);
     if hydrated {
         send_history_deprecation(ctx).await;
     }
@@ -77,6 +89,7 @@ pub(crate) async fn fork(ctx: &Ctx, p: ThreadForkParams) -> HandlerResult {
     ctx.outgoing
         .registry()
         .subscribe(ctx.connection, &thread_id);
+    prewarm_agent_task(ctx, &thread_id);
     if hydrated {
         send_history_deprecation(ctx).await;
     }

@@ -59,9 +59,14 @@ impl ModelError {
 }
 
 /// Builds the client for a provider.
-pub fn client_for_provider(provider: &ModelProviderInfo) -> Arc<dyn ModelClient> {
+pub fn client_for_provider(
+    provider: &ModelProviderInfo,
+    auth: Option<Arc<tally_auth::AuthManager>>,
+) -> Arc<dyn ModelClient> {
     match &provider.kind {
         ProviderKind::Offline => Arc::new(OfflineModel),
-        ProviderKind::Responses { .. } => Arc::new(ResponsesClient::new(provider.clone())),
+        ProviderKind::Responses { .. } => {
+            Arc::new(ResponsesClient::new(provider.clone()).with_auth(auth))
+        }
     }
 }

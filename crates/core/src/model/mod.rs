@@ -10,7 +10,7 @@ mod sse;
 
 pub use client::{client_for_provider, ModelClient, ModelError, ResponseStream};
 pub use offline::OfflineModel;
-pub use request::{ModelRequest, RequestMetadata};
+pub use request::{ModelRequest, RequestMetadata, Subagent};
 pub use response_event::ResponseEvent;
 pub use response_item::{ContentItem, ResponseItem};
 pub use responses_client::backoff as backoff_delay;

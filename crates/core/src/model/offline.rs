@@ -11,6 +11,12 @@ use tally_protocol::types::TokenUsageBreakdown;
 /// Marker in a user message that makes the offline model stream slowly (for interrupts and steers).
 pub const SLOW_MARKER: &str = "[slow]";
 const SLOW_DELAY: Duration = Duration::from_millis(100);
+/// In a Guardian review, the action's text markers that script the reviewer (see the README).
+pub const GUARDIAN_DENY_MARKER: &str = "[guardian:deny]";
+pub const GUARDIAN_MALFORMED_MARKER: &str = "[guardian:malformed]";
+pub const GUARDIAN_HANG_MARKER: &str = "[guardian:hang]";
+/// How long a hanging review waits before each event: longer than any review deadline.
+const GUARDIAN_HANG_DELAY: Duration = Duration::from_secs(3_600);
 
 /// The deterministic offline model.
 #[derive(Debug, Default, Clone)]
@@ -19,6 +25,14 @@ pub struct OfflineModel;
 impl OfflineModel {
     /// The events the model answers `request` with, and the pause between them.
     pub fn plan(&self, request: &ModelRequest) -> (Vec<ResponseEvent>, Option<Duration>) {
+        if request
+            .metadata
+            .subagent
+            .as_ref()
+            .is_some_and(|s| s.kind == crate::guardian::SUBAGENT_KIND)
+        {
+            return guardian_plan(request);
+        }
         let prompt = last_user_text(&request.input).unwrap_or_default();
         let window = request.metadata.window;
         let reasoning_id = format!("rs_offline_{window}");
@@ -102,6 +116,60 @@ fn tool_call_for(prompt: &str) -> Option<(String, serde_json::Value)> {
         return Some((name.to_string(), args));
     }
     None
+}
+
+/// Plays Guardian by rules on the planned action (the last one in the review conversation):
+/// `[guardian:hang]` never answers, `[guardian:malformed]` answers prose, `rm -rf` or
+/// `[guardian:deny]` is denied, anything else is allowed.
+fn guardian_plan(request: &ModelRequest) -> (Vec<ResponseEvent>, Option<Duration>) {
+    let action = request
+        .input
+        .iter()
+        .rev()
+        .filter_map(ResponseItem::message_text)
+        .find_map(|t| {
+            let (_, rest) = t.rsplit_once("Planned action JSON:")?;
+            Some(rest.to_string())
+        })
+        .unwrap_or_default();
+    let (reply, delay) = if action.contains(GUARDIAN_HANG_MARKER) {
+        (String::new(), Some(GUARDIAN_HANG_DELAY))
+    } else if action.contains(GUARDIAN_MALFORMED_MARKER) {
+        ("I would rather not say.".to_string(), None)
+    } else if action.contains("rm -rf") || action.contains(GUARDIAN_DENY_MARKER) {
+        (
+            serde_json::json!({"risk_level": "high", "user_authorization": "low", "outcome": "deny",
+                "rationale": "The offline guardian denies destructive or flagged actions."})
+            .to_string(),
+            None,
+        )
+    } else {
+        (
+            serde_json::json!({"risk_level": "low", "user_authorization": "medium", "outcome": "allow",
+                "rationale": "The offline guardian allows actions it has no rule against."})
+            .to_string(),
+            None,
+        )
+    };
+    let window = request.metadata.window;
+    let message_id = format!("msg_guardian_{window}");
+    let mut done = ResponseItem::text_message("assistant", reply.clone());
+    if let ResponseItem::Message { id, .. } = &mut done {
+        *id = Some(message_id.clone());
+    }
+    let events = vec![
+        ResponseEvent::Created,
+        ResponseEvent::OutputTextDelta {
+            item_id: message_id,
+            delta: reply.clone(),
+        },
+        ResponseEvent::OutputItemDone(done),
+        ResponseEvent::Completed {
+            response_id: format!("resp_guardian_{window}"),
+            usage: Some(usage(request, &reply)),
+        },
+    ];
+    (events, delay)
 }
 
 fn reasoning_events(id: &str) -> Vec<ResponseEvent> {
@@ -203,5 +271,54 @@ mod tests {
             Some(("lookup".into(), json!({"id": 1})))
         );
         assert_eq!(tool_call_for("hello"), None);
+    }
+
+    fn guardian_answer(action: &str) -> (String, Option<std::time::Duration>) {
+        use crate::model::{ModelRequest, RequestMetadata, ResponseEvent, ResponseItem, Subagent};
+        let request = ModelRequest {
+            model: "m".into(),
+            prefix: vec![],
+            input: vec![ResponseItem::text_message(
+                "user",
+                format!(
+                    "[user] run: {action}\nPlanned action JSON:\n{{\"command\": \"{action}\"}}"
+                ),
+            )],
+            tools: vec![],
+            reasoning_effort: None,
+            output_schema: None,
+            metadata: RequestMetadata {
+                subagent: Some(Subagent {
+                    kind: crate::guardian::SUBAGENT_KIND,
+                    parent_thread_id: "thr".into(),
+                }),
+                ..RequestMetadata::default()
+            },
+        };
+        let (events, delay) = super::OfflineModel.plan(&request);
+        let text = events
+            .iter()
+            .find_map(|e| match e {
+                ResponseEvent::OutputItemDone(item) => item.message_text(),
+                _ => None,
+            })
+            .unwrap_or_default();
+        (text, delay)
+    }
+
+    #[test]
+    fn offline_guardian_judges_by_rules_on_the_action() {
+        assert!(guardian_answer("touch a")
+            .0
+            .contains("\"outcome\":\"allow\""));
+        assert!(guardian_answer("rm -rf build")
+            .0
+            .contains("\"outcome\":\"deny\""));
+        assert!(guardian_answer("ls [guardian:deny]")
+            .0
+            .contains("\"outcome\":\"deny\""));
+        let (prose, _) = guardian_answer("ls [guardian:malformed]");
+        assert!(serde_json::from_str::<serde_json::Value>(&prose).is_err());
+        assert!(guardian_answer("ls [guardian:hang]").1.is_some());
     }
 }

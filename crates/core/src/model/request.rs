@@ -24,6 +24,16 @@ pub struct RequestMetadata {
     pub user_agent: String,
     /// Counts requests in the thread, for `x-codex-window-id`.
     pub window: u64,
+    /// Set on a sub-agent's requests (`x-openai-subagent`), e.g. a Guardian review session.
+    pub subagent: Option<Subagent>,
+}
+
+/// A sub-agent thread making requests on behalf of a parent thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subagent {
+    /// The `x-openai-subagent` value, e.g. `guardian`.
+    pub kind: &'static str,
+    pub parent_thread_id: String,
 }
 
 impl ModelRequest {
@@ -46,7 +56,10 @@ impl ModelRequest {
             "parallel_tool_calls": true,
             "reasoning": reasoning,
             "include": ["reasoning.encrypted_content"],
-            "prompt_cache_key": m.thread_id,
+            "prompt_cache_key": match &m.subagent {
+                Some(sub) => format!("{}:{}", sub.kind, sub.parent_thread_id),
+                None => m.thread_id.clone(),
+            },
             "client_metadata": {
                 "thread_id": m.thread_id,
                 "turn_id": m.turn_id,
@@ -56,9 +69,15 @@ impl ModelRequest {
             },
         });
         if let Some(schema) = &self.output_schema {
-            body["text"] = serde_json::json!({
-                "format": {"type": "json_schema", "name": "output", "strict": true, "schema": schema}
-            });
+            body["text"] = match &m.subagent {
+                // A sub-agent's schema leaves fields optional, which strict mode forbids.
+                Some(_) => serde_json::json!({
+                    "format": {"type": "json_schema", "name": "codex_output_schema", "strict": false, "schema": schema}
+                }),
+                None => serde_json::json!({
+                    "format": {"type": "json_schema", "name": "output", "strict": true, "schema": schema}
+                }),
+            };
         }
         body
     }

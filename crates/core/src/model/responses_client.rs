@@ -18,7 +18,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(20);
 pub struct ResponsesClient {
     provider: ModelProviderInfo,
     http: reqwest::Client,
+    auth: Option<std::sync::Arc<tally_auth::AuthManager>>,
 }
+
+/// The variable of the OpenAI login: providers naming it authenticate through `AuthManager`.
+const OPENAI_KEY_VAR: &str = "OPENAI_API_KEY";
 
 impl ResponsesClient {
     /// A client for `provider`, which must be a Responses provider.
@@ -27,26 +31,74 @@ impl ResponsesClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { provider, http }
+        Self {
+            provider,
+            http,
+            auth: None,
+        }
     }
 
-    fn endpoint(&self) -> Result<(String, Option<String>), ModelError> {
+    /// Takes the authorization of OpenAI-login requests from `auth` (bearer or AgentAssertion).
+    pub fn with_auth(mut self, auth: Option<std::sync::Arc<tally_auth::AuthManager>>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The manager that authorizes this provider, when it uses the OpenAI login.
+    fn login_auth(&self) -> Option<&std::sync::Arc<tally_auth::AuthManager>> {
+        match &self.provider.kind {
+            ProviderKind::Responses {
+                env_key: Some(var), ..
+            } if var == OPENAI_KEY_VAR => self.auth.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The auth headers of a request for `thread_id`: AuthManager's decision for OpenAI-login
+    /// providers, else the provider's own key variable.
+    async fn auth_headers(
+        &self,
+        env_key: Option<&str>,
+        thread_id: &str,
+    ) -> Result<Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>, ModelError> {
+        if let (Some(auth), Some(OPENAI_KEY_VAR)) = (&self.auth, env_key) {
+            if let Err(e) = auth.ensure_fresh().await {
+                tracing::warn!(error = %e, "could not refresh credentials; using the current ones");
+            }
+            let headers = auth.thread_headers(thread_id);
+            if headers.is_empty() {
+                return Err(ModelError::MissingCredentials(OPENAI_KEY_VAR.into()));
+            }
+            return Ok(headers);
+        }
+        let Some(var) = env_key else {
+            return Ok(Vec::new());
+        };
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => {
+                let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {v}"))
+                    .map_err(|_| ModelError::MissingCredentials(var.to_owned()))?;
+                value.set_sensitive(true);
+                Ok(vec![(reqwest::header::AUTHORIZATION, value)])
+            }
+            _ => Err(ModelError::MissingCredentials(var.to_owned())),
+        }
+    }
+
+    fn endpoint(&self) -> Result<(String, Option<&str>), ModelError> {
         let ProviderKind::Responses { base_url, env_key } = &self.provider.kind else {
             return Err(ModelError::Connect("provider has no base_url".into()));
         };
-        let key = match env_key {
-            None => None,
-            Some(var) => match std::env::var(var) {
-                Ok(v) if !v.is_empty() => Some(v),
-                _ => return Err(ModelError::MissingCredentials(var.clone())),
-            },
-        };
-        Ok((format!("{base_url}/responses"), key))
+        Ok((format!("{base_url}/responses"), env_key.as_deref()))
     }
 
     async fn send_once(&self, request: &ModelRequest) -> Result<reqwest::Response, AttemptError> {
-        let (url, key) = self.endpoint().map_err(AttemptError::fatal)?;
+        let (url, env_key) = self.endpoint().map_err(AttemptError::fatal)?;
         let m = &request.metadata;
+        let auth_headers = self
+            .auth_headers(env_key, &m.thread_id)
+            .await
+            .map_err(AttemptError::fatal)?;
         let turn_metadata = serde_json::json!({
             "thread_id": m.thread_id, "turn_id": m.turn_id, "request_kind": "turn",
         })
@@ -63,8 +115,13 @@ impl ResponsesClient {
             .header("x-codex-window-id", format!("{}:{}", m.thread_id, m.window))
             .header("x-codex-turn-metadata", turn_metadata)
             .json(&request.to_body());
-        if let Some(key) = key {
-            builder = builder.bearer_auth(key);
+        if let Some(sub) = &m.subagent {
+            builder = builder
+                .header("x-openai-subagent", sub.kind)
+                .header("x-codex-parent-thread-id", &sub.parent_thread_id);
+        }
+        for (name, value) in auth_headers {
+            builder = builder.header(name, value);
         }
         let response = builder
             .send()
@@ -117,10 +174,23 @@ impl AttemptError {
 impl ModelClient for ResponsesClient {
     async fn stream(&self, request: ModelRequest) -> Result<ResponseStream, ModelError> {
         let mut attempt = 0u32;
+        let mut refreshed = false;
         loop {
             match self.send_once(&request).await {
                 Ok(response) => {
                     return Ok(decode_stream(response, self.provider.stream_idle_timeout))
+                }
+                // A refused ChatGPT token is refreshed once (single flight across callers), then
+                // the request is sent again; an API key or a failed refresh ends here.
+                Err(e) if matches!(e.error, ModelError::Http { status: 401, .. }) && !refreshed => {
+                    let Some(auth) = self.login_auth() else {
+                        return Err(e.error);
+                    };
+                    refreshed = true;
+                    if let Err(refresh) = auth.refresh_after_unauthorized().await {
+                        tracing::warn!(error = %refresh, "model request unauthorized; no refresh");
+                        return Err(e.error);
+                    }
                 }
                 Err(e) if e.retry && attempt < self.provider.request_max_retries => {
                     let wait = e

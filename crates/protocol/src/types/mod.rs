@@ -1,7 +1,9 @@
 //! Payload types shared by the method tables, named as in the Codex schema.
 
 mod account;
+mod auto_review;
 mod config;
+mod hooks;
 mod initialize;
 mod item;
 mod model;
@@ -15,7 +17,9 @@ mod turn_params;
 mod user_input;
 
 pub use account::*;
+pub use auto_review::*;
 pub use config::*;
+pub use hooks::*;
 pub use initialize::*;
 pub use item::*;
 pub use model::*;

@@ -1,0 +1,265 @@
+//! Agent identity end to end: a Tally app-server with `use_agent_identity` registers with a real
+//! Tally collector, its thread gets a task, model requests and analytics batches go out signed
+//! and are accepted; with the feature off everything is bearer. No secret reaches the logs.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tally_collector::config::Scope;
+use tally_collector::{CollectorConfig, TokenConfig, Unauthenticated};
+use tally_test_support::{sse, MockResponsesServer, SchemaMode};
+
+const TEAM_TOKEN: &str = "team-token-7f3a9c";
+
+async fn start_collector(dir: &tempfile::TempDir) -> tally_collector::CollectorHandle {
+    let mut config = CollectorConfig::embedded(dir.path().join("collector.sqlite"));
+    config.allow_unauthenticated = Unauthenticated::Deny;
+    config.tokens = vec![TokenConfig {
+        token: Some(TEAM_TOKEN.into()),
+        token_sha256: None,
+        account: Some("team-a".into()),
+        label: "team".into(),
+        scopes: vec![Scope::Ingest],
+    }];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    tally_collector::start(config, listener)
+        .await
+        .expect("collector starts")
+}
+
+/// A home whose model provider uses the OpenAI login, with analytics to `collector`.
+fn home(mock: &MockResponsesServer, collector: &str, identity: bool) -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut config = format!(
+        r#"model = "gpt-test"
+model_provider = "mock"
+
+[model_providers.mock]
+name = "Mock"
+base_url = "{}"
+env_key = "OPENAI_API_KEY"
+request_max_retries = 0
+stream_max_retries = 0
+
+[analytics]
+enabled = true
+collector_url = "{collector}"
+"#,
+        mock.base_url()
+    );
+    if identity {
+        config.push_str(&format!(
+            "\n[features]\nuse_agent_identity = true\n\n[agent_identity]\nauthapi_base_url = \"{collector}/api/accounts\"\n"
+        ));
+    }
+    std::fs::write(home.path().join("config.toml"), config).expect("config");
+    std::fs::write(
+        home.path().join("auth.json"),
+        json!({"OPENAI_API_KEY": TEAM_TOKEN}).to_string(),
+    )
+    .expect("auth.json");
+    home
+}
+
+async fn metrics(collector: &str) -> String {
+    reqwest::get(format!("{collector}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs one thread with one turn; returns the thread id and the model request's authorization.
+async fn run_session(
+    server: &Arc<tally_app_server::AppServer>,
+    mock: &MockResponsesServer,
+    wait_for_task: bool,
+) -> (String, String) {
+    let mut client = line_client(server, SchemaMode::Stable);
+    let thread_id = start_thread(&mut client).await;
+    if wait_for_task {
+        let auth = server.auth();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while auth
+            .agent_identity()
+            .and_then(|i| i.thread_task(&thread_id))
+            .is_none()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "thread task registered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    mock.enqueue_stream(sse::text_turn_streamed("msg_1", &["hello"]));
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": [{"type": "text", "text": "hi", "text_elements": []}]}),
+        )
+        .await;
+    client.notification("turn/completed").await;
+    let requests = mock.wait_for_requests(1, Duration::from_secs(5)).await;
+    let authorization = requests[0]
+        .header("authorization")
+        .expect("model request authorization")
+        .to_string();
+    (thread_id, authorization)
+}
+
+/// Flushes analytics and waits until the collector has stored at least one event.
+async fn flush_and_wait(server: &Arc<tally_app_server::AppServer>, collector: &str) -> String {
+    server.shutdown().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = metrics(collector).await;
+        if metric(&text, "tally_collector_events_ingested_total") > 0 {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events stored: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// Current-thread runtime: the captured subscriber (thread-local default) sees every task.
+#[tokio::test]
+async fn agent_identity_round_trip_signs_model_and_analytics_and_logs_no_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(&dir).await;
+    let collector_url = collector.base_url();
+    let mock = MockResponsesServer::start().await;
+    let home = home(&mock, &collector_url, true);
+    let server = server(&home);
+
+    let (thread_id, authorization) = run_session(&server, &mock, true).await;
+    let credential = authorization
+        .strip_prefix("AgentAssertion ")
+        .unwrap_or_else(|| panic!("model request is signed: {authorization}"));
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(credential)
+        .expect("base64url");
+    let assertion: serde_json::Value = serde_json::from_slice(&decoded).expect("json");
+    let identity = server.auth();
+    let identity = identity.agent_identity().expect("identity on");
+    assert_eq!(
+        assertion["agent_runtime_id"].as_str(),
+        identity.runtime_id().as_deref()
+    );
+    // The turn's request used the thread's own task, not the background one.
+    assert_eq!(
+        assertion["task_id"].as_str(),
+        identity.thread_task(&thread_id).as_deref()
+    );
+    let thread_tasks: Vec<_> = collector_runtimes(&collector);
+    assert_eq!(thread_tasks, vec![2], "background task + one thread task");
+
+    let text = flush_and_wait(&server, &collector_url).await;
+    // Analytics went out on the background task's assertion and were accepted.
+    assert!(
+        metric(&text, "tally_collector_agent_assertions_accepted_total") >= 1,
+        "{text}"
+    );
+    assert!(
+        text.contains("tally_collector_requests_refused_total{reason=\"auth\"} 0"),
+        "{text}"
+    );
+    collector.shutdown().await.expect("collector stops");
+
+    let logs =
+        String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    assert!(
+        logs.contains("agent runtime registered"),
+        "logs were captured"
+    );
+    let key_der =
+        std::fs::read(home.path().join(tally_auth::agent_identity::KEY_FILE)).expect("key");
+    let signature = assertion["signature"]
+        .as_str()
+        .expect("signature")
+        .to_string();
+    for secret in [
+        TEAM_TOKEN.to_string(),
+        credential.to_string(),
+        signature,
+        base64::engine::general_purpose::STANDARD.encode(&key_der),
+        base64::engine::general_purpose::STANDARD.encode(&key_der[key_der.len() - 32..]),
+        String::from_utf8_lossy(&key_der[key_der.len() - 32..]).into_owned(),
+    ] {
+        assert!(!logs.contains(&secret), "a secret reached the logs");
+    }
+}
+
+fn collector_runtimes(collector: &tally_collector::CollectorHandle) -> Vec<usize> {
+    collector
+        .identities()
+        .map(|r| r.list().iter().map(|r| r.tasks).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn with_the_feature_off_everything_is_bearer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(&dir).await;
+    let collector_url = collector.base_url();
+    let mock = MockResponsesServer::start().await;
+    let home = home(&mock, &collector_url, false);
+    let server = server(&home);
+    assert!(server.auth().agent_identity().is_none());
+    let (_, authorization) = run_session(&server, &mock, false).await;
+    assert_eq!(authorization, format!("Bearer {TEAM_TOKEN}"));
+    let text = flush_and_wait(&server, &collector_url).await;
+    assert_eq!(
+        metric(&text, "tally_collector_agent_assertions_accepted_total"),
+        0
+    );
+    assert!(collector_runtimes(&collector).is_empty());
+    assert!(!home
+        .path()
+        .join(tally_auth::agent_identity::KEY_FILE)
+        .exists());
+    collector.shutdown().await.expect("collector stops");
+}

@@ -1,0 +1,92 @@
+use super::*;
+use ed25519_dalek::{Signature, Verifier};
+
+fn home() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
+}
+
+#[test]
+fn assertion_has_codex_shape_and_verifies() {
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(1_795_990_810);
+    let header = mint_assertion(&key, "rt-1", "task-1", now);
+    assert!(!header.contains('=') && !header.contains('+') && !header.contains('/'));
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&header)
+        .unwrap_or_default();
+    let text = String::from_utf8(json).unwrap_or_default();
+    let keys: Vec<&str> = ["agent_runtime_id", "signature", "task_id", "timestamp"]
+        .into_iter()
+        .filter(|k| text.contains(&format!("\"{k}\"")))
+        .collect();
+    assert_eq!(keys.len(), 4, "{text}");
+    assert!(
+        text.starts_with("{\"agent_runtime_id\":\"rt-1\",\"signature\":\""),
+        "{text}"
+    );
+    let parsed: AgentAssertion = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed.timestamp, "2026-11-29T22:20:10Z");
+    assert_eq!(parsed.signature.len(), 88);
+    let sig_bytes = base64::engine::general_purpose::STANDARD
+        .decode(&parsed.signature)
+        .unwrap_or_default();
+    let sig = Signature::from_slice(&sig_bytes).unwrap_or_else(|e| panic!("{e}"));
+    let message = assertion_message("rt-1", "task-1", &parsed.timestamp);
+    assert!(key.verifying_key().verify(message.as_bytes(), &sig).is_ok());
+    // Deterministic: the same second gives the same header, as real Codex does.
+    assert_eq!(header, mint_assertion(&key, "rt-1", "task-1", now));
+}
+
+#[test]
+fn ssh_public_key_is_openssh_format() {
+    let key = SigningKey::from_bytes(&[1u8; 32]);
+    let text = ssh_public_key(&key.verifying_key().to_bytes());
+    assert!(
+        text.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"),
+        "{text}"
+    );
+    assert_eq!(text.len(), "ssh-ed25519 ".len() + 68);
+}
+
+#[cfg(unix)]
+#[test]
+fn key_is_stored_pkcs8_owner_only_and_reloaded() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = home();
+    let first = load_or_create_key(home.path()).unwrap_or_else(|e| panic!("{e}"));
+    let mode = std::fs::metadata(home.path().join(KEY_FILE))
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0);
+    assert_eq!(mode, 0o600);
+    let second = load_or_create_key(home.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.to_bytes(), second.to_bytes());
+}
+
+#[test]
+fn corrupt_key_file_is_an_error() {
+    let home = home();
+    std::fs::write(home.path().join(KEY_FILE), b"not a key").unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        load_or_create_key(home.path()),
+        Err(AuthError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn unregistered_identity_mints_nothing() {
+    let home = home();
+    let identity = AgentIdentity::new(
+        home.path(),
+        AgentIdentityConfig {
+            authapi_base_url: "http://127.0.0.1:9/api/accounts".into(),
+            agent_version: "0.1.0".into(),
+            agent_harness_id: "tally".into(),
+            running_location: "test".into(),
+        },
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(identity.assertion(None), None);
+    assert_eq!(identity.assertion(Some("thread")), None);
+    assert!(!format!("{identity:?}").contains("key:"));
+}

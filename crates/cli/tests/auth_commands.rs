@@ -1,0 +1,85 @@
+//! `tally login --api-key`, `login status`, `logout`, and `tally collector identities list|revoke`.
+
+use std::process::{Command, Output};
+
+fn tally(home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .expect("tally runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn login_status_and_logout_never_print_the_key() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = tally(home.path(), &["login", "--api-key", "sk-cli-secret"]);
+    assert!(out.status.success(), "{out:?}");
+    let status = tally(home.path(), &["login", "status"]);
+    assert_eq!(stdout(&status).trim(), "Logged in with an API key");
+    for o in [&out, &status] {
+        assert!(!stdout(o).contains("sk-cli-secret"));
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("sk-cli-secret"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.path().join("auth.json"))
+            .expect("auth.json")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let out = tally(home.path(), &["logout"]);
+    assert_eq!(stdout(&out).trim(), "Logged out.");
+    assert_eq!(
+        stdout(&tally(home.path(), &["login", "status"])).trim(),
+        "Not logged in"
+    );
+}
+
+#[test]
+fn collector_identities_list_and_revoke() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let config =
+        tally_collector::CollectorConfig::embedded(home.path().join("collector").join("tally.db"));
+    let registry = tally_collector::agent_identity::IdentityRegistry::open(
+        config.agent_identity.clone(),
+        config.identity_registry_path(),
+    )
+    .expect("registry");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let signing = tally_auth::agent_identity::load_or_create_key(keys.path()).expect("key");
+    let key = tally_auth::agent_identity::ssh_public_key(&signing.verifying_key().to_bytes());
+    let runtime = registry
+        .register_runtime("team-a", &key, "tally")
+        .expect("registered");
+    let list = stdout(&tally(
+        home.path(),
+        &["collector", "identities", "list", "--json"],
+    ));
+    let listed: serde_json::Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(listed[0]["agent_runtime_id"], runtime.as_str());
+    assert_eq!(listed[0]["revoked"], false);
+    let out = tally(
+        home.path(),
+        &["collector", "identities", "revoke", &runtime],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let list = stdout(&tally(home.path(), &["collector", "identities", "list"]));
+    assert!(
+        list.contains(&runtime) && list.contains("revoked"),
+        "{list}"
+    );
+    let missing = tally(
+        home.path(),
+        &["collector", "identities", "revoke", "rt_nobody"],
+    );
+    assert!(!missing.status.success());
+}

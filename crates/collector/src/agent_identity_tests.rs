@@ -1,0 +1,314 @@
+use super::*;
+use ed25519_dalek::{Signer, SigningKey};
+use std::time::UNIX_EPOCH;
+
+const T0: u64 = 1_795_990_810; // 2026-11-29T22:20:10Z
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn ts(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(at(secs)).to_string()
+}
+
+fn ssh_key(key: &SigningKey) -> String {
+    let mut blob = Vec::new();
+    for part in [
+        b"ssh-ed25519".as_slice(),
+        key.verifying_key().as_bytes().as_slice(),
+    ] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    format!(
+        "ssh-ed25519 {}",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    )
+}
+
+fn sign(key: &SigningKey, message: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key.sign(message.as_bytes()).to_bytes())
+}
+
+fn encode(value: serde_json::Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// The header a real Codex builds: sorted keys, compact JSON, base64url without padding.
+fn assertion(key: &SigningKey, runtime: &str, task: &str, secs: u64) -> String {
+    let timestamp = ts(secs);
+    let signature = sign(key, &format!("{runtime}:{task}:{timestamp}"));
+    encode(serde_json::json!({
+        "agent_runtime_id": runtime, "signature": signature, "task_id": task, "timestamp": timestamp,
+    }))
+}
+
+struct Fixture {
+    registry: IdentityRegistry,
+    key: SigningKey,
+    runtime: String,
+    task: String,
+}
+
+fn fixture() -> Fixture {
+    let registry = IdentityRegistry::new(AgentIdentityServerConfig::default());
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let runtime = registry
+        .register_runtime("team-a", &ssh_key(&key), "codex-app")
+        .unwrap_or_default();
+    let timestamp = ts(T0);
+    let task = registry
+        .register_task(
+            &runtime,
+            &timestamp,
+            &sign(&key, &format!("{runtime}:{timestamp}")),
+            at(T0),
+        )
+        .unwrap_or_default();
+    Fixture {
+        registry,
+        key,
+        runtime,
+        task,
+    }
+}
+
+#[test]
+fn a_codex_shaped_assertion_verifies_and_exact_repeats_are_accepted_and_counted() {
+    let f = fixture();
+    assert!(f.runtime.starts_with("rt_") && f.task.starts_with("task_"));
+    let header = assertion(&f.key, &f.runtime, &f.task, T0);
+    let agent = f.registry.verify(&header, at(T0 + 1));
+    assert_eq!(
+        agent,
+        Ok(VerifiedAgent {
+            agent_runtime_id: f.runtime.clone(),
+            task_id: f.task.clone(),
+            account: "team-a".into(),
+        })
+    );
+    assert!(f.registry.verify(&header, at(T0 + 1)).is_ok());
+    assert_eq!(f.registry.repeats(), 1);
+    assert!(f
+        .registry
+        .render_metrics()
+        .contains("tally_collector_agent_assertion_repeats_total 1\n"));
+}
+
+fn rejected(f: &Fixture, header: &str, now: u64, reason: Rejection) {
+    assert_eq!(f.registry.verify(header, at(now)), Err(reason));
+    assert_eq!(f.registry.rejected(reason), 1, "{reason:?} counted");
+}
+
+#[test]
+fn expired_assertion_is_rejected() {
+    let f = fixture();
+    rejected(
+        &f,
+        &assertion(&f.key, &f.runtime, &f.task, T0),
+        T0 + 121,
+        Rejection::Expired,
+    );
+}
+
+#[test]
+fn future_dated_assertion_is_rejected() {
+    let f = fixture();
+    rejected(
+        &f,
+        &assertion(&f.key, &f.runtime, &f.task, T0 + 121),
+        T0,
+        Rejection::FutureDated,
+    );
+}
+
+#[test]
+fn window_is_configurable() {
+    let mut f = fixture();
+    f.registry.config.window_seconds = 5;
+    rejected(
+        &f,
+        &assertion(&f.key, &f.runtime, &f.task, T0),
+        T0 + 6,
+        Rejection::Expired,
+    );
+}
+
+#[test]
+fn assertion_signed_with_another_key_is_rejected() {
+    let f = fixture();
+    let other = SigningKey::from_bytes(&[3u8; 32]);
+    rejected(
+        &f,
+        &assertion(&other, &f.runtime, &f.task, T0),
+        T0,
+        Rejection::BadSignature,
+    );
+}
+
+#[test]
+fn unknown_runtime_is_rejected() {
+    let f = fixture();
+    rejected(
+        &f,
+        &assertion(&f.key, "rt_nobody", &f.task, T0),
+        T0,
+        Rejection::UnknownRuntime,
+    );
+}
+
+#[test]
+fn unknown_task_is_rejected() {
+    let f = fixture();
+    rejected(
+        &f,
+        &assertion(&f.key, &f.runtime, "task_nobody", T0),
+        T0,
+        Rejection::UnknownTask,
+    );
+}
+
+#[test]
+fn revoked_runtime_is_rejected_at_once() {
+    let f = fixture();
+    let header = assertion(&f.key, &f.runtime, &f.task, T0);
+    assert!(f.registry.verify(&header, at(T0)).is_ok());
+    assert_eq!(f.registry.revoke(&f.runtime), Ok(true));
+    rejected(&f, &header, T0, Rejection::Revoked);
+    assert!(f.registry.list().iter().all(|r| r.revoked));
+}
+
+#[test]
+fn bad_base64_is_rejected() {
+    let f = fixture();
+    rejected(&f, "not*base64!", T0, Rejection::BadBase64);
+}
+
+#[test]
+fn bad_json_is_rejected() {
+    let f = fixture();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("{not json");
+    rejected(&f, &header, T0, Rejection::BadJson);
+}
+
+#[test]
+fn missing_field_is_rejected() {
+    let f = fixture();
+    let header = encode(serde_json::json!({
+        "agent_runtime_id": f.runtime, "task_id": f.task, "timestamp": ts(T0),
+    }));
+    rejected(&f, &header, T0, Rejection::MissingField);
+}
+
+#[test]
+fn bad_timestamp_is_rejected() {
+    let f = fixture();
+    let header = encode(serde_json::json!({
+        "agent_runtime_id": f.runtime, "signature": "x", "task_id": f.task, "timestamp": "yesterday",
+    }));
+    rejected(&f, &header, T0, Rejection::BadTimestamp);
+}
+
+#[test]
+fn runtime_over_its_rate_limit_is_rejected() {
+    let mut f = fixture();
+    f.registry.config.max_requests_per_minute = 2;
+    let header = assertion(&f.key, &f.runtime, &f.task, T0);
+    assert!(f.registry.verify(&header, at(T0)).is_ok());
+    assert!(f.registry.verify(&header, at(T0)).is_ok());
+    rejected(&f, &header, T0, Rejection::RateLimited);
+}
+
+#[test]
+fn task_registration_checks_the_runtime_signature() {
+    let f = fixture();
+    let other = SigningKey::from_bytes(&[4u8; 32]);
+    let timestamp = ts(T0);
+    let wrong = sign(&other, &format!("{}:{timestamp}", f.runtime));
+    assert_eq!(
+        f.registry
+            .register_task(&f.runtime, &timestamp, &wrong, at(T0)),
+        Err(Rejection::BadSignature)
+    );
+    let right = sign(&f.key, &format!("{}:{timestamp}", f.runtime));
+    assert_eq!(
+        f.registry
+            .register_task("rt_nobody", &timestamp, &right, at(T0)),
+        Err(Rejection::UnknownRuntime)
+    );
+    assert_eq!(
+        f.registry
+            .register_task(&f.runtime, &timestamp, &right, at(T0 + 600)),
+        Err(Rejection::Expired)
+    );
+}
+
+#[test]
+fn non_ssh_public_keys_are_refused() {
+    let registry = IdentityRegistry::new(AgentIdentityServerConfig::default());
+    assert_eq!(registry.register_runtime("a", "ssh-rsa AAAA", "x"), None);
+    assert_eq!(registry.register_runtime("a", "ssh-ed25519 !!!", "x"), None);
+    assert!(parse_ssh_ed25519(&ssh_key(&SigningKey::from_bytes(&[1u8; 32]))).is_some());
+}
+
+#[test]
+fn every_rejection_is_a_401_with_its_code() {
+    for r in Rejection::ALL {
+        let e = crate::auth::AuthError::AgentAssertion(r);
+        assert_eq!(e.status(), axum::http::StatusCode::UNAUTHORIZED);
+        assert_eq!(e.code(), r.code());
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+#[test]
+fn registry_survives_a_restart_and_sees_a_revocation_made_by_another_process() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("ids.json");
+    let open = || {
+        IdentityRegistry::open(AgentIdentityServerConfig::default(), Some(path.clone()))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let running = open();
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let runtime = running
+        .register_runtime("team-a", &ssh_key(&key), "tally")
+        .unwrap_or_default();
+    let timestamp = ts(T0);
+    let task = running
+        .register_task(
+            &runtime,
+            &timestamp,
+            &sign(&key, &format!("{runtime}:{timestamp}")),
+            at(T0),
+        )
+        .unwrap_or_default();
+
+    // A restart keeps runtime and task.
+    let restarted = open();
+    assert!(restarted
+        .verify(&assertion(&key, &runtime, &task, T0), at(T0))
+        .is_ok());
+
+    // `tally collector identities revoke` in another process: the running one sees it.
+    assert_eq!(open().revoke(&runtime), Ok(true));
+    restarted
+        .disk
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .checked = None;
+    assert_eq!(
+        restarted.verify(&assertion(&key, &runtime, &task, T0), at(T0)),
+        Err(Rejection::Revoked)
+    );
+    assert!(open().list().iter().all(|r| r.revoked && r.tasks == 1));
+}
+
+#[test]
+fn a_corrupt_registry_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("ids.json");
+    std::fs::write(&path, "{").unwrap_or_else(|e| panic!("{e}"));
+    assert!(IdentityRegistry::open(AgentIdentityServerConfig::default(), Some(path)).is_err());
+}

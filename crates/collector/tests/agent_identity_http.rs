@@ -1,0 +1,187 @@
+//! Agent identity over HTTP: registration needs a known bearer token, task registration needs the
+//! runtime's signature, and ingestion verifies `AgentAssertion` (401 with a reason code, never 500).
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{json, Value};
+use std::time::SystemTime;
+
+fn ssh_key(key: &SigningKey) -> String {
+    let mut blob = Vec::new();
+    for part in [
+        b"ssh-ed25519".as_slice(),
+        key.verifying_key().as_bytes().as_slice(),
+    ] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    format!(
+        "ssh-ed25519 {}",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    )
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn sign(key: &SigningKey, message: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key.sign(message.as_bytes()).to_bytes())
+}
+
+async fn post(r: &Running, path: &str, auth: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = r
+        .http
+        .post(format!("{}{path}", r.handle.base_url()))
+        .json(&body);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn batch() -> Value {
+    json!({"events": [{"event_type": "codex_thread_initialized", "event_params": {
+        "thread_id": "t1", "product_client_id": "tests", "model": "m", "ephemeral": false,
+        "initialization_mode": "new", "created_at": 1}}]})
+}
+
+#[tokio::test]
+async fn registration_tasks_and_signed_ingest_under_a_configured_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.agent_identity.prefix = "/authapi/api/accounts".into();
+    let r = start_with(config, dir).await;
+    let key = SigningKey::from_bytes(&[5u8; 32]);
+    let register = json!({"abom": {"agent_version": "0.169.0", "agent_harness_id": "codex-app",
+        "running_location": "vscode-linux"}, "agent_public_key": ssh_key(&key),
+        "capabilities": ["responsesapi"], "ttl": null});
+
+    let (status, body) = post(
+        &r,
+        "/authapi/api/accounts/v1/agent/register",
+        None,
+        register.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("missing_credentials"))
+    );
+    let (status, body) = post(
+        &r,
+        "/authapi/api/accounts/v1/agent/register",
+        Some("Bearer wrong"),
+        register.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unknown_token"))
+    );
+    let (status, body) = post(
+        &r,
+        "/authapi/api/accounts/v1/agent/register",
+        Some(&format!("Bearer {TOKEN}")),
+        json!({"agent_public_key": "ssh-rsa AAAA"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, body) = post(
+        &r,
+        "/authapi/api/accounts/v1/agent/register",
+        Some(&format!("Bearer {TOKEN}")),
+        register,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let runtime = body["agent_runtime_id"].as_str().unwrap().to_string();
+
+    let timestamp = now();
+    let task_path = format!("/authapi/api/accounts/v1/agent/{runtime}/task/register");
+    let wrong = SigningKey::from_bytes(&[6u8; 32]);
+    let (status, body) = post(
+        &r,
+        &task_path,
+        None,
+        json!({"timestamp": timestamp,
+        "signature": sign(&wrong, &format!("{runtime}:{timestamp}"))}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("agent_assertion_bad_signature"))
+    );
+    let (status, body) = post(
+        &r,
+        &task_path,
+        None,
+        json!({"timestamp": timestamp,
+        "signature": sign(&key, &format!("{runtime}:{timestamp}"))}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let task = body["task_id"].as_str().unwrap().to_string();
+
+    let assertion = |task: &str| {
+        let timestamp = now();
+        let json = json!({"agent_runtime_id": runtime, "signature":
+            sign(&key, &format!("{runtime}:{task}:{timestamp}")), "task_id": task, "timestamp": timestamp});
+        format!(
+            "AgentAssertion {}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string())
+        )
+    };
+    let signed = assertion(&task);
+    let (status, body) = post(&r, INGEST, Some(&signed), batch()).await;
+    assert_eq!(status, 200, "{body}");
+    // The same header again (Codex sends byte-identical headers within a second): accepted.
+    let (status, body) = post(&r, INGEST, Some(&signed), batch()).await;
+    assert_eq!(status, 200, "{body}");
+
+    for (credential, code) in [
+        (
+            "AgentAssertion %%%".to_string(),
+            "agent_assertion_bad_base64",
+        ),
+        (assertion("task_unknown"), "agent_task_unknown"),
+    ] {
+        let (status, body) = post(&r, INGEST, Some(&credential), batch()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some(code)),
+            "{body}"
+        );
+    }
+
+    assert_eq!(r.handle.identities().unwrap().revoke(&runtime), Ok(true));
+    let (status, body) = post(&r, INGEST, Some(&assertion(&task)), batch()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("agent_runtime_revoked"))
+    );
+
+    let metrics = r
+        .http
+        .get(format!("{}/metrics", r.handle.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tally_collector_agent_assertion_repeats_total 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        "tally_collector_agent_assertions_rejected_total{reason=\"agent_runtime_revoked\"} 1"
+    ));
+    r.handle.shutdown().await.unwrap();
+}
