@@ -2,7 +2,9 @@
 //! message, rejects traffic no reducer uses before anything is cloned or boxed, stamps the
 //! rest and hands it to a bounded queue without ever blocking the caller.
 
-use crate::facts::{AnalyticsFact, ClientInfoFact, ServerRequestEnd, TimedFact};
+use crate::facts::{
+    AnalyticsFact, ClientInfoFact, CompactionFact, GoalFact, ServerRequestEnd, TimedFact,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tally_protocol::{
@@ -205,6 +207,15 @@ impl AnalyticsEventsClient {
         if self.queue.is_none() {
             return;
         }
+        if let ServerNotification::TurnDiffUpdated(n) = notification {
+            // Only the counts matter; the diff (file content) never enters the queue.
+            let (added_lines, deleted_lines) = crate::normalize::diff_line_counts(&n.diff);
+            return self.push(|| AnalyticsFact::TurnDiff {
+                turn_id: n.turn_id.clone(),
+                added_lines,
+                deleted_lines,
+            });
+        }
         let keep = match notification {
             ServerNotification::TurnStarted(_)
             | ServerNotification::TurnCompleted(_)
@@ -281,6 +292,25 @@ impl AnalyticsEventsClient {
     /// A Guardian review reached its terminal outcome.
     pub fn track_guardian_review(&self, report: &tally_guardian::ReviewReport) {
         self.push(|| AnalyticsFact::GuardianReview(report.clone()));
+    }
+
+    /// A compaction turn ended.
+    pub fn track_compaction(&self, fact: &CompactionFact) {
+        self.push(|| AnalyticsFact::Compaction(fact.clone()));
+    }
+
+    /// A thread's goal changed.
+    pub fn track_goal(&self, fact: &GoalFact) {
+        self.push(|| AnalyticsFact::Goal(fact.clone()));
+    }
+
+    /// A turn that changed files ran in the repository with `repo_hash`.
+    pub fn track_turn_repository(&self, thread_id: &str, turn_id: &str, repo_hash: Option<&str>) {
+        self.push(|| AnalyticsFact::TurnRepository {
+            thread_id: thread_id.to_string(),
+            turn_id: turn_id.to_string(),
+            repo_hash: repo_hash.map(str::to_string),
+        });
     }
 }
 

@@ -111,3 +111,27 @@ fn a_disabled_client_does_nothing() {
     client.track_broadcast_server_request();
     assert_eq!(client.stats(), ClientStats::default());
 }
+
+#[test]
+fn a_turn_diff_enters_the_queue_as_line_counts_only() {
+    let (client, mut rx) = enabled(8);
+    let diff =
+        "diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n-SECRET old\n+SECRET new\n keep\n";
+    client.track_notification(&ServerNotification::TurnDiffUpdated(
+        tally_protocol::server_notification::TurnDiffUpdatedNotification {
+            thread_id: "t".into(),
+            turn_id: "u".into(),
+            diff: diff.into(),
+        },
+    ));
+    let fact = rx.try_recv().expect("queued");
+    assert_eq!(
+        fact.fact,
+        AnalyticsFact::TurnDiff {
+            turn_id: "u".into(),
+            added_lines: 1,
+            deleted_lines: 1,
+        }
+    );
+    assert!(!format!("{:?}", fact.fact).contains("SECRET"));
+}

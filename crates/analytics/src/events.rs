@@ -218,6 +218,72 @@ pub struct ThreadArchiveEvent {
     pub parent_thread_id: Option<String>,
 }
 
+/// `codex_compaction_event`: a compaction's trigger, outcome and context size, never its summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompactionEvent {
+    pub thread_id: String,
+    pub session_id: String,
+    pub turn_id: String,
+    pub app_server_client: AppServerClient,
+    pub runtime: RuntimeInfo,
+    #[serde(flatten)]
+    pub context: ThreadContext,
+    pub trigger: &'static str,
+    pub reason: &'static str,
+    pub implementation: &'static str,
+    pub phase: &'static str,
+    pub strategy: &'static str,
+    pub status: &'static str,
+    pub voice_session_id: Option<String>,
+    pub codex_error_kind: Option<String>,
+    pub codex_error_http_status_code: Option<i64>,
+    pub usage_limit_window_minutes: Option<i64>,
+    pub active_context_tokens_before: i64,
+    pub active_context_tokens_after: i64,
+    pub retained_image_count: Option<i64>,
+    pub compaction_summary_tokens: Option<i64>,
+    pub cached_input_tokens: Option<i64>,
+    pub cache_write_input_tokens: Option<i64>,
+    pub started_at: i64,
+    pub completed_at: i64,
+    pub duration_ms: Option<i64>,
+}
+
+/// `codex_goal_event`: a goal's id and status, never its objective.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GoalEvent {
+    pub thread_id: String,
+    pub session_id: String,
+    pub turn_id: Option<String>,
+    pub app_server_client: AppServerClient,
+    pub runtime: RuntimeInfo,
+    #[serde(flatten)]
+    pub context: ThreadContext,
+    pub goal_id: String,
+    pub event_kind: &'static str,
+    pub goal_status: &'static str,
+    pub has_token_budget: bool,
+    pub cumulative_tokens_accounted: Option<i64>,
+    pub cumulative_time_accounted_seconds: Option<i64>,
+}
+
+/// `codex_accepted_line_fingerprints`: how many lines a turn's diff added and deleted, in which
+/// repository (hashed). No common blocks; `line_fingerprints` is always empty on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AcceptedLineFingerprintsEvent {
+    /// The dotted name Codex repeats inside the params.
+    pub event_type: &'static str,
+    pub turn_id: String,
+    pub thread_id: String,
+    pub product_surface: &'static str,
+    pub model_slug: String,
+    pub completed_at: i64,
+    pub repo_hash: Option<String>,
+    pub accepted_added_lines: i64,
+    pub accepted_deleted_lines: i64,
+    pub line_fingerprints: Vec<String>,
+}
+
 /// One reduced event, ready to be wrapped with an id and sent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnalyticsEvent {
@@ -232,6 +298,9 @@ pub enum AnalyticsEvent {
     DynamicToolCall(Box<DynamicToolCallEvent>),
     GuardianReview(Box<crate::guardian_events::GuardianReviewEvent>),
     HookRun(crate::hook_events::HookRunEvent),
+    Compaction(Box<CompactionEvent>),
+    Goal(GoalEvent),
+    AcceptedLineFingerprints(AcceptedLineFingerprintsEvent),
     AnalyticsDropped(AnalyticsDroppedEvent),
 }
 
@@ -250,8 +319,17 @@ impl AnalyticsEvent {
             AnalyticsEvent::DynamicToolCall(_) => "codex_dynamic_tool_call_event",
             AnalyticsEvent::GuardianReview(_) => "codex_guardian_review",
             AnalyticsEvent::HookRun(_) => "codex_hook_run",
+            AnalyticsEvent::Compaction(_) => "codex_compaction_event",
+            AnalyticsEvent::Goal(_) => "codex_goal_event",
+            AnalyticsEvent::AcceptedLineFingerprints(_) => "codex_accepted_line_fingerprints",
             AnalyticsEvent::AnalyticsDropped(_) => "tally_analytics_dropped",
         }
+    }
+
+    /// Whether the event goes in a POST of its own, as Codex sends it
+    /// (`codex_accepted_line_fingerprints`).
+    pub fn sent_alone(&self) -> bool {
+        matches!(self, AnalyticsEvent::AcceptedLineFingerprints(_))
     }
 
     /// The wire `event_params`.
@@ -268,6 +346,9 @@ impl AnalyticsEvent {
             AnalyticsEvent::DynamicToolCall(e) => serde_json::to_value(e),
             AnalyticsEvent::GuardianReview(e) => serde_json::to_value(e),
             AnalyticsEvent::HookRun(e) => serde_json::to_value(e),
+            AnalyticsEvent::Compaction(e) => serde_json::to_value(e),
+            AnalyticsEvent::Goal(e) => serde_json::to_value(e),
+            AnalyticsEvent::AcceptedLineFingerprints(e) => serde_json::to_value(e),
             AnalyticsEvent::AnalyticsDropped(e) => serde_json::to_value(e),
         }
     }

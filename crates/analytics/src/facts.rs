@@ -115,4 +115,54 @@ pub enum AnalyticsFact {
     },
     /// A Guardian review finished (core fact); the report holds no content.
     GuardianReview(tally_guardian::ReviewReport),
+    /// A manual compaction turn ended (core fact).
+    Compaction(CompactionFact),
+    /// A thread's goal changed (core fact); never the objective.
+    Goal(GoalFact),
+    /// A turn that changed files ran in this repository (core fact; the hash is computed there).
+    TurnRepository {
+        thread_id: String,
+        turn_id: String,
+        repo_hash: Option<String>,
+    },
+    /// A `turn/diff/updated`, reduced at the door to its hunk line counts (the diff stays out).
+    TurnDiff {
+        turn_id: String,
+        added_lines: i64,
+        deleted_lines: i64,
+    },
+}
+
+/// A compaction turn's end, as core reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactionFact {
+    pub thread_id: String,
+    pub turn_id: String,
+    /// `Completed`, `Failed` or `Interrupted`.
+    pub status: tally_protocol::types::TurnStatus,
+    /// The failure's class, never its message.
+    pub error: Option<tally_protocol::types::CodexErrorInfo>,
+    pub active_context_tokens_before: i64,
+    pub active_context_tokens_after: i64,
+    pub started_at_ms: i64,
+    pub completed_at_ms: i64,
+}
+
+/// How a goal changed (`event_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoalEventKind {
+    Created,
+    StatusChanged,
+    Cleared,
+}
+
+/// A goal change, as core reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoalFact {
+    pub thread_id: String,
+    pub turn_id: Option<String>,
+    pub goal_id: String,
+    pub kind: GoalEventKind,
+    pub status: tally_protocol::types::ThreadGoalStatus,
+    pub has_token_budget: bool,
 }

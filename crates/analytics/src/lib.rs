@@ -8,6 +8,7 @@ pub mod events;
 pub mod facts;
 pub mod guardian_events;
 pub mod hook_events;
+pub mod lifecycle_events;
 pub mod normalize;
 pub mod pipeline;
 
@@ -18,7 +19,10 @@ pub mod tool_items;
 
 pub use client::{AnalyticsEventsClient, ClientStats};
 pub use events::AnalyticsEvent;
-pub use facts::{AnalyticsFact, ClientInfoFact, RpcTransport, ServerRequestEnd, TimedFact};
+pub use facts::{
+    AnalyticsFact, ClientInfoFact, CompactionFact, GoalEventKind, GoalFact, RpcTransport,
+    ServerRequestEnd, TimedFact,
+};
 pub use reducer::{Reducer, ReducerLimits, ReducerStats};
 
 /// Milliseconds since the Unix epoch.

@@ -218,3 +218,57 @@ pub fn steer_rejection_reason(message: &str) -> &'static str {
         "internal_error"
     }
 }
+
+/// Added and deleted lines in the hunks of a unified diff. Hunk headers (`@@ -a,b +c,d @@`) say
+/// how many lines each hunk holds, so a removed line that itself starts with `--` still counts and
+/// file headers (`---`/`+++`) never do.
+pub fn diff_line_counts(diff: &str) -> (i64, i64) {
+    let (mut added, mut deleted) = (0i64, 0i64);
+    let (mut old_left, mut new_left) = (0u64, 0u64);
+    for line in diff.lines() {
+        if let Some((old, new)) = hunk_sizes(line) {
+            (old_left, new_left) = (old, new);
+            continue;
+        }
+        if old_left == 0 && new_left == 0 {
+            continue;
+        }
+        match line.as_bytes().first() {
+            Some(b'+') => {
+                added += 1;
+                new_left = new_left.saturating_sub(1);
+            }
+            Some(b'-') => {
+                deleted += 1;
+                old_left = old_left.saturating_sub(1);
+            }
+            // A "\ No newline at end of file" marker belongs to the line before it.
+            Some(b'\\') => {}
+            None | Some(b' ') => {
+                old_left = old_left.saturating_sub(1);
+                new_left = new_left.saturating_sub(1);
+            }
+            // Anything else (a `diff --git` line of a malformed hunk) ends the hunk.
+            Some(_) => (old_left, new_left) = (0, 0),
+        }
+    }
+    (added, deleted)
+}
+
+/// The old and new line counts of a hunk header; a count left out is 1.
+fn hunk_sizes(line: &str) -> Option<(u64, u64)> {
+    let rest = line.strip_prefix("@@ -")?;
+    let (ranges, _) = rest.split_once(" @@")?;
+    let (old, new) = ranges.split_once(" +")?;
+    let size = |range: &str| -> Option<u64> {
+        match range.split_once(',') {
+            Some((_, n)) => n.parse().ok(),
+            None => range.parse::<u64>().ok().map(|_| 1),
+        }
+    };
+    Some((size(old)?, size(new)?))
+}
+
+#[cfg(test)]
+#[path = "normalize_tests.rs"]
+mod tests;

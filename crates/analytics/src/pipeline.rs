@@ -154,8 +154,11 @@ impl ReduceTask {
 fn emit(delivery: &DeliveryHandle, events: Vec<AnalyticsEvent>) {
     for event in events {
         match envelope(&event) {
+            // A full delivery queue is counted inside delivery; the reducer never blocks.
+            Some(e) if event.sent_alone() => {
+                let _ = delivery.try_enqueue_alone(e);
+            }
             Some(e) => {
-                // A full delivery queue is counted inside delivery; the reducer never blocks.
                 let _ = delivery.try_enqueue(e);
             }
             None => tracing::error!(

@@ -2,10 +2,13 @@
 //! map is capped, and every eviction or fact dropped for missing context is counted by reason.
 
 use crate::events::*;
-use crate::facts::{AnalyticsFact, ClientInfoFact, ServerRequestEnd, TimedFact};
+use crate::facts::{
+    AnalyticsFact, ClientInfoFact, CompactionFact, GoalFact, ServerRequestEnd, TimedFact,
+};
+use crate::lifecycle_events::{self as lifecycle, Attribution, TurnLines};
 use crate::normalize::*;
 use crate::tool_items::{self, ReviewSummary, ToolDetails};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use tally_protocol::server_notification::TurnNotification;
 use tally_protocol::server_notification::{ItemCompletedNotification, ItemStartedNotification};
 use tally_protocol::types::{HookRunNotification, ThreadSessionResponse, TurnStatus};
@@ -109,6 +112,8 @@ struct TurnState {
     sampling_retries: i64,
     counts: TurnToolCounts,
     interrupt_at_ms: Option<i64>,
+    /// Hunk lines of the latest `turn/diff/updated` and the repository's hash.
+    lines: TurnLines,
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +147,8 @@ pub struct Reducer {
     server_requests: HashMap<RequestId, PendingServerRequest>,
     item_starts: HashMap<ItemKey, i64>,
     item_reviews: HashMap<ItemKey, ReviewSummary>,
+    /// Compaction turns already reported: their `turn/completed` makes no `codex_turn_event`.
+    compaction_turns: HashSet<String>,
     stats: ReducerStats,
 }
 
@@ -161,6 +168,7 @@ impl Reducer {
             server_requests: HashMap::new(),
             item_starts: HashMap::new(),
             item_reviews: HashMap::new(),
+            compaction_turns: HashSet::new(),
             stats: ReducerStats::default(),
         }
     }
@@ -238,6 +246,28 @@ impl Reducer {
                 end,
             } => self.on_server_answer(connection, request_id, Answer::Ended(end), at),
             AnalyticsFact::GuardianReview(report) => self.on_guardian_review(&report),
+            AnalyticsFact::Compaction(fact) => self.on_compaction(&fact),
+            AnalyticsFact::Goal(fact) => self.on_goal(&fact),
+            AnalyticsFact::TurnRepository {
+                turn_id, repo_hash, ..
+            } => {
+                if let Some(t) = self.turns.get_mut(&turn_id) {
+                    t.lines.repo_hash = repo_hash;
+                }
+                vec![]
+            }
+            AnalyticsFact::TurnDiff {
+                turn_id,
+                added_lines,
+                deleted_lines,
+            } => {
+                // The latest diff is the whole turn's: it replaces the counts, never adds to them.
+                if let Some(t) = self.turns.get_mut(&turn_id) {
+                    t.lines.added = added_lines;
+                    t.lines.deleted = deleted_lines;
+                }
+                vec![]
+            }
         };
         self.sweep(at);
         self.stats.events += events.len() as u64;
@@ -401,6 +431,45 @@ impl Reducer {
         let event = g::guardian_review_event(report, client, self.runtime.clone());
         events.push(AnalyticsEvent::GuardianReview(Box::new(event)));
         events
+    }
+
+    /// The owning connection's client and the context of `thread_id`, for thread-scoped facts
+    /// that come from core rather than from a connection.
+    fn attribution(&mut self, event: &str, thread_id: &str) -> Option<Attribution> {
+        let Some(thread) = self.threads.get(thread_id) else {
+            self.missing(event, "unknown_thread");
+            return None;
+        };
+        let (session_id, context) = (thread.session_id.clone(), thread.context.clone());
+        let Some(client) = self.client_of(thread.connection) else {
+            self.missing(event, "unknown_connection");
+            return None;
+        };
+        Some(Attribution {
+            session_id,
+            client,
+            runtime: self.runtime.clone(),
+            context,
+        })
+    }
+
+    /// `codex_compaction_event`; the compaction turn's `turn/completed` then makes no turn event.
+    fn on_compaction(&mut self, fact: &CompactionFact) -> Vec<AnalyticsEvent> {
+        self.compaction_turns.insert(fact.turn_id.clone());
+        let Some(a) = self.attribution("codex_compaction_event", &fact.thread_id) else {
+            return vec![];
+        };
+        vec![AnalyticsEvent::Compaction(Box::new(
+            lifecycle::compaction_event(fact, a),
+        ))]
+    }
+
+    /// `codex_goal_event`.
+    fn on_goal(&mut self, fact: &GoalFact) -> Vec<AnalyticsEvent> {
+        let Some(a) = self.attribution("codex_goal_event", &fact.thread_id) else {
+            return vec![];
+        };
+        vec![AnalyticsEvent::Goal(lifecycle::goal_event(fact, a))]
     }
 
     fn client_of(&self, connection: u64) -> Option<AppServerClient> {
@@ -570,6 +639,7 @@ impl Reducer {
             sampling_retries: 0,
             counts: TurnToolCounts::default(),
             interrupt_at_ms: None,
+            lines: TurnLines::default(),
         };
         self.turns.insert(turn_id.to_string(), state);
     }
@@ -802,6 +872,10 @@ impl Reducer {
             .retain(|(_, turn, _), _| *turn != done.turn.id);
         self.item_reviews
             .retain(|(_, turn, _), _| *turn != done.turn.id);
+        if self.compaction_turns.remove(&done.turn.id) {
+            // A compaction is reported by `codex_compaction_event`, not as a user turn.
+            return vec![];
+        }
         let Some(turn) = self.turns.remove(&done.turn.id) else {
             self.missing("codex_turn_event", "turn_unknown");
             return vec![];
@@ -905,7 +979,16 @@ impl Reducer {
             started_at: done.turn.started_at.or(Some(turn.started_at_ms / 1000)),
             completed_at: done.turn.completed_at.or(Some(at / 1000)),
         };
-        vec![AnalyticsEvent::Turn(Box::new(event))]
+        let lines = lifecycle::accepted_lines_event(
+            &event.thread_id,
+            &event.turn_id,
+            &event.model,
+            event.completed_at.unwrap_or(at / 1000),
+            &turn.lines,
+        );
+        let mut events = vec![AnalyticsEvent::Turn(Box::new(event))];
+        events.extend(lines.map(AnalyticsEvent::AcceptedLineFingerprints));
+        events
     }
 
     fn on_server_request(
@@ -1065,6 +1148,11 @@ impl Reducer {
         self.evicted("server_requests", n);
         let n = cap_oldest(&mut self.item_starts, self.limits.requests, |t| *t);
         self.evicted("item_starts", n);
+        if self.compaction_turns.len() > self.limits.turns {
+            let n = self.compaction_turns.len();
+            self.compaction_turns.clear();
+            self.evicted("compaction_turns", n);
+        }
         if self.item_reviews.len() > self.limits.requests {
             let n = self.item_reviews.len();
             self.item_reviews.clear();

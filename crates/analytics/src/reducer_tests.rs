@@ -494,3 +494,181 @@ fn no_event_carries_prompt_paths_commands_or_reasons() {
         assert!(!text.contains("CANARY"), "{} leaks: {text}", e.event_type());
     }
 }
+
+fn compaction_fact(turn_id: &str, status: TurnStatus) -> AnalyticsFact {
+    AnalyticsFact::Compaction(crate::facts::CompactionFact {
+        thread_id: "thr-1".into(),
+        turn_id: turn_id.into(),
+        status,
+        error: None,
+        active_context_tokens_before: 132,
+        active_context_tokens_after: 6_970,
+        started_at_ms: 1_760_000_003_000,
+        completed_at_ms: 1_760_000_003_030,
+    })
+}
+
+#[test]
+fn a_compaction_becomes_a_compaction_event_and_never_a_turn_event() {
+    let mut h = Harness::new();
+    h.initialize(1);
+    start_thread(&mut h, 1, "thr-1");
+    // The compaction turn's usage and completion arrive as for any turn.
+    h.feed(usage("thr-1", "turn-c", 100));
+    h.feed(compaction_fact("turn-c", TurnStatus::Completed));
+    h.feed(completed("thr-1", turn("turn-c", TurnStatus::Completed)));
+    assert!(h.params("codex_turn_event").is_empty());
+    assert!(
+        h.reducer.stats().missing_context.is_empty(),
+        "a compaction turn is not a missing user turn: {:?}",
+        h.reducer.stats().missing_context
+    );
+    let p = &h.params("codex_compaction_event")[0];
+    let mut expected = json!({
+        "thread_id": "thr-1", "session_id": "thr-1", "turn_id": "turn-c",
+        "thread_source": "user", "subagent_source": null, "parent_thread_id": null,
+        "trigger": "manual", "reason": "user_requested", "implementation": "responses",
+        "phase": "standalone_turn", "strategy": "memento", "status": "completed",
+        "voice_session_id": null, "codex_error_kind": null, "codex_error_http_status_code": null,
+        "usage_limit_window_minutes": null, "active_context_tokens_before": 132,
+        "active_context_tokens_after": 6970, "retained_image_count": null,
+        "compaction_summary_tokens": null, "cached_input_tokens": null,
+        "cache_write_input_tokens": null, "started_at": 1_760_000_003,
+        "completed_at": 1_760_000_003, "duration_ms": 30,
+    });
+    expected["app_server_client"] = p["app_server_client"].clone();
+    expected["runtime"] = p["runtime"].clone();
+    assert_eq!(p, &expected);
+    assert_eq!(p["app_server_client"]["product_client_id"], "my-ide");
+
+    // A failed one carries its error class.
+    h.feed(AnalyticsFact::Compaction(crate::facts::CompactionFact {
+        error: Some(CodexErrorInfo::ResponseStreamDisconnected {
+            http_status_code: Some(502),
+        }),
+        ..match compaction_fact("turn-d", TurnStatus::Failed) {
+            AnalyticsFact::Compaction(f) => f,
+            _ => unreachable!(),
+        }
+    }));
+    let p = &h.params("codex_compaction_event")[1];
+    assert_eq!(p["status"], "failed");
+    assert_eq!(p["codex_error_kind"], "response_stream_disconnected");
+    assert_eq!(p["codex_error_http_status_code"], 502);
+}
+
+fn goal_fact(kind: crate::facts::GoalEventKind, status: ThreadGoalStatus) -> AnalyticsFact {
+    AnalyticsFact::Goal(crate::facts::GoalFact {
+        thread_id: "thr-1".into(),
+        turn_id: None,
+        goal_id: "goal-1".into(),
+        kind,
+        status,
+        has_token_budget: true,
+    })
+}
+
+#[test]
+fn goal_changes_become_goal_events_with_ids_and_enums_only() {
+    use crate::facts::GoalEventKind;
+    let mut h = Harness::new();
+    h.initialize(1);
+    start_thread(&mut h, 1, "thr-1");
+    h.feed(goal_fact(GoalEventKind::Created, ThreadGoalStatus::Active));
+    h.feed(goal_fact(
+        GoalEventKind::StatusChanged,
+        ThreadGoalStatus::UsageLimited,
+    ));
+    h.feed(goal_fact(GoalEventKind::Cleared, ThreadGoalStatus::Paused));
+    let events = h.params("codex_goal_event");
+    let kinds: Vec<_> = events.iter().map(|p| p["event_kind"].clone()).collect();
+    assert_eq!(
+        kinds,
+        [json!("created"), json!("status_changed"), json!("cleared")]
+    );
+    let p = &events[2];
+    let mut expected = json!({
+        "thread_id": "thr-1", "session_id": "thr-1", "turn_id": null,
+        "thread_source": "user", "subagent_source": null, "parent_thread_id": null,
+        "goal_id": "goal-1", "event_kind": "cleared", "goal_status": "paused",
+        "has_token_budget": true, "cumulative_tokens_accounted": null,
+        "cumulative_time_accounted_seconds": null,
+    });
+    expected["app_server_client"] = p["app_server_client"].clone();
+    expected["runtime"] = p["runtime"].clone();
+    assert_eq!(p, &expected);
+    assert_eq!(events[1]["goal_status"], "usage_limited");
+
+    // A goal on a thread the reducer never saw is dropped and counted.
+    let mut h = Harness::new();
+    h.feed(goal_fact(GoalEventKind::Created, ThreadGoalStatus::Active));
+    assert!(h.events.is_empty());
+    assert_eq!(
+        h.reducer
+            .stats()
+            .missing_context
+            .get("codex_goal_event:unknown_thread"),
+        Some(&1)
+    );
+}
+
+fn diff(turn_id: &str, added: i64, deleted: i64) -> AnalyticsFact {
+    AnalyticsFact::TurnDiff {
+        turn_id: turn_id.into(),
+        added_lines: added,
+        deleted_lines: deleted,
+    }
+}
+
+#[test]
+fn a_turn_whose_latest_diff_has_lines_is_followed_by_accepted_line_fingerprints() {
+    let mut h = Harness::new();
+    h.initialize(1);
+    start_thread(&mut h, 1, "thr-1");
+    start_turn(&mut h, 1, "thr-1", "turn-1", 2);
+    h.feed(diff("turn-1", 5, 2));
+    // The latest diff is the whole turn's: it replaces the first.
+    h.feed(diff("turn-1", 3, 1));
+    let hash = "0123456789abcdef0123456789abcdef01234567";
+    h.feed(AnalyticsFact::TurnRepository {
+        thread_id: "thr-1".into(),
+        turn_id: "turn-1".into(),
+        repo_hash: Some(hash.into()),
+    });
+    let out = h.feed(completed("thr-1", turn("turn-1", TurnStatus::Completed)));
+    let types: Vec<&str> = out.iter().map(|e| e.event_type()).collect();
+    assert_eq!(
+        types,
+        ["codex_turn_event", "codex_accepted_line_fingerprints"]
+    );
+    assert!(out[1].sent_alone() && !out[0].sent_alone());
+    assert_eq!(
+        out[1].params().expect("serializes"),
+        json!({
+            "event_type": "codex.accepted_line_fingerprints", "turn_id": "turn-1",
+            "thread_id": "thr-1", "product_surface": "codex", "model_slug": "gpt-x",
+            "completed_at": 1_760_000_002, "repo_hash": hash, "accepted_added_lines": 3,
+            "accepted_deleted_lines": 1, "line_fingerprints": [],
+        })
+    );
+
+    // No diff, or a diff that nets no hunk line, sends none; outside git the hash is null.
+    start_turn(&mut h, 1, "thr-1", "turn-2", 3);
+    let out = h.feed(completed("thr-1", turn("turn-2", TurnStatus::Completed)));
+    assert_eq!(out.len(), 1);
+    start_turn(&mut h, 1, "thr-1", "turn-3", 4);
+    h.feed(diff("turn-3", 0, 0));
+    let out = h.feed(completed("thr-1", turn("turn-3", TurnStatus::Completed)));
+    assert_eq!(out.len(), 1);
+    start_turn(&mut h, 1, "thr-1", "turn-4", 5);
+    h.feed(diff("turn-4", 0, 4));
+    h.feed(AnalyticsFact::TurnRepository {
+        thread_id: "thr-1".into(),
+        turn_id: "turn-4".into(),
+        repo_hash: None,
+    });
+    let out = h.feed(completed("thr-1", turn("turn-4", TurnStatus::Completed)));
+    let p = out[1].params().expect("serializes");
+    assert_eq!(p["repo_hash"], serde_json::Value::Null);
+    assert_eq!(p["accepted_deleted_lines"], 4);
+}

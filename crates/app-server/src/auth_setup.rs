@@ -18,6 +18,7 @@ pub fn auth_config(config: &Config) -> AuthConfig {
             agent_version: tally_core::TALLY_VERSION.to_string(),
             agent_harness_id: "tally".into(),
             running_location: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+            allowed_hosts: config.agent_identity_allowed_hosts.clone(),
         });
     }
     auth

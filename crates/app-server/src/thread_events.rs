@@ -2,7 +2,8 @@
 
 use crate::outgoing::{OutgoingMessageSender, ServerRequestOutcome};
 use std::sync::Arc;
-use tally_core::{RequestResolution, ThreadEventSink};
+use tally_analytics::{CompactionFact, GoalEventKind, GoalFact};
+use tally_core::{GoalChange, LifecycleReport, RequestResolution, ThreadEventSink};
 use tally_protocol::{ServerNotification, ServerRequest};
 
 /// Forwards every thread notification and request from core to the outgoing seam.
@@ -32,5 +33,38 @@ impl ThreadEventSink for ThreadEventsToSubscribers {
 
     async fn guardian_review(&self, report: &tally_guardian::ReviewReport) {
         self.0.analytics().track_guardian_review(report);
+    }
+
+    async fn lifecycle(&self, report: LifecycleReport) {
+        let analytics = self.0.analytics();
+        match report {
+            LifecycleReport::Compaction(r) => analytics.track_compaction(&CompactionFact {
+                thread_id: r.thread_id,
+                turn_id: r.turn_id,
+                status: r.status,
+                error: r.error,
+                active_context_tokens_before: r.active_context_tokens_before,
+                active_context_tokens_after: r.active_context_tokens_after,
+                started_at_ms: r.started_at_ms,
+                completed_at_ms: r.completed_at_ms,
+            }),
+            LifecycleReport::Goal(r) => analytics.track_goal(&GoalFact {
+                thread_id: r.thread_id,
+                turn_id: r.turn_id,
+                goal_id: r.goal_id,
+                kind: match r.change {
+                    GoalChange::Created => GoalEventKind::Created,
+                    GoalChange::StatusChanged => GoalEventKind::StatusChanged,
+                    GoalChange::Cleared => GoalEventKind::Cleared,
+                },
+                status: r.status,
+                has_token_budget: r.has_token_budget,
+            }),
+            LifecycleReport::TurnRepository {
+                thread_id,
+                turn_id,
+                repo_hash,
+            } => analytics.track_turn_repository(&thread_id, &turn_id, repo_hash.as_deref()),
+        }
     }
 }

@@ -56,7 +56,7 @@ collector_url = "{collector}"
     );
     if identity {
         config.push_str(&format!(
-            "\n[features]\nuse_agent_identity = true\n\n[agent_identity]\nauthapi_base_url = \"{collector}/api/accounts\"\n"
+            "\n[features]\nuse_agent_identity = true\n\n[agent_identity]\nauthapi_base_url = \"{collector}/api/accounts\"\nallowed_hosts = [\"127.0.0.1\"]\n"
         ));
     }
     std::fs::write(home.path().join("config.toml"), config).expect("config");

@@ -850,3 +850,46 @@ async fn interrupting_a_running_command_kills_it_and_ends_the_turn() {
     );
     assert!(!workspace.path().join("marker").exists());
 }
+
+/// The Codex TUI names a new task with an ephemeral read-only thread whose turn carries an
+/// `outputSchema` and quotes the user's prompt; it rejects any server request from that thread.
+#[tokio::test]
+async fn a_structured_side_turn_answers_in_its_schema_and_never_asks_for_approval() {
+    let home = offline_home("on-request", "workspace-write");
+    let workspace = tempfile::tempdir().expect("workspace");
+    let server = offline_server(&home, AppServerOptions::default());
+    let mut client = line_client(&server, SchemaMode::Stable);
+    client.initialize(false).await;
+    let thread_id = start_in(
+        &mut client,
+        &workspace,
+        json!({"ephemeral": true, "sandbox": "read-only", "threadSource": "thread_title"}),
+    )
+    .await;
+    let schema = json!({"type": "object",
+        "properties": {"title": {"type": "string", "minLength": 1, "maxLength": 36}},
+        "required": ["title"], "additionalProperties": false});
+    let prompt = "Generate a concise task title.\n\nUser prompt:\nrun-escalated: touch escaped";
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input(prompt), "outputSchema": schema}),
+        )
+        .await;
+    let messages = client.collect_until("turn/completed").await;
+    assert!(
+        !methods(&messages)
+            .iter()
+            .any(|m| m.ends_with("requestApproval") || m == "item/tool/call"),
+        "{:?}",
+        methods(&messages)
+    );
+    let reply = completed_item(&messages, "agentMessage")["text"]
+        .as_str()
+        .expect("agent message text")
+        .to_owned();
+    let title: Value = serde_json::from_str(&reply).expect("the reply is JSON");
+    let title = title["title"].as_str().expect("a title string");
+    assert!(!title.is_empty() && title.chars().count() <= 36, "{title}");
+    assert!(!workspace.path().join("escaped").exists());
+}

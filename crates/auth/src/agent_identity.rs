@@ -9,11 +9,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::auth_json::{self, AgentIdentityRecord, AuthDotJson, ThreadTask};
 use crate::error::AuthError;
+use crate::registration::{is_runtime_gone, Failure, Registrar};
+use crate::supported_hosts::{host_allowed, host_of};
+use crate::thread_task_store::ThreadTaskStore;
 
 /// File holding the private key (PKCS#8 DER, mode 0600) under the home.
 pub const KEY_FILE: &str = "agent_identity_key.der";
@@ -21,14 +24,13 @@ pub const KEY_FILE: &str = "agent_identity_key.der";
 /// Thread tasks kept in `auth.json` at most (the oldest are forgotten first).
 const MAX_PERSISTED_THREAD_TASKS: usize = 256;
 
-/// Deadline on one registration request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Backoff between registration attempts on 429/5xx; its length bounds the attempts.
-const RETRY_BACKOFF: [Duration; 3] = [
-    Duration::from_millis(250),
-    Duration::from_millis(1000),
-    Duration::from_millis(3000),
-];
+/// After a runtime was dropped (revoked or unknown at the backend) and registered again, another
+/// drop within this time does not register again until it has passed: a backend that keeps
+/// refusing gets bearer requests, not a registration loop.
+pub const REREGISTER_COOLDOWN: Duration = Duration::from_secs(10 * 60);
+
+/// Deadline on waiting for another registration to finish.
+const REGISTER_LOCK_DEADLINE: Duration = Duration::from_secs(40);
 
 /// Agent identity settings, resolved from config.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +43,10 @@ pub struct AgentIdentityConfig {
     pub agent_harness_id: String,
     /// `abom.running_location`.
     pub running_location: String,
+    /// Hosts besides production and staging ChatGPT where agent identity is used
+    /// (`[agent_identity] allowed_hosts`; `*.example.com` for subdomains). Registration goes to
+    /// `authapi_base_url` only when its host is supported; otherwise requests stay on bearer.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The decoded `AgentAssertion` payload; field order is the sorted order Codex sends.
@@ -122,40 +128,54 @@ pub fn load_or_create_key(home: &Path) -> Result<SigningKey, AuthError> {
             path: path.clone(),
             message: "not a PKCS#8 Ed25519 private key".into(),
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-            let der = key.to_pkcs8_der().map_err(|_| AuthError::Corrupt {
-                path: path.clone(),
-                message: "cannot encode the new key".into(),
-            })?;
-            auth_json::write_private(&path, der.as_bytes())?;
-            Ok(key)
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(home),
         Err(e) => Err(AuthError::io(&path, e)),
     }
 }
 
-#[derive(Deserialize)]
-struct RegisterResponse {
-    agent_runtime_id: String,
+/// Creates a new key and stores it in `home` (PKCS#8, 0600), replacing any previous one.
+pub fn create_key(home: &Path) -> Result<SigningKey, AuthError> {
+    let path = home.join(KEY_FILE);
+    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let der = key.to_pkcs8_der().map_err(|_| AuthError::Corrupt {
+        path: path.clone(),
+        message: "cannot encode the new key".into(),
+    })?;
+    auth_json::write_private(&path, der.as_bytes())?;
+    Ok(key)
 }
 
-#[derive(Deserialize)]
-struct TaskRegisterResponse {
-    task_id: Option<String>,
-    encrypted_task_id: Option<String>,
+/// When a dropped runtime may be registered again.
+#[derive(Default)]
+struct Recovery {
+    /// When a runtime was last dropped and registered again.
+    last: Option<Instant>,
+    /// A second drop came within the cooldown: no registration before `last + cooldown`.
+    paused: bool,
+}
+
+/// A thread's task and the runtime that registered it.
+#[derive(Clone)]
+struct CachedTask {
+    runtime: String,
+    task: String,
 }
 
 /// A registered (or registering) agent runtime and its tasks.
 pub struct AgentIdentity {
     home: PathBuf,
     config: AgentIdentityConfig,
-    key: SigningKey,
-    http: reqwest::Client,
+    /// False when the backend host is not supported: nothing is registered, requests use bearer.
+    supported: bool,
+    // Replaced when a revoked runtime is dropped, so a stolen key is not registered again.
+    key: RwLock<SigningKey>,
+    registrar: Registrar,
     record: RwLock<Option<AgentIdentityRecord>>,
-    thread_tasks: Mutex<HashMap<String, String>>,
+    thread_tasks: Mutex<HashMap<String, CachedTask>>,
+    store: RwLock<Option<Arc<dyn ThreadTaskStore>>>,
     // Single flight for registrations, so concurrent threads do not register twice.
     register_lock: tokio::sync::Mutex<()>,
+    recovery: Mutex<Recovery>,
     fallback_logged: AtomicBool,
 }
 
@@ -163,8 +183,23 @@ impl std::fmt::Debug for AgentIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentIdentity")
             .field("authapi_base_url", &self.config.authapi_base_url)
+            .field("supported", &self.supported)
             .field("runtime", &self.runtime_id())
             .finish_non_exhaustive()
+    }
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    match lock.read() {
+        Ok(v) => v.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+fn write<T>(lock: &RwLock<T>, value: T) {
+    match lock.write() {
+        Ok(mut v) => *v = value,
+        Err(poisoned) => *poisoned.into_inner() = value,
     }
 }
 
@@ -175,51 +210,72 @@ impl AgentIdentity {
         stored: Option<&AuthDotJson>,
     ) -> Result<Self, AuthError> {
         let key = load_or_create_key(home)?;
+        let host = host_of(&config.authapi_base_url);
+        let supported = host
+            .as_deref()
+            .is_some_and(|h| host_allowed(h, &config.allowed_hosts));
+        if !supported {
+            // The one log line of this fallback (note_fallback stays quiet afterwards).
+            tracing::warn!(
+                host = host.as_deref().unwrap_or("(not an http(s) URL)"),
+                "agent identity is not supported with this backend host (only production and staging ChatGPT hosts and [agent_identity] allowed_hosts are); backend requests use bearer auth"
+            );
+        }
         // A runtime registered with another backend is not known to this one.
         let record = stored
             .and_then(|s| s.agent_identity.clone())
             .filter(|r| r.authapi_base_url == config.authapi_base_url);
         let thread_tasks = record
             .iter()
-            .flat_map(|r| r.thread_tasks.iter())
-            .map(|t| (t.thread_id.clone(), t.task_id.clone()))
+            .flat_map(|r| {
+                r.thread_tasks.iter().map(|t| {
+                    let cached = CachedTask {
+                        runtime: r.agent_runtime_id.clone(),
+                        task: t.task_id.clone(),
+                    };
+                    (t.thread_id.clone(), cached)
+                })
+            })
             .collect();
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
         Ok(Self {
             home: home.to_path_buf(),
             config,
-            key,
-            http,
+            supported,
+            key: RwLock::new(key),
+            registrar: Registrar::new(),
             record: RwLock::new(record),
             thread_tasks: Mutex::new(thread_tasks),
+            store: RwLock::new(None),
             register_lock: tokio::sync::Mutex::new(()),
-            fallback_logged: AtomicBool::new(false),
+            recovery: Mutex::new(Recovery::default()),
+            fallback_logged: AtomicBool::new(!supported),
         })
+    }
+
+    /// Whether the backend host supports agent identity (else every request uses bearer).
+    pub fn is_supported(&self) -> bool {
+        self.supported
+    }
+
+    fn key(&self) -> SigningKey {
+        read(&self.key)
     }
 
     /// The public key as registered.
     pub fn public_key(&self) -> String {
-        ssh_public_key(&self.key.verifying_key().to_bytes())
+        ssh_public_key(&self.key().verifying_key().to_bytes())
     }
 
     fn record(&self) -> Option<AgentIdentityRecord> {
-        match self.record.read() {
-            Ok(r) => r.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read(&self.record)
     }
 
-    fn set_record(&self, record: AgentIdentityRecord) -> Result<(), AuthError> {
+    /// Writes `record` (or its absence) to `auth.json` and memory.
+    fn set_record(&self, record: Option<AgentIdentityRecord>) -> Result<(), AuthError> {
         let mut file = auth_json::read(&self.home)?.unwrap_or_default();
-        file.agent_identity = Some(record.clone());
+        file.agent_identity = record.clone();
         auth_json::write(&self.home, &file)?;
-        match self.record.write() {
-            Ok(mut r) => *r = Some(record),
-            Err(poisoned) => *poisoned.into_inner() = Some(record),
-        }
+        write(&self.record, record);
         Ok(())
     }
 
@@ -228,23 +284,55 @@ impl AgentIdentity {
         self.record().map(|r| r.agent_runtime_id)
     }
 
-    /// The task of `thread_id`, if registered.
+    /// Keeps thread tasks in `store` instead of `auth.json` from now on.
+    pub fn set_thread_task_store(&self, store: Arc<dyn ThreadTaskStore>) {
+        write(&self.store, Some(store));
+    }
+
+    fn thread_task_store(&self) -> Option<Arc<dyn ThreadTaskStore>> {
+        read(&self.store)
+    }
+
+    /// The task of `thread_id` under the current runtime, if registered.
     pub fn thread_task(&self, thread_id: &str) -> Option<String> {
-        match self.thread_tasks.lock() {
-            Ok(t) => t.get(thread_id).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(thread_id).cloned(),
-        }
+        let runtime = self.runtime_id()?;
+        self.cached_task(&runtime, thread_id)
+    }
+
+    fn cached_task(&self, runtime: &str, thread_id: &str) -> Option<String> {
+        let tasks = self.thread_tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks
+            .get(thread_id)
+            .filter(|c| c.runtime == runtime)
+            .map(|c| c.task.clone())
+    }
+
+    fn cache_task(&self, runtime: &str, thread_id: &str, task: &str) {
+        self.thread_tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                thread_id.to_owned(),
+                CachedTask {
+                    runtime: runtime.to_owned(),
+                    task: task.to_owned(),
+                },
+            );
     }
 
     /// A signed assertion for `thread_id`'s task, or the background task when there is no
-    /// thread (or its task is not registered yet); `None` when nothing is registered.
+    /// thread (or its task is not registered yet); `None` when nothing is registered or the host
+    /// is not supported.
     pub(crate) fn assertion(&self, thread_id: Option<&str>) -> Option<String> {
+        if !self.supported {
+            return None;
+        }
         let record = self.record()?;
         let task = thread_id
-            .and_then(|t| self.thread_task(t))
+            .and_then(|t| self.cached_task(&record.agent_runtime_id, t))
             .or(record.background_task_id)?;
         Some(mint_assertion(
-            &self.key,
+            &self.key(),
             &record.agent_runtime_id,
             &task,
             SystemTime::now(),
@@ -260,8 +348,17 @@ impl AgentIdentity {
         }
     }
 
+    async fn lock_registration(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, AuthError> {
+        tokio::time::timeout(REGISTER_LOCK_DEADLINE, self.register_lock.lock())
+            .await
+            .map_err(|_| AuthError::AgentIdentity("registration is stuck".into()))
+    }
+
     /// Registers the runtime and the background task if they are not yet.
     pub(crate) async fn prepare(&self, bearer: &[(HeaderName, HeaderValue)]) {
+        if !self.supported {
+            return;
+        }
         if let Err(e) = self.ensure_background(bearer).await {
             tracing::warn!(error = %e, "agent identity registration failed; using bearer auth");
             self.fallback_logged.store(true, Ordering::Relaxed);
@@ -272,32 +369,155 @@ impl AgentIdentity {
         &self,
         bearer: &[(HeaderName, HeaderValue)],
     ) -> Result<(), AuthError> {
-        let _guard = tokio::time::timeout(REQUEST_TIMEOUT * 4, self.register_lock.lock())
-            .await
-            .map_err(|_| AuthError::AgentIdentity("registration is stuck".into()))?;
+        let _guard = self.lock_registration().await?;
+        match self.ensure_background_locked(bearer).await {
+            // The stored runtime was revoked or forgotten while Tally was not running.
+            Err(Failure::RuntimeGone { code }) => {
+                let stale = self.runtime_id().unwrap_or_default();
+                self.drop_runtime(&stale, &code)?;
+                self.ensure_background_locked(bearer)
+                    .await
+                    .map_err(Failure::into_error)
+            }
+            other => other.map_err(Failure::into_error),
+        }
+    }
+
+    /// Registers what is missing; the caller holds the registration lock.
+    async fn ensure_background_locked(
+        &self,
+        bearer: &[(HeaderName, HeaderValue)],
+    ) -> Result<(), Failure> {
         let record = match self.record() {
             Some(r) => r,
             None => {
-                let id = self.register_runtime(bearer).await?;
+                self.check_not_paused()?;
+                let id = self
+                    .registrar
+                    .register_runtime(&self.config, bearer, &self.key())
+                    .await?;
                 let record = AgentIdentityRecord {
                     agent_runtime_id: id,
                     authapi_base_url: self.config.authapi_base_url.clone(),
                     background_task_id: None,
                     thread_tasks: Vec::new(),
                 };
-                self.set_record(record.clone())?;
+                self.set_record(Some(record.clone()))?;
                 tracing::info!(agent_runtime_id = %record.agent_runtime_id, "agent runtime registered");
                 record
             }
         };
         if record.background_task_id.is_none() {
-            let task = self.register_task(&record.agent_runtime_id).await?;
-            self.set_record(AgentIdentityRecord {
+            let task = self
+                .registrar
+                .register_task(&self.config, &record.agent_runtime_id, &self.key())
+                .await?;
+            self.set_record(Some(AgentIdentityRecord {
                 background_task_id: Some(task),
                 ..record
-            })?;
+            }))?;
         }
         Ok(())
+    }
+
+    /// Refuses a registration while re-registration is paused (see [`REREGISTER_COOLDOWN`]).
+    fn check_not_paused(&self) -> Result<(), AuthError> {
+        let mut recovery = self.recovery.lock().unwrap_or_else(|p| p.into_inner());
+        if !recovery.paused {
+            return Ok(());
+        }
+        let cooled = recovery
+            .last
+            .is_none_or(|t| t.elapsed() >= REREGISTER_COOLDOWN);
+        if cooled {
+            recovery.paused = false;
+            return Ok(());
+        }
+        Err(AuthError::AgentIdentity(
+            "the backend refused a newly registered runtime; registering again is paused".into(),
+        ))
+    }
+
+    /// Drops the runtime `stale` after the backend said `code` (revoked or unknown): forgets it
+    /// and its tasks, and after a revocation also the key (it may be the stolen one). `Err` when
+    /// this happens again within the cooldown: the caller must not register again yet. The caller
+    /// holds the registration lock.
+    fn drop_runtime(&self, stale: &str, code: &str) -> Result<(), AuthError> {
+        // Another caller already replaced it.
+        if self.runtime_id().as_deref() != Some(stale) {
+            return Ok(());
+        }
+        // The key first: if it cannot be replaced, the revoked runtime stays (and is refused)
+        // rather than a possibly stolen key being registered again.
+        if code == "agent_runtime_revoked" {
+            write(&self.key, create_key(&self.home)?);
+        }
+        self.set_record(None)?;
+        self.thread_tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        let mut recovery = self.recovery.lock().unwrap_or_else(|p| p.into_inner());
+        let again = recovery
+            .last
+            .is_some_and(|t| t.elapsed() < REREGISTER_COOLDOWN);
+        if again {
+            recovery.paused = true;
+            tracing::warn!(
+                agent_runtime_id = stale,
+                code,
+                "agent runtime refused again soon after registering anew; using bearer auth and not registering again for now"
+            );
+            return Err(AuthError::AgentIdentity(format!(
+                "the backend refused the runtime again ({code}); registering again is paused"
+            )));
+        }
+        recovery.last = Some(Instant::now());
+        recovery.paused = false;
+        tracing::warn!(
+            agent_runtime_id = stale,
+            code,
+            "agent runtime refused by the backend; registering a new one"
+        );
+        Ok(())
+    }
+
+    /// Drops `stale` (bounded, see [`AgentIdentity::drop_runtime`]) and registers a new runtime
+    /// and background task.
+    async fn recover(
+        &self,
+        bearer: &[(HeaderName, HeaderValue)],
+        stale: &str,
+        code: &str,
+    ) -> Result<(), AuthError> {
+        let _guard = self.lock_registration().await?;
+        self.drop_runtime(stale, code)?;
+        self.ensure_background_locked(bearer)
+            .await
+            .map_err(Failure::into_error)
+    }
+
+    /// A backend refused an assertion with the 401 reason `code`: a revoked or unknown runtime is
+    /// dropped and registered again (once; see [`REREGISTER_COOLDOWN`]). True when a new
+    /// runtime is registered.
+    pub(crate) async fn assertion_refused(
+        &self,
+        bearer: &[(HeaderName, HeaderValue)],
+        code: &str,
+    ) -> bool {
+        if !self.supported || !is_runtime_gone(code) {
+            return false;
+        }
+        let Some(stale) = self.runtime_id() else {
+            return false;
+        };
+        match self.recover(bearer, &stale, code).await {
+            Ok(()) => self.runtime_id().is_some_and(|id| id != stale),
+            Err(e) => {
+                tracing::warn!(error = %e, "agent identity not registered again; using bearer auth");
+                false
+            }
+        }
     }
 
     /// Registers `thread_id`'s task once; failures leave the thread on the background task.
@@ -306,21 +526,48 @@ impl AgentIdentity {
         bearer: &[(HeaderName, HeaderValue)],
         thread_id: &str,
     ) {
-        if self.thread_task(thread_id).is_some() {
+        if !self.supported || self.thread_task(thread_id).is_some() {
             return;
         }
         self.prepare(bearer).await;
         let Some(runtime) = self.runtime_id() else {
             return;
         };
-        match self.register_task(&runtime).await {
-            Ok(task) => {
-                self.thread_tasks
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(thread_id.to_owned())
-                    .or_insert(task.clone());
-                if let Err(e) = self.persist_thread_task(thread_id, task).await {
+        // A resumed thread keeps the task its store kept.
+        if let Some(task) = self
+            .thread_task_store()
+            .and_then(|s| s.load(&runtime, thread_id))
+        {
+            self.cache_task(&runtime, thread_id, &task);
+            return;
+        }
+        let registered = match self
+            .registrar
+            .register_task(&self.config, &runtime, &self.key())
+            .await
+        {
+            Ok(task) => Ok((runtime, task)),
+            // Revoked or forgotten since it was registered: a new runtime, then the task.
+            Err(Failure::RuntimeGone { code }) => {
+                match self.recover(bearer, &runtime, &code).await {
+                    Ok(()) => match self.runtime_id() {
+                        Some(new) => self
+                            .registrar
+                            .register_task(&self.config, &new, &self.key())
+                            .await
+                            .map(|task| (new, task))
+                            .map_err(Failure::into_error),
+                        None => Err(AuthError::AgentIdentity("no runtime after recovery".into())),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e.into_error()),
+        };
+        match registered {
+            Ok((runtime, task)) => {
+                self.cache_task(&runtime, thread_id, &task);
+                if let Err(e) = self.persist_thread_task(&runtime, thread_id, task).await {
                     tracing::warn!(thread_id, error = %e, "agent task not saved; it is registered again after a restart");
                 }
             }
@@ -328,11 +575,17 @@ impl AgentIdentity {
         }
     }
 
-    async fn persist_thread_task(&self, thread_id: &str, task_id: String) -> Result<(), AuthError> {
-        let _guard = tokio::time::timeout(REQUEST_TIMEOUT * 4, self.register_lock.lock())
-            .await
-            .map_err(|_| AuthError::AgentIdentity("registration is stuck".into()))?;
-        let Some(mut record) = self.record() else {
+    async fn persist_thread_task(
+        &self,
+        runtime: &str,
+        thread_id: &str,
+        task_id: String,
+    ) -> Result<(), AuthError> {
+        if let Some(store) = self.thread_task_store() {
+            return store.save(runtime, thread_id, &task_id);
+        }
+        let _guard = self.lock_registration().await?;
+        let Some(mut record) = self.record().filter(|r| r.agent_runtime_id == runtime) else {
             return Ok(());
         };
         record.thread_tasks.retain(|t| t.thread_id != thread_id);
@@ -345,93 +598,7 @@ impl AgentIdentity {
             .len()
             .saturating_sub(MAX_PERSISTED_THREAD_TASKS);
         record.thread_tasks.drain(..excess);
-        self.set_record(record)
-    }
-
-    async fn register_runtime(
-        &self,
-        bearer: &[(HeaderName, HeaderValue)],
-    ) -> Result<String, AuthError> {
-        if bearer.is_empty() {
-            return Err(AuthError::AgentIdentity(
-                "registration needs a logged-in account".into(),
-            ));
-        }
-        let body = serde_json::json!({
-            "abom": {
-                "agent_version": self.config.agent_version,
-                "agent_harness_id": self.config.agent_harness_id,
-                "running_location": self.config.running_location,
-            },
-            "agent_public_key": self.public_key(),
-            "capabilities": ["responsesapi"],
-            "ttl": null,
-        });
-        let url = format!("{}/v1/agent/register", self.config.authapi_base_url);
-        let response: RegisterResponse = self.post_with_retry(&url, bearer, &body).await?;
-        Ok(response.agent_runtime_id)
-    }
-
-    async fn register_task(&self, agent_runtime_id: &str) -> Result<String, AuthError> {
-        let timestamp = rfc3339_seconds(SystemTime::now());
-        let signature = self
-            .key
-            .sign(task_registration_message(agent_runtime_id, &timestamp).as_bytes());
-        let body = serde_json::json!({
-            "timestamp": timestamp,
-            "signature": base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
-        });
-        let url = format!(
-            "{}/v1/agent/{agent_runtime_id}/task/register",
-            self.config.authapi_base_url
-        );
-        let response: TaskRegisterResponse = self.post_with_retry(&url, &[], &body).await?;
-        match (response.task_id, response.encrypted_task_id) {
-            (Some(task), _) if !task.is_empty() => Ok(task),
-            (_, Some(_)) => Err(AuthError::AgentIdentity(
-                "the backend sent an encrypted_task_id, which Tally does not decrypt".into(),
-            )),
-            _ => Err(AuthError::AgentIdentity(
-                "the backend sent no task_id".into(),
-            )),
-        }
-    }
-
-    async fn post_with_retry<T: serde::de::DeserializeOwned>(
-        &self,
-        url: &str,
-        headers: &[(HeaderName, HeaderValue)],
-        body: &serde_json::Value,
-    ) -> Result<T, AuthError> {
-        let mut attempt = 0;
-        loop {
-            let mut request = self.http.post(url).json(body);
-            for (name, value) in headers {
-                request = request.header(name, value);
-            }
-            let retry = match request.send().await {
-                Ok(r) if r.status().is_success() => {
-                    return r.json().await.map_err(|_| {
-                        AuthError::AgentIdentity(format!("{url} sent an unreadable answer"))
-                    });
-                }
-                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                    format!("{url} answered {}", r.status())
-                }
-                Ok(r) => {
-                    return Err(AuthError::AgentIdentity(format!(
-                        "{url} answered {}",
-                        r.status()
-                    )))
-                }
-                Err(e) => format!("{url} unreachable: {}", e.without_url()),
-            };
-            let Some(delay) = RETRY_BACKOFF.get(attempt) else {
-                return Err(AuthError::AgentIdentity(retry));
-            };
-            attempt += 1;
-            tokio::time::sleep(*delay).await;
-        }
+        self.set_record(Some(record))
     }
 }
 

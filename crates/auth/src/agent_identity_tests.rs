@@ -82,6 +82,7 @@ fn unregistered_identity_mints_nothing() {
             agent_version: "0.1.0".into(),
             agent_harness_id: "tally".into(),
             running_location: "test".into(),
+            allowed_hosts: vec!["127.0.0.1".into()],
         },
         None,
     )

@@ -7,6 +7,10 @@ pub mod auth_json;
 mod error;
 mod manager;
 mod refresh;
+pub mod registration;
+pub mod sealed_task_id;
+pub mod supported_hosts;
+pub mod thread_task_store;
 pub mod token;
 
 pub use agent_identity::{AgentAssertion, AgentIdentity, AgentIdentityConfig};
@@ -16,3 +20,4 @@ pub use manager::{
     REFRESH_MARGIN,
 };
 pub use refresh::{RefreshedTokens, TokenRefresher, TOKEN_URL_ENV};
+pub use thread_task_store::ThreadTaskStore;

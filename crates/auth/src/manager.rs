@@ -490,6 +490,30 @@ impl AuthManager {
                 .await;
         }
     }
+
+    /// Keeps each thread's agent task in `store` (e.g. with the thread's own record) instead of
+    /// `auth.json`; a no-op when agent identity is off.
+    pub fn set_thread_task_store(&self, store: Arc<dyn crate::ThreadTaskStore>) {
+        if let Some(identity) = &self.identity {
+            identity.set_thread_task_store(store);
+        }
+    }
+
+    /// Tells the manager that a backend refused its `AgentAssertion` with the 401 reason `code`
+    /// (see [`crate::registration::rejection_code`]): when the runtime is revoked or unknown
+    /// there, it is dropped and registered again, at most once per
+    /// [`crate::agent_identity::REREGISTER_COOLDOWN`] (bearer-only bootstrap). True when a new
+    /// runtime is registered; other codes change nothing.
+    pub async fn agent_assertion_refused(&self, code: &str) -> bool {
+        match &self.identity {
+            Some(identity) => {
+                identity
+                    .assertion_refused(&self.bearer_headers(), code)
+                    .await
+            }
+            None => false,
+        }
+    }
 }
 
 fn sensitive(value: &str) -> Option<HeaderValue> {

@@ -250,6 +250,7 @@ fn identity_config(home: &Path, base: &str) -> AuthConfig {
             agent_version: "0.1.0".into(),
             agent_harness_id: "tally".into(),
             running_location: "test".into(),
+            allowed_hosts: vec!["127.0.0.1".into()],
         }),
     }
 }

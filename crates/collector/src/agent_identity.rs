@@ -3,7 +3,13 @@
 //!
 //! Ed25519 is deterministic, so a real Codex sends byte-identical headers for two requests in the
 //! same second: exact repeats inside the window are accepted and counted, not refused. A stolen
-//! header is bounded by the short window, immediate revocation and a per-runtime rate limit.
+//! header is bounded by the short window, immediate revocation and a per-runtime rate limit (a
+//! token bucket of `max_requests_per_minute`, spent only by requests that verified, so nobody
+//! without the key can use up a runtime's budget).
+//!
+//! With `encrypt_task_ids`, task registration answers `encrypted_task_id`: the task id sealed
+//! (libsodium `crypto_box_seal`) to the X25519 form of the runtime's Ed25519 key, in standard
+//! base64 with padding, as Codex opens it.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,6 +19,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
+use crypto_box::aead::OsRng;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +58,7 @@ pub enum Rejection {
     /// The signature does not verify with the registered key.
     #[error("AgentAssertion signature does not verify")]
     BadSignature,
-    /// The runtime sent more requests than its rate limit allows.
+    /// The runtime sent more requests than its rate limit allows (429 with `Retry-After`).
     #[error("agent runtime over its rate limit")]
     RateLimited,
 }
@@ -126,9 +133,51 @@ struct Runtime {
     harness: String,
     tasks: std::collections::HashSet<String>,
     revoked: bool,
-    // Rate limit: requests in the current one-minute slot.
-    slot_start: SystemTime,
-    slot_count: u32,
+    bucket: Bucket,
+}
+
+/// Per-runtime token bucket: `max_requests_per_minute` tokens, refilled evenly over a minute.
+/// Integer arithmetic: a token is 60,000 units and a minute refills `capacity` units per
+/// millisecond, so refills are exact.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    units: u64,
+    refilled_at: SystemTime,
+}
+
+const UNITS_PER_TOKEN: u64 = 60_000;
+
+impl Bucket {
+    /// A full bucket (it is capped at its capacity at the first request).
+    fn full() -> Self {
+        Bucket {
+            units: u64::MAX,
+            refilled_at: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    /// Takes one token at `now`; false when none is left.
+    fn take(&mut self, per_minute: u32, now: SystemTime) -> bool {
+        let per_minute = u64::from(per_minute.max(1));
+        // A clock that went back refills nothing.
+        let elapsed_ms = now
+            .duration_since(self.refilled_at)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.units = self
+            .units
+            .saturating_add(elapsed_ms.saturating_mul(per_minute))
+            .min(per_minute * UNITS_PER_TOKEN);
+        if now > self.refilled_at {
+            self.refilled_at = now;
+        }
+        match self.units.checked_sub(UNITS_PER_TOKEN) {
+            Some(left) => {
+                self.units = left;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -217,6 +266,14 @@ fn random_id(prefix: &str) -> String {
     s
 }
 
+/// Seals `plaintext` (libsodium `crypto_box_seal`) to the X25519 form of `key` (the Edwards to
+/// Montgomery map of the Ed25519 public key); standard base64 with padding.
+pub fn seal_to(key: &VerifyingKey, plaintext: &str) -> Option<String> {
+    let public = crypto_box::PublicKey::from(key.to_montgomery().to_bytes());
+    let sealed = public.seal(&mut OsRng, plaintext.as_bytes()).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(sealed))
+}
+
 fn decode_signature(text: &str) -> Option<Signature> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
@@ -272,11 +329,10 @@ impl IdentityRegistry {
         if mtime != disk.mtime {
             match load(path) {
                 Ok((mut loaded, mtime)) => {
-                    // Rate-limit slots are process state: keep them across a reload.
+                    // Rate-limit buckets are process state: keep them across a reload.
                     for (id, r) in loaded.iter_mut() {
                         if let Some(old) = runtimes.get(id) {
-                            r.slot_start = old.slot_start;
-                            r.slot_count = old.slot_count;
+                            r.bucket = old.bucket;
                         }
                     }
                     *runtimes = loaded;
@@ -338,6 +394,18 @@ impl IdentityRegistry {
         Duration::from_secs(self.config.window_seconds)
     }
 
+    /// `Retry-After` of a rate-limited runtime: the time one token takes to come back.
+    pub fn retry_after_seconds(&self) -> u32 {
+        60u32.div_ceil(self.config.max_requests_per_minute.max(1))
+    }
+
+    /// `task_id` sealed to the X25519 key of `agent_runtime_id`'s Ed25519 key, in standard
+    /// base64; `None` when the runtime is unknown.
+    pub fn seal_task_id(&self, agent_runtime_id: &str, task_id: &str) -> Option<String> {
+        let key = self.runtimes().get(agent_runtime_id)?.key;
+        seal_to(&key, task_id)
+    }
+
     /// Registers a runtime for `account`; `None` when the public key is not `ssh-ed25519`.
     pub fn register_runtime(
         &self,
@@ -357,8 +425,7 @@ impl IdentityRegistry {
                 harness: crate::event::truncate(harness, 64).to_owned(),
                 tasks: Default::default(),
                 revoked: false,
-                slot_start: SystemTime::UNIX_EPOCH,
-                slot_count: 0,
+                bucket: Bucket::full(),
             },
         );
         // A failed save is logged; the runtime works until the collector restarts.
@@ -402,6 +469,13 @@ impl IdentityRegistry {
             .key
             .verify(message.as_bytes(), &signature)
             .map_err(|_| Rejection::BadSignature)?;
+        // Every task grows the registry: registrations spend the runtime's budget too.
+        if !runtime
+            .bucket
+            .take(self.config.max_requests_per_minute, now)
+        {
+            return Err(Rejection::RateLimited);
+        }
         let task = random_id("task_");
         runtime.tasks.insert(task.clone());
         let _ = self.save(&runtimes);
@@ -469,15 +543,10 @@ impl IdentityRegistry {
             .key
             .verify(message.as_bytes(), &signature)
             .map_err(|_| Rejection::BadSignature)?;
-        if now
-            .duration_since(runtime.slot_start)
-            .map_or(true, |d| d >= Duration::from_secs(60))
+        if !runtime
+            .bucket
+            .take(self.config.max_requests_per_minute, now)
         {
-            runtime.slot_start = now;
-            runtime.slot_count = 0;
-        }
-        runtime.slot_count += 1;
-        if runtime.slot_count > self.config.max_requests_per_minute {
             return Err(Rejection::RateLimited);
         }
         let account = runtime.account.clone();
@@ -596,8 +665,7 @@ fn load(path: &Path) -> Result<(HashMap<String, Runtime>, Option<SystemTime>), S
                 harness: r.harness,
                 tasks: r.tasks.into_iter().collect(),
                 revoked: r.revoked,
-                slot_start: SystemTime::UNIX_EPOCH,
-                slot_count: 0,
+                bucket: Bucket::full(),
             },
         );
     }

@@ -253,13 +253,94 @@ fn non_ssh_public_keys_are_refused() {
 }
 
 #[test]
-fn every_rejection_is_a_401_with_its_code() {
+fn every_rejection_is_a_401_with_its_code_but_the_rate_limit_is_a_429() {
+    let registry = IdentityRegistry::new(AgentIdentityServerConfig::default());
     for r in Rejection::ALL {
-        let e = crate::auth::AuthError::AgentAssertion(r);
-        assert_eq!(e.status(), axum::http::StatusCode::UNAUTHORIZED);
+        let e = crate::auth::AuthError::agent(r, &registry);
+        let expected = if r == Rejection::RateLimited {
+            axum::http::StatusCode::TOO_MANY_REQUESTS
+        } else {
+            axum::http::StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(e.status(), expected, "{r:?}");
         assert_eq!(e.code(), r.code());
         assert!(!e.to_string().is_empty());
     }
+}
+
+#[test]
+fn the_rate_limit_refills_evenly_and_retry_after_is_the_time_of_one_token() {
+    let mut f = fixture();
+    f.registry.config.max_requests_per_minute = 2;
+    assert_eq!(f.registry.retry_after_seconds(), 30);
+    let header = assertion(&f.key, &f.runtime, &f.task, T0);
+    assert!(f.registry.verify(&header, at(T0)).is_ok());
+    assert!(f.registry.verify(&header, at(T0)).is_ok());
+    assert_eq!(
+        f.registry.verify(&header, at(T0 + 29)),
+        Err(Rejection::RateLimited)
+    );
+    // One token back after 30 s, not two.
+    assert!(f.registry.verify(&header, at(T0 + 30)).is_ok());
+    assert_eq!(
+        f.registry.verify(&header, at(T0 + 30)),
+        Err(Rejection::RateLimited)
+    );
+    assert_eq!(f.registry.rejected(Rejection::RateLimited), 2);
+    f.registry.config.max_requests_per_minute = 600;
+    assert_eq!(f.registry.retry_after_seconds(), 1);
+}
+
+#[test]
+fn bad_signatures_do_not_spend_a_runtime_budget() {
+    let mut f = fixture();
+    f.registry.config.max_requests_per_minute = 1;
+    let forged = assertion(&SigningKey::from_bytes(&[3u8; 32]), &f.runtime, &f.task, T0);
+    for _ in 0..5 {
+        assert_eq!(
+            f.registry.verify(&forged, at(T0 + 60)),
+            Err(Rejection::BadSignature)
+        );
+    }
+    let header = assertion(&f.key, &f.runtime, &f.task, T0 + 60);
+    assert!(f.registry.verify(&header, at(T0 + 60)).is_ok());
+}
+
+#[test]
+fn task_registrations_spend_the_runtime_budget() {
+    let mut f = fixture();
+    f.registry.config.max_requests_per_minute = 1;
+    let timestamp = ts(T0 + 60);
+    let signature = sign(&f.key, &format!("{}:{timestamp}", f.runtime));
+    assert!(f
+        .registry
+        .register_task(&f.runtime, &timestamp, &signature, at(T0 + 60))
+        .is_ok());
+    assert_eq!(
+        f.registry
+            .register_task(&f.runtime, &timestamp, &signature, at(T0 + 60)),
+        Err(Rejection::RateLimited)
+    );
+}
+
+#[test]
+fn a_sealed_task_id_opens_with_the_x25519_form_of_the_runtime_key() {
+    let f = fixture();
+    let sealed = f
+        .registry
+        .seal_task_id(&f.runtime, &f.task)
+        .unwrap_or_default();
+    assert_eq!(sealed.len() % 4, 0, "padded standard base64: {sealed}");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&sealed)
+        .unwrap_or_default();
+    // Ed25519 seed -> SHA-512, first half (crypto_box clamps it) -> X25519 secret.
+    let secret = crypto_box::SecretKey::from(f.key.to_scalar_bytes());
+    let opened = secret.unseal(&bytes).unwrap_or_default();
+    assert_eq!(String::from_utf8(opened).unwrap_or_default(), f.task);
+    // Each seal uses a fresh ephemeral key.
+    assert_ne!(f.registry.seal_task_id(&f.runtime, &f.task), Some(sealed));
+    assert_eq!(f.registry.seal_task_id("rt_nobody", &f.task), None);
 }
 
 #[test]

@@ -77,6 +77,12 @@ pub enum AuthError {
     /// An `AgentAssertion` (or a task registration) that did not verify.
     #[error("{0}")]
     AgentAssertion(Rejection),
+    /// A verified runtime over its rate limit: 429 with `Retry-After`.
+    #[error("agent runtime over its rate limit; retry after {retry_after_seconds} s")]
+    AgentRateLimited {
+        /// Seconds for `Retry-After`.
+        retry_after_seconds: u32,
+    },
     /// A valid token without the scope this endpoint needs.
     #[error("token `{label}` lacks the `{scope}` scope")]
     MissingScope {
@@ -88,10 +94,26 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// 401 for missing or bad credentials, 403 for good credentials without the right.
+    /// The error for an agent-identity `rejection` by `registry`: 429 with the registry's
+    /// `Retry-After` for a rate limit, else 401 with the reason.
+    pub fn agent(rejection: Rejection, registry: &IdentityRegistry) -> Self {
+        match rejection {
+            Rejection::RateLimited => AuthError::AgentRateLimited {
+                retry_after_seconds: registry.retry_after_seconds(),
+            },
+            other => AuthError::AgentAssertion(other),
+        }
+    }
+
+    /// 401 for missing or bad credentials, 403 for good credentials without the right, 429 for a
+    /// runtime over its rate limit.
     pub fn status(&self) -> axum::http::StatusCode {
         match self {
             AuthError::MissingScope { .. } => axum::http::StatusCode::FORBIDDEN,
+            AuthError::AgentRateLimited { .. }
+            | AuthError::AgentAssertion(Rejection::RateLimited) => {
+                axum::http::StatusCode::TOO_MANY_REQUESTS
+            }
             _ => axum::http::StatusCode::UNAUTHORIZED,
         }
     }
@@ -105,6 +127,7 @@ impl AuthError {
             AuthError::UnknownToken => "unknown_token",
             AuthError::AgentAssertionUnsupported => "agent_assertion_unsupported",
             AuthError::AgentAssertion(r) => r.code(),
+            AuthError::AgentRateLimited { .. } => Rejection::RateLimited.code(),
             AuthError::MissingScope { .. } => "missing_scope",
         }
     }
@@ -254,7 +277,7 @@ impl Authenticator {
                     .ok_or(AuthError::AgentAssertionUnsupported)?;
                 let agent = registry
                     .verify(credential, std::time::SystemTime::now())
-                    .map_err(AuthError::AgentAssertion)?;
+                    .map_err(|r| AuthError::agent(r, registry))?;
                 Ok(Principal {
                     account: if agent.account.is_empty() {
                         header_account

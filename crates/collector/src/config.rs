@@ -61,8 +61,12 @@ pub struct AgentIdentityServerConfig {
     pub prefix: String,
     /// Accepted clock skew of an assertion's timestamp, either way, in seconds.
     pub window_seconds: u64,
-    /// Requests one runtime may sign per minute.
+    /// Requests (and task registrations) one runtime may make per minute, as a token bucket of
+    /// that size refilled evenly; beyond it the answer is 429 with `Retry-After`.
     pub max_requests_per_minute: u32,
+    /// Whether task registration answers `{"encrypted_task_id"}` (the task id sealed to the
+    /// runtime's X25519 key, standard base64) instead of `{"task_id"}`. Codex opens both.
+    pub encrypt_task_ids: bool,
     /// File keeping registered runtimes and tasks across restarts (and shared with
     /// `tally collector identities`); default: beside the SQLite file, in memory for ClickHouse.
     pub registry_path: Option<PathBuf>,
@@ -75,6 +79,7 @@ impl Default for AgentIdentityServerConfig {
             prefix: "/api/accounts".into(),
             window_seconds: 120,
             max_requests_per_minute: 600,
+            encrypt_task_ids: false,
             registry_path: None,
         }
     }
@@ -156,6 +161,12 @@ impl CollectorConfig {
         if self.agent_identity.window_seconds == 0 {
             return bad(
                 "collector.agent_identity.window_seconds".into(),
+                "must be greater than 0",
+            );
+        }
+        if self.agent_identity.max_requests_per_minute == 0 {
+            return bad(
+                "collector.agent_identity.max_requests_per_minute".into(),
                 "must be greater than 0",
             );
         }

@@ -130,3 +130,26 @@ fn validation_names_the_key() {
         .to_string()
         .starts_with("collector.queue_capacity:"));
 }
+
+#[test]
+fn agent_identity_table_parses_and_its_rate_limit_must_be_positive() {
+    let config = parse(
+        r#"
+        [collector.agent_identity]
+        prefix = "/authapi/api/accounts"
+        max_requests_per_minute = 30
+        encrypt_task_ids = true
+        "#,
+    )
+    .unwrap();
+    assert!(config.agent_identity.encrypt_task_ids);
+    assert_eq!(config.agent_identity.max_requests_per_minute, 30);
+    assert!(!CollectorConfig::default().agent_identity.encrypt_task_ids);
+    let mut config = CollectorConfig::default();
+    config.agent_identity.max_requests_per_minute = 0;
+    assert!(config
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("collector.agent_identity.max_requests_per_minute:"));
+}

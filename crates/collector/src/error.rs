@@ -115,7 +115,10 @@ impl IntoResponse for ApiError {
             | ApiError::StoreUnavailable {
                 retry_after_seconds,
                 ..
-            } => Some(*retry_after_seconds),
+            }
+            | ApiError::Auth(AuthError::AgentRateLimited {
+                retry_after_seconds,
+            }) => Some(*retry_after_seconds),
             _ => None,
         };
         let mut response = (self.status(), Json(body)).into_response();

@@ -60,6 +60,10 @@ pub struct IncomingEvent {
     pub event_type: String,
     /// `event_params` as sent.
     pub params: Map<String, Value>,
+    /// `params` as compact JSON, made where the event is decoded (on the request's own thread)
+    /// so the single store writer does not serialize it.
+    #[serde(skip)]
+    pub params_json: String,
     /// The account the event belongs to (from the token, else the `chatgpt-account-id` header, else "").
     pub account: String,
     /// The product client (`product_client_id`), else the `originator` header, else `unknown`.
@@ -90,17 +94,24 @@ impl IncomingEvent {
         };
         let client = client_of(&params, originator);
         let ts_ms = occurred_at_ms(&params, received_at_ms);
+        let params_json = params_json(&params);
         IncomingEvent {
             event_id,
             id_source,
             event_type,
             params,
+            params_json,
             account,
             client,
             received_at_ms,
             ts_ms,
         }
     }
+}
+
+fn params_json(params: &Map<String, Value>) -> String {
+    // Serializing a map of JSON values cannot fail (keys are strings).
+    serde_json::to_string(params).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// An event the collector could not accept, kept with the reason (never silently dropped).

@@ -100,8 +100,15 @@ async fn register_task(
                 &body.signature,
                 SystemTime::now(),
             )
-            .map_err(AuthError::AgentAssertion)?;
-        Ok::<_, ApiError>(Json(json!({ "task_id": task })))
+            .map_err(|r| AuthError::agent(r, registry))?;
+        if !state.config.agent_identity.encrypt_task_ids {
+            return Ok::<_, ApiError>(Json(json!({ "task_id": task })));
+        }
+        // Sealed to the key that just signed the registration; only a bug can make this fail.
+        let sealed = registry
+            .seal_task_id(&agent_runtime_id, &task)
+            .ok_or_else(|| ApiError::Internal("cannot seal the task id".into()))?;
+        Ok(Json(json!({ "encrypted_task_id": sealed })))
     })();
     match result {
         Ok(answer) => answer.into_response(),

@@ -68,6 +68,9 @@ pub async fn ingest(State(state): State<Arc<AppState>>, request: Request) -> Res
         Ok(response) => response,
         Err(error) => {
             let reason = match &error {
+                ApiError::Auth(crate::auth::AuthError::AgentRateLimited { .. }) => {
+                    RefusalReason::AgentRateLimited
+                }
                 ApiError::Auth(_) => RefusalReason::Auth,
                 ApiError::BodyTooLarge { .. } => RefusalReason::TooLarge,
                 ApiError::Decode(crate::decode::DecodeError::DecompressedTooLarge { .. })

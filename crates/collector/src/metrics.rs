@@ -20,19 +20,22 @@ pub enum RefusalReason {
     Malformed,
     /// 415.
     UnsupportedEncoding,
-    /// 429.
+    /// 429: the ingest queue (or the in-flight cap) is full.
     QueueFull,
+    /// 429: an agent runtime over its rate limit.
+    AgentRateLimited,
     /// 503: store failed or timed out.
     StoreUnavailable,
 }
 
 impl RefusalReason {
-    const ALL: [RefusalReason; 6] = [
+    const ALL: [RefusalReason; 7] = [
         RefusalReason::Auth,
         RefusalReason::TooLarge,
         RefusalReason::Malformed,
         RefusalReason::UnsupportedEncoding,
         RefusalReason::QueueFull,
+        RefusalReason::AgentRateLimited,
         RefusalReason::StoreUnavailable,
     ];
 
@@ -43,6 +46,7 @@ impl RefusalReason {
             RefusalReason::Malformed => "malformed",
             RefusalReason::UnsupportedEncoding => "unsupported_encoding",
             RefusalReason::QueueFull => "queue_full",
+            RefusalReason::AgentRateLimited => "agent_rate_limited",
             RefusalReason::StoreUnavailable => "store_unavailable",
         }
     }
@@ -55,6 +59,7 @@ impl RefusalReason {
             RefusalReason::UnsupportedEncoding => 3,
             RefusalReason::QueueFull => 4,
             RefusalReason::StoreUnavailable => 5,
+            RefusalReason::AgentRateLimited => 6,
         }
     }
 }
@@ -67,7 +72,7 @@ pub struct Metrics {
     rejected: AtomicU64,
     untyped: AtomicU64,
     batches: AtomicU64,
-    refused: [AtomicU64; 6],
+    refused: [AtomicU64; 7],
     refused_events: AtomicU64,
     store_errors: AtomicU64,
     abandoned_replies: AtomicU64,

@@ -42,6 +42,8 @@ pub struct FeaturesToml {
 pub struct AgentIdentityToml {
     /// Base of `/v1/agent/register` (else `{chatgpt_base_url}/api/accounts`).
     pub authapi_base_url: Option<String>,
+    /// Hosts besides production and staging ChatGPT where agent identity is used.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// `[guardian]`: how automatic approval reviews run.
@@ -127,6 +129,8 @@ pub struct Config {
     pub use_agent_identity: bool,
     /// Base URL of the agent-identity registration endpoints.
     pub agent_identity_authapi_base_url: String,
+    /// `[agent_identity] allowed_hosts`: hosts besides production and staging ChatGPT.
+    pub agent_identity_allowed_hosts: Vec<String>,
     /// Problems found while loading, each to be shown as a `configWarning`.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -225,6 +229,11 @@ impl Config {
                 .and_then(|f| f.use_agent_identity)
                 .unwrap_or(false),
             agent_identity_authapi_base_url,
+            agent_identity_allowed_hosts: toml
+                .agent_identity
+                .as_ref()
+                .and_then(|a| a.allowed_hosts.clone())
+                .unwrap_or_default(),
             chatgpt_base_url: toml
                 .chatgpt_base_url
                 .unwrap_or_else(|| "https://chatgpt.com/backend-api".to_string()),

@@ -9,10 +9,23 @@ pub enum CoreError {
     ThreadNotFound(String),
     #[error("{0}")]
     InvalidRequest(String),
+    /// Params decoded but break a rule; the message names the field.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// `turn/start` or `turn/steer` while a turn that takes no input runs.
+    #[error("active turn is not steerable: a {} turn is running", turn_kind_name(*.0))]
+    ActiveTurnNotSteerable(tally_protocol::types::NonSteerableTurnKind),
     #[error("storage error: {0}")]
     Storage(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn turn_kind_name(kind: tally_protocol::types::NonSteerableTurnKind) -> &'static str {
+    match kind {
+        tally_protocol::types::NonSteerableTurnKind::Review => "review",
+        tally_protocol::types::NonSteerableTurnKind::Compact => "manual compaction",
+    }
 }
 
 impl From<std::io::Error> for CoreError {

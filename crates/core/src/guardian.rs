@@ -58,6 +58,7 @@ impl ReviewModel for ThreadReviewModel {
                     kind: SUBAGENT_KIND,
                     parent_thread_id: sample.parent_thread_id,
                 }),
+                request_kind: crate::model::RequestKind::Turn,
             },
         };
         let asked = Instant::now();

@@ -1,14 +1,17 @@
 //! Tally's core: configuration, threads, turns and items, rollout persistence, and model clients.
 
 pub mod clock;
+mod compaction;
 pub mod config;
 pub mod error;
 pub mod event_sink;
+mod goals;
 pub mod guardian;
 pub mod home;
 pub mod hooks;
 pub mod model;
 mod prompt;
+pub mod repo_hash;
 pub mod rollout;
 mod thread;
 mod thread_list;
@@ -20,7 +23,9 @@ mod turn_runner;
 
 pub use config::Config;
 pub use error::CoreError;
-pub use event_sink::{RequestResolution, ThreadEventSink};
+pub use event_sink::{
+    CompactionReport, GoalChange, GoalReport, LifecycleReport, RequestResolution, ThreadEventSink,
+};
 pub use thread_manager::{ClientIdentity, StartedTurn, ThreadManager};
 
 /// Tally's own version, reported in `userAgent` and `Thread.cliVersion`.

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use tally_protocol::types::{SessionSource, ThreadItem, ThreadTokenUsage, Turn, TurnStatus};
+use tally_protocol::types::{
+    SessionSource, ThreadGoal, ThreadItem, ThreadTokenUsage, Turn, TurnStatus,
+};
 
 /// What a thread is, recorded once as the first line of its rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,12 +33,36 @@ pub struct ThreadMeta {
 #[serde(tag = "type", content = "payload", rename_all = "snake_case")]
 pub enum RolloutLine {
     SessionMeta(ThreadMeta),
-    TurnStarted { turn_id: String, started_at: i64 },
-    Item { turn_id: String, item: ThreadItem },
+    TurnStarted {
+        turn_id: String,
+        started_at: i64,
+    },
+    Item {
+        turn_id: String,
+        item: ThreadItem,
+    },
     ResponseItem(ResponseItem),
     TokenUsage(ThreadTokenUsage),
     TurnCompleted(Turn),
-    SettingsChanged { model: String, cwd: String },
+    SettingsChanged {
+        model: String,
+        cwd: String,
+    },
+    /// A compaction replaced the model history with `replacement` (the summary).
+    Compacted {
+        replacement: Vec<ResponseItem>,
+    },
+    /// The thread's goal was created or changed.
+    GoalSet(GoalRecord),
+    /// The thread's goal was cleared.
+    GoalCleared,
+}
+
+/// A thread's goal with the id analytics knows it by (never shown to clients).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoalRecord {
+    pub goal_id: String,
+    pub goal: ThreadGoal,
 }
 
 /// Everything a rollout file holds, folded into a thread's state.
@@ -51,6 +77,8 @@ pub struct LoadedRollout {
     pub updated_at: i64,
     /// Lines that could not be read (a torn tail after a crash).
     pub skipped_lines: usize,
+    /// The thread's goal, if one is set.
+    pub goal: Option<GoalRecord>,
 }
 
 impl LoadedRollout {
@@ -150,6 +178,7 @@ struct RolloutFold {
     history: Vec<ResponseItem>,
     token_usage: Option<ThreadTokenUsage>,
     history_marks: Vec<(String, usize)>,
+    goal: Option<GoalRecord>,
     skipped: usize,
 }
 
@@ -196,6 +225,15 @@ impl RolloutFold {
                     meta.cwd = cwd;
                 }
             }
+            RolloutLine::Compacted { replacement } => {
+                self.history = replacement;
+                // History before the compaction is gone: earlier turns all start at its beginning.
+                for (_, mark) in &mut self.history_marks {
+                    *mark = 0;
+                }
+            }
+            RolloutLine::GoalSet(goal) => self.goal = Some(goal),
+            RolloutLine::GoalCleared => self.goal = None,
         }
     }
 
@@ -220,6 +258,7 @@ impl RolloutFold {
             history_marks: self.history_marks,
             updated_at,
             skipped_lines: self.skipped,
+            goal: self.goal,
         })
     }
 }

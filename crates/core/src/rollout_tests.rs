@@ -86,3 +86,66 @@ fn a_file_without_meta_is_an_error_naming_the_file() {
     let err = load_rollout(&path).expect_err("no meta");
     assert!(err.to_string().contains("rollout-x.jsonl"), "{err}");
 }
+
+fn goal(objective: &str, status: tally_protocol::types::ThreadGoalStatus) -> GoalRecord {
+    GoalRecord {
+        goal_id: "g1".into(),
+        goal: ThreadGoal {
+            thread_id: "t3".into(),
+            objective: objective.into(),
+            status,
+            token_budget: Some(100),
+            tokens_used: 0,
+            time_used_seconds: 0,
+            created_at: 1,
+            updated_at: 2,
+        },
+    }
+}
+
+#[test]
+fn a_compaction_replaces_history_and_the_last_goal_line_wins() {
+    use tally_protocol::types::ThreadGoalStatus;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = rollout_path(dir.path(), "t3");
+    let mut w = RolloutWriter::open(&path).expect("open");
+    let summary = ResponseItem::text_message("user", "summary");
+    for line in [
+        RolloutLine::SessionMeta(meta("t3")),
+        RolloutLine::TurnStarted {
+            turn_id: "u1".into(),
+            started_at: 5,
+        },
+        RolloutLine::ResponseItem(ResponseItem::text_message("user", "first")),
+        RolloutLine::ResponseItem(ResponseItem::text_message("assistant", "answer")),
+        RolloutLine::GoalSet(goal("ship", ThreadGoalStatus::Active)),
+        RolloutLine::TurnStarted {
+            turn_id: "c1".into(),
+            started_at: 6,
+        },
+        RolloutLine::Compacted {
+            replacement: vec![summary.clone()],
+        },
+        RolloutLine::GoalSet(goal("ship", ThreadGoalStatus::Paused)),
+        RolloutLine::TurnStarted {
+            turn_id: "u2".into(),
+            started_at: 7,
+        },
+    ] {
+        w.append(&line).expect("write");
+    }
+    drop(w);
+    let loaded = load_rollout(&path).expect("loads");
+    assert_eq!(loaded.history, vec![summary]);
+    assert_eq!(
+        loaded.history_marks,
+        vec![("u1".into(), 0), ("c1".into(), 0), ("u2".into(), 1)]
+    );
+    let g = loaded.goal.expect("goal kept");
+    assert_eq!(g.goal.status, ThreadGoalStatus::Paused);
+
+    let mut w = RolloutWriter::open(&path).expect("reopen");
+    w.append(&RolloutLine::GoalCleared).expect("write");
+    drop(w);
+    assert_eq!(load_rollout(&path).expect("loads").goal, None);
+}

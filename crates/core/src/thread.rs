@@ -43,11 +43,21 @@ pub(crate) enum TurnControl {
     },
 }
 
+/// What a running turn is doing; only regular turns take steered input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TurnKind {
+    /// A user turn (`turn/start`).
+    Regular,
+    /// A manual compaction (`thread/compact/start`).
+    Compaction,
+}
+
 /// The running turn of a thread.
 #[derive(Debug)]
 pub(crate) struct ActiveTurn {
     pub turn_id: String,
     pub control: mpsc::Sender<TurnControl>,
+    pub kind: TurnKind,
 }
 
 /// Mutable state of a loaded thread.
@@ -67,6 +77,8 @@ pub(crate) struct ThreadState {
     pub approvals: crate::tools::approval::SessionApprovals,
     /// The running turn waits for an approval.
     pub waiting_on_approval: bool,
+    /// The thread's goal, persisted with it.
+    pub goal: Option<crate::rollout::GoalRecord>,
 }
 
 /// A thread held in memory.

@@ -9,7 +9,7 @@ use crate::rollout::{
     load_rollout, rollout_path, LoadedRollout, RolloutLine, RolloutWriter, ThreadMeta,
 };
 use crate::thread::{
-    thread_view, ActiveTurn, LoadedThread, ThreadSettings, ThreadState, TurnControl,
+    thread_view, ActiveTurn, LoadedThread, ThreadSettings, ThreadState, TurnControl, TurnKind,
 };
 use crate::thread_settings::settings_for;
 use crate::turn_runner::{TurnHooks, TurnRunner};
@@ -197,6 +197,7 @@ impl ThreadManager {
             updated_at: now_secs(),
             approvals: Default::default(),
             waiting_on_approval: false,
+            goal: None,
         };
         let thread = LoadedThread::new(state, writer);
         self.insert(thread.clone());
@@ -276,6 +277,7 @@ impl ThreadManager {
             updated_at,
             approvals: Default::default(),
             waiting_on_approval: false,
+            goal: loaded.goal,
         };
         let thread = LoadedThread::new(state, Some(RolloutWriter::open(&path)?));
         self.insert(thread.clone());
@@ -387,6 +389,7 @@ impl ThreadManager {
             updated_at,
             approvals: Default::default(),
             waiting_on_approval: false,
+            goal: None,
         };
         thread_view(
             &state,
@@ -512,6 +515,7 @@ impl ThreadManager {
             state.active = Some(ActiveTurn {
                 turn_id: turn_id.clone(),
                 control: control_tx,
+                kind: TurnKind::Regular,
             });
         }
         thread.persist(&[RolloutLine::TurnStarted {
@@ -617,6 +621,11 @@ impl ThreadManager {
         let Some(active) = state.active.as_ref() else {
             return Err(CoreError::InvalidRequest("no active turn to steer".into()));
         };
+        if active.kind == TurnKind::Compaction {
+            return Err(CoreError::ActiveTurnNotSteerable(
+                NonSteerableTurnKind::Compact,
+            ));
+        }
         if active.turn_id != params.expected_turn_id {
             return Err(CoreError::InvalidRequest(format!(
                 "expected active turn id {} but found {}",
@@ -668,6 +677,133 @@ impl ThreadManager {
             Ok(Ok(())) => Ok(Some(proceed_tx)),
             _ => Ok(None),
         }
+    }
+
+    /// `thread/compact/start`: starts a compaction turn on an idle thread. Returns the gate to
+    /// fire once the `{}` response is sent, so the turn's notifications follow it.
+    pub fn compact_thread(&self, thread_id: &str) -> Result<oneshot::Sender<()>, CoreError> {
+        let thread = self.require_loaded(thread_id)?;
+        let provider_id = thread.state().settings.provider_id.clone();
+        let model = self.model_for(&provider_id)?;
+        let turn_id = new_id();
+        let (control_tx, control_rx) = mpsc::channel(TURN_CONTROL_CAPACITY);
+        {
+            let mut state = thread.state();
+            if state.active.is_some() {
+                return Err(CoreError::InvalidRequest(format!(
+                    "thread {thread_id} has a running turn; wait for it or interrupt it before compacting"
+                )));
+            }
+            let mark = state.history.len();
+            state.history_marks.push((turn_id.clone(), mark));
+            state.turns.push(Turn {
+                id: turn_id.clone(),
+                root_turn_id: Some(turn_id.clone()),
+                items: Vec::new(),
+                items_view: TurnItemsView::Full,
+                status: TurnStatus::InProgress,
+                error: None,
+                started_at: Some(now_secs()),
+                completed_at: None,
+                duration_ms: None,
+            });
+            state.active = Some(ActiveTurn {
+                turn_id: turn_id.clone(),
+                control: control_tx,
+                kind: TurnKind::Compaction,
+            });
+        }
+        thread.persist(&[RolloutLine::TurnStarted {
+            turn_id: turn_id.clone(),
+            started_at: now_secs(),
+        }]);
+        let (gate_tx, gate_rx) = oneshot::channel();
+        let runner = crate::compaction::CompactionRunner::new(
+            thread,
+            self.sink.clone(),
+            model,
+            turn_id,
+            control_rx,
+        );
+        tokio::spawn(runner.run(gate_rx));
+        Ok(gate_tx)
+    }
+
+    /// `thread/goal/set`: creates or changes the thread's goal and persists it.
+    pub async fn set_goal(&self, params: ThreadGoalSetParams) -> Result<ThreadGoal, CoreError> {
+        let thread = self.goal_thread(&params.thread_id)?;
+        let (record, change) = {
+            let mut state = thread.state();
+            let (record, change) =
+                crate::goals::apply_set(state.goal.as_ref(), &params, now_secs())?;
+            state.goal = Some(record.clone());
+            (record, change)
+        };
+        thread.persist(&[RolloutLine::GoalSet(record.clone())]);
+        thread.sync();
+        if let Some(change) = change {
+            self.report_goal(&thread.id, &record, change).await;
+        }
+        Ok(record.goal)
+    }
+
+    /// `thread/goal/get`: the goal of a loaded thread, else of its rollout on disk.
+    pub fn get_goal(&self, thread_id: &str) -> Result<Option<ThreadGoal>, CoreError> {
+        validate_thread_id(thread_id)?;
+        if let Some(t) = self.loaded(thread_id) {
+            return Ok(t.state().goal.as_ref().map(|g| g.goal.clone()));
+        }
+        Ok(self.read_rollout(thread_id)?.goal.map(|g| g.goal))
+    }
+
+    /// `thread/goal/clear`: removes the goal; true if there was one.
+    pub async fn clear_goal(&self, params: ThreadGoalClearParams) -> Result<bool, CoreError> {
+        let thread = self.goal_thread(&params.thread_id)?;
+        let Some(previous) = thread.state().goal.take() else {
+            return Ok(false);
+        };
+        thread.persist(&[RolloutLine::GoalCleared]);
+        thread.sync();
+        self.report_goal(
+            &thread.id,
+            &previous,
+            crate::event_sink::GoalChange::Cleared,
+        )
+        .await;
+        Ok(true)
+    }
+
+    async fn report_goal(
+        &self,
+        thread_id: &str,
+        record: &crate::rollout::GoalRecord,
+        change: crate::event_sink::GoalChange,
+    ) {
+        let report = crate::event_sink::GoalReport {
+            thread_id: thread_id.to_string(),
+            turn_id: None,
+            goal_id: record.goal_id.clone(),
+            change,
+            status: record.goal.status,
+            has_token_budget: record.goal.token_budget.is_some(),
+        };
+        self.sink
+            .lifecycle(crate::event_sink::LifecycleReport::Goal(report))
+            .await;
+    }
+
+    /// The loaded thread a goal change applies to; a thread only on disk must be resumed first.
+    fn goal_thread(&self, id: &str) -> Result<Arc<LoadedThread>, CoreError> {
+        validate_thread_id(id)?;
+        if let Some(t) = self.loaded(id) {
+            return Ok(t);
+        }
+        if rollout_path(&self.config.sessions_dir(), id).exists() {
+            return Err(CoreError::InvalidRequest(format!(
+                "thread not loaded: {id}; resume it before changing its goal"
+            )));
+        }
+        Err(CoreError::ThreadNotFound(id.to_string()))
     }
 
     fn require_loaded(&self, id: &str) -> Result<Arc<LoadedThread>, CoreError> {

@@ -21,7 +21,7 @@ use tally_protocol::ServerNotification;
 use tokio::sync::{mpsc, oneshot};
 
 /// How long a turn waits for its `turn/start` (or `turn/interrupt`) response to go out first.
-const RESPONSE_GATE_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const RESPONSE_GATE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Everything a running turn needs.
 pub(crate) struct TurnRunner {
@@ -61,9 +61,11 @@ enum TurnOutcome {
     Failed(ModelError),
 }
 
-struct InterruptHandshake {
-    stopped: oneshot::Sender<()>,
-    proceed: oneshot::Receiver<()>,
+/// The `turn/interrupt` exchange: tell the handler the turn stopped, then wait for its response
+/// to go out before `turn/completed`.
+pub(crate) struct InterruptHandshake {
+    pub stopped: oneshot::Sender<()>,
+    pub proceed: oneshot::Receiver<()>,
 }
 
 /// What handling one stream event leads to.
@@ -255,6 +257,7 @@ impl TurnRunner {
                 user_agent: s.user_agent.clone(),
                 window: state.window,
                 subagent: None,
+                request_kind: crate::model::RequestKind::Turn,
             },
         }
     }
@@ -484,6 +487,18 @@ impl TurnRunner {
             _ => (vec![], TurnItemsView::NotLoaded),
         };
         let turn = self.turn_view(status, items, view, error);
+        if !self.turn_diff.is_empty() {
+            // Accepted-line analytics need the repository, computed here: the reducer does no I/O.
+            let cwd = self.thread.state().settings.cwd.clone();
+            let repo_hash = crate::repo_hash::repo_hash(std::path::Path::new(&cwd));
+            self.sink
+                .lifecycle(crate::event_sink::LifecycleReport::TurnRepository {
+                    thread_id: self.thread.id.clone(),
+                    turn_id: self.turn_id.clone(),
+                    repo_hash,
+                })
+                .await;
+        }
         self.close_turn(&turn);
         self.emit_status(ThreadStatus::Idle).await;
         self.emit(ServerNotification::TurnCompleted(TurnNotification {
@@ -567,7 +582,7 @@ impl TurnRunner {
 }
 
 /// The client-facing error for a model failure.
-fn turn_error(e: &ModelError) -> TurnError {
+pub(crate) fn turn_error(e: &ModelError) -> TurnError {
     let status = e.http_status();
     let info = match e {
         ModelError::Http { status: 401, .. } | ModelError::MissingCredentials(_) => {

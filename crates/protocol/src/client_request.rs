@@ -16,6 +16,10 @@ client_method_table! {
     ThreadArchive => "thread/archive", ThreadIdParams, EmptyResponse;
     ThreadUnarchive => "thread/unarchive", ThreadIdParams, ThreadResponse;
     ThreadUnsubscribe => "thread/unsubscribe", ThreadIdParams, ThreadUnsubscribeResponse;
+    ThreadCompactStart => "thread/compact/start", ThreadIdParams, EmptyResponse;
+    ThreadGoalSet => "thread/goal/set", ThreadGoalSetParams, ThreadGoalSetResponse;
+    ThreadGoalGet => "thread/goal/get", ThreadIdParams, ThreadGoalGetResponse;
+    ThreadGoalClear => "thread/goal/clear", ThreadGoalClearParams, ThreadGoalClearResponse;
     TurnStart => "turn/start", TurnStartParams, TurnStartResponse;
     TurnSteer => "turn/steer", TurnSteerParams, TurnSteerResponse;
     TurnInterrupt => "turn/interrupt", TurnInterruptParams, EmptyResponse;
@@ -40,7 +44,11 @@ impl ClientRequest {
             ClientRequest::ThreadTurnsList(p) => Some(&p.thread_id),
             ClientRequest::ThreadArchive(p)
             | ClientRequest::ThreadUnarchive(p)
-            | ClientRequest::ThreadUnsubscribe(p) => Some(&p.thread_id),
+            | ClientRequest::ThreadUnsubscribe(p)
+            | ClientRequest::ThreadCompactStart(p)
+            | ClientRequest::ThreadGoalGet(p) => Some(&p.thread_id),
+            ClientRequest::ThreadGoalSet(p) => Some(&p.thread_id),
+            ClientRequest::ThreadGoalClear(p) => Some(&p.thread_id),
             ClientRequest::TurnStart(p) => Some(&p.thread_id),
             ClientRequest::TurnSteer(p) => Some(&p.thread_id),
             ClientRequest::TurnInterrupt(p) => Some(&p.thread_id),

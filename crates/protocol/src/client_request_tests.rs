@@ -78,3 +78,70 @@ fn every_method_in_the_table_is_a_codex_method() {
         );
     }
 }
+
+#[test]
+fn goal_set_decodes_and_bad_status_names_the_field() {
+    let req = ClientRequest::decode(
+        "thread/goal/set",
+        Some(json!({"threadId": "t1", "objective": "ship it", "status": "usageLimited", "tokenBudget": 500})),
+    )
+    .expect("decodes");
+    let ClientRequest::ThreadGoalSet(p) = &req else {
+        panic!("wrong variant: {req:?}")
+    };
+    assert_eq!(p.status, Some(ThreadGoalStatus::UsageLimited));
+    assert_eq!(p.token_budget, Some(500));
+    assert_eq!(req.thread_id(), Some("t1"));
+
+    let err = ClientRequest::decode(
+        "thread/goal/set",
+        Some(json!({"threadId": "t1", "status": "finished"})),
+    )
+    .expect_err("unknown status");
+    let body = err.to_error_body();
+    assert_eq!(body.code, INVALID_PARAMS);
+    assert!(body.message.contains("status"), "{}", body.message);
+
+    let err =
+        ClientRequest::decode("thread/goal/clear", Some(json!({}))).expect_err("missing threadId");
+    assert!(err.to_error_body().message.contains("threadId"), "{err}");
+}
+
+#[test]
+fn compact_start_names_its_thread_and_answers_an_empty_object() {
+    let req = ClientRequest::decode("thread/compact/start", Some(json!({"threadId": "t9"})))
+        .expect("decodes");
+    assert_eq!(req.thread_id(), Some("t9"));
+    let payload = ClientResponsePayload::ThreadCompactStart(EmptyResponse {});
+    assert_eq!(payload.to_result().expect("serialize"), json!({}));
+}
+
+#[test]
+fn goal_notifications_serialize_with_codex_names() {
+    use crate::server_notification::{ThreadGoalUpdatedNotification, ThreadIdNotification};
+    use crate::ServerNotification;
+    let goal = ThreadGoal {
+        thread_id: "t1".into(),
+        objective: "o".into(),
+        status: ThreadGoalStatus::BudgetLimited,
+        token_budget: None,
+        tokens_used: 0,
+        time_used_seconds: 0,
+        created_at: 1,
+        updated_at: 2,
+    };
+    let n = ServerNotification::ThreadGoalUpdated(ThreadGoalUpdatedNotification {
+        thread_id: "t1".into(),
+        turn_id: None,
+        goal,
+    });
+    let v = serde_json::to_value(&n).expect("serialize");
+    assert_eq!(v["method"], "thread/goal/updated");
+    assert_eq!(v["params"]["turnId"], serde_json::Value::Null);
+    assert_eq!(v["params"]["goal"]["status"], "budgetLimited");
+    assert_eq!(v["params"]["goal"]["tokenBudget"], serde_json::Value::Null);
+    let cleared = ServerNotification::ThreadGoalCleared(ThreadIdNotification {
+        thread_id: "t1".into(),
+    });
+    assert_eq!(cleared.method(), "thread/goal/cleared");
+}

@@ -2,7 +2,8 @@
 
 use crate::jsonrpc::RequestId;
 use crate::types::{
-    HookRunNotification, Thread, ThreadItem, ThreadStatus, ThreadTokenUsage, Turn, TurnError,
+    HookRunNotification, Thread, ThreadGoal, ThreadItem, ThreadStatus, ThreadTokenUsage, Turn,
+    TurnError,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,10 @@ pub enum ServerNotification {
     ThreadClosed(ThreadIdNotification),
     #[serde(rename = "thread/tokenUsage/updated")]
     ThreadTokenUsageUpdated(ThreadTokenUsageUpdatedNotification),
+    #[serde(rename = "thread/goal/updated")]
+    ThreadGoalUpdated(ThreadGoalUpdatedNotification),
+    #[serde(rename = "thread/goal/cleared")]
+    ThreadGoalCleared(ThreadIdNotification),
     #[serde(rename = "turn/started")]
     TurnStarted(TurnNotification),
     #[serde(rename = "turn/completed")]
@@ -79,6 +84,8 @@ impl ServerNotification {
             ServerNotification::ThreadUnarchived(_) => "thread/unarchived",
             ServerNotification::ThreadClosed(_) => "thread/closed",
             ServerNotification::ThreadTokenUsageUpdated(_) => "thread/tokenUsage/updated",
+            ServerNotification::ThreadGoalUpdated(_) => "thread/goal/updated",
+            ServerNotification::ThreadGoalCleared(_) => "thread/goal/cleared",
             ServerNotification::TurnStarted(_) => "turn/started",
             ServerNotification::TurnCompleted(_) => "turn/completed",
             ServerNotification::ItemStarted(_) => "item/started",
@@ -137,6 +144,15 @@ pub struct ThreadTokenUsageUpdatedNotification {
     pub thread_id: String,
     pub turn_id: String,
     pub token_usage: ThreadTokenUsage,
+}
+
+/// `thread/goal/updated`: the thread's goal after a change; `turnId` is null when a client changed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadGoalUpdatedNotification {
+    pub thread_id: String,
+    pub turn_id: Option<String>,
+    pub goal: ThreadGoal,
 }
 
 /// `turn/started` and `turn/completed`.

@@ -59,6 +59,18 @@ impl Batcher {
         cut
     }
 
+    /// Adds an event that travels alone: cuts the open batch (if any), then a batch of just this
+    /// event; returns them in that order.
+    pub(crate) fn push_alone(&mut self, encoded: &[u8]) -> Vec<Batch> {
+        let mut cut: Vec<Batch> = self.take().into_iter().collect();
+        let mut payload = Vec::with_capacity(encoded.len() + 2);
+        payload.push(b'[');
+        payload.extend_from_slice(encoded);
+        payload.push(b']');
+        cut.push(Batch { payload, events: 1 });
+        cut
+    }
+
     /// When the open batch must be cut by age, if one is open.
     pub(crate) fn due_at(&self, max_age: std::time::Duration) -> Option<Instant> {
         self.opened_at.map(|t| t + max_age)

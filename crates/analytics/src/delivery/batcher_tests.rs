@@ -97,3 +97,20 @@ fn payload_is_a_json_array_of_the_events_in_order() {
     let ids: Vec<_> = events.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(ids, ["id-0000", "id-0001", "id-0002"]);
 }
+
+#[test]
+fn an_event_sent_alone_cuts_the_open_batch_and_goes_in_one_of_its_own() {
+    let now = Instant::now();
+    let mut b = Batcher::new(100, usize::MAX);
+    assert!(b.push(&encoded(0), now).is_empty());
+    assert!(b.push(&encoded(1), now).is_empty());
+    let cut = b.push_alone(&encoded(2));
+    assert_eq!(cut.iter().map(|b| b.events).collect::<Vec<_>>(), vec![2, 1]);
+    let alone: Vec<EventEnvelope> = serde_json::from_slice(&cut[1].payload).unwrap();
+    assert_eq!(alone[0].event_id, "id-0002");
+    assert!(body_len(&cut[1]) > 0);
+    // Nothing is open afterwards: the next event starts a new batch.
+    assert_eq!(b.take(), None);
+    let cut = b.push_alone(&encoded(3));
+    assert_eq!(cut.iter().map(|b| b.events).collect::<Vec<_>>(), vec![1]);
+}

@@ -7,14 +7,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::batcher::{Batch, Batcher};
-use super::envelope::EventEnvelope;
 use super::pipeline::Shared;
 use super::spool::AppendError;
 use super::stats::ErrorClass;
+use super::Queued;
 
 /// Drains the queue into batches and appends them to the spool until the queue closes; then
 /// spools the open batch and tells the sender no more will come.
-pub(crate) async fn run(shared: Arc<Shared>, mut queue: mpsc::Receiver<EventEnvelope>) {
+pub(crate) async fn run(shared: Arc<Shared>, mut queue: mpsc::Receiver<Queued>) {
     let config = &shared.config;
     let mut batcher = Batcher::new(config.max_batch_events, config.max_batch_bytes);
     loop {
@@ -28,10 +28,17 @@ pub(crate) async fn run(shared: Arc<Shared>, mut queue: mpsc::Receiver<EventEnve
                 continue;
             }
         };
-        let Some(event) = next else { break };
+        let Some(Queued { event, alone }) = next else {
+            break;
+        };
         match serde_json::to_vec(&event) {
             Ok(encoded) => {
-                for batch in batcher.push(&encoded, Instant::now()) {
+                let batches = if alone {
+                    batcher.push_alone(&encoded)
+                } else {
+                    batcher.push(&encoded, Instant::now())
+                };
+                for batch in batches {
                     spool_batch(&shared, batch).await;
                 }
             }

@@ -3,6 +3,7 @@
 //! ```text
 //! try_enqueue ─► queue (bounded; full = counted drop)
 //!                 └─► intake task: batcher (count | bytes | age) ─► spool (segments, fsync policy)
+//!                     (try_enqueue_alone: cuts the open batch, then a batch of one)
 //!                                                                    └─► sender task ─► EventSink
 //!                                                retry / split / keep / drop; ack after 2xx only
 //! ```
@@ -57,6 +58,13 @@ use stats::Stats;
 
 /// Extra time `shutdown` waits past the flush deadline for the tasks to end before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// An event on its way to the intake, and whether it must travel in a batch (a POST) of its own.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) event: EventEnvelope,
+    pub(crate) alone: bool,
+}
 
 /// Why `try_enqueue` did not take an event (the drop is already counted in the stats).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -114,7 +122,7 @@ pub fn start(config: DeliveryConfig, sink: Arc<dyn EventSink>) -> io::Result<Del
 /// Dropping it without [`DeliveryHandle::shutdown`] behaves like shutdown without waiting: the
 /// tasks spool what is queued, send until the flush deadline, and end on their own.
 pub struct DeliveryHandle {
-    queue: Option<mpsc::Sender<EventEnvelope>>,
+    queue: Option<mpsc::Sender<Queued>>,
     shared: Arc<Shared>,
     stop: watch::Sender<Option<Instant>>,
     tasks: Vec<JoinHandle<()>>,
@@ -131,12 +139,25 @@ impl std::fmt::Debug for DeliveryHandle {
 impl DeliveryHandle {
     /// Queues one event without ever blocking; a full queue drops it and counts the drop.
     pub fn try_enqueue(&self, event: EventEnvelope) -> Result<(), Dropped> {
+        self.enqueue(Queued {
+            event,
+            alone: false,
+        })
+    }
+
+    /// Like [`DeliveryHandle::try_enqueue`], but the event goes in a batch (a POST) of its own:
+    /// the open batch is cut before it and nothing joins it.
+    pub fn try_enqueue_alone(&self, event: EventEnvelope) -> Result<(), Dropped> {
+        self.enqueue(Queued { event, alone: true })
+    }
+
+    fn enqueue(&self, queued: Queued) -> Result<(), Dropped> {
         let stats = &self.shared.stats;
         let Some(queue) = &self.queue else {
             stats.add(&stats.closed, 1);
             return Err(Dropped::Closed);
         };
-        match queue.try_send(event) {
+        match queue.try_send(queued) {
             Ok(()) => {
                 stats.add(&stats.enqueued, 1);
                 Ok(())

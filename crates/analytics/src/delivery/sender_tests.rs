@@ -45,6 +45,10 @@ impl ScriptedSink {
         })
     }
 
+    fn always_ok() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
     fn calls(&self) -> Vec<(Instant, Vec<String>, &'static str)> {
         self.calls.lock().unwrap().clone()
     }
@@ -404,4 +408,25 @@ fn start_outside_a_runtime_is_an_error_not_a_panic() {
 fn an_unset_spool_dir_is_refused() {
     let err = DeliveryConfig::default().validate().unwrap_err();
     assert!(err.to_string().contains("spool_dir"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_enqueued_alone_is_posted_alone_between_its_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = ScriptedSink::always_ok();
+    let handle = start(config(dir.path()), sink.clone()).unwrap();
+    handle.try_enqueue(event("before-1")).unwrap();
+    handle.try_enqueue(event("before-2")).unwrap();
+    handle.try_enqueue_alone(event("alone")).unwrap();
+    handle.try_enqueue(event("after")).unwrap();
+    assert!(handle.wait_until(LONG, sent(4)).await);
+    assert_eq!(
+        sink.accepted(),
+        vec![
+            vec!["before-1".to_string(), "before-2".to_string()],
+            vec!["alone".to_string()],
+            vec!["after".to_string()],
+        ]
+    );
+    handle.shutdown().await;
 }

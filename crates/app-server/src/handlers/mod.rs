@@ -3,6 +3,7 @@
 
 mod account;
 mod config;
+mod goal;
 mod hooks;
 mod model;
 mod skills;
@@ -72,6 +73,10 @@ pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult 
         ClientRequest::ThreadArchive(p) => thread::archive(&ctx, p).await,
         ClientRequest::ThreadUnarchive(p) => thread::unarchive(&ctx, p).await,
         ClientRequest::ThreadUnsubscribe(p) => thread::unsubscribe(&ctx, p).await,
+        ClientRequest::ThreadCompactStart(p) => thread::compact_start(&ctx, p).await,
+        ClientRequest::ThreadGoalSet(p) => goal::set(&ctx, p).await,
+        ClientRequest::ThreadGoalGet(p) => goal::get(&ctx, p).await,
+        ClientRequest::ThreadGoalClear(p) => goal::clear(&ctx, p).await,
         ClientRequest::TurnStart(p) => turn::start(&ctx, p).await,
         ClientRequest::TurnSteer(p) => turn::steer(&ctx, p).await,
         ClientRequest::TurnInterrupt(p) => turn::interrupt(&ctx, p).await,

@@ -70,11 +70,18 @@ pub(crate) async fn resume(ctx: &Ctx, p: ThreadResumeParams) -> HandlerResult {
         .await;
     let (outgoing, connection) = (ctx.outgoing.clone(), ctx.connection);
     let thread_id = thread.id.clone();
+    let goal = super::goal::snapshot(&thread_id, ctx.threads.get_goal(&thread_id));
     Ok(HandlerReply::then(
         P::ThreadResume(response),
-        // Requests still waiting for an answer follow the response, with their original ids.
+        // The goal snapshot, then requests still waiting for an answer (with their original ids),
+        // follow the response.
         Box::new(move || {
-            Box::pin(async move { outgoing.replay_pending(&thread_id, connection).await })
+            Box::pin(async move {
+                if let Some(goal) = goal {
+                    outgoing.send_notification(connection, &goal).await;
+                }
+                outgoing.replay_pending(&thread_id, connection).await
+            })
         }),
     ))
 }
@@ -224,6 +231,22 @@ pub(crate) async fn unsubscribe(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
         ThreadUnsubscribeStatus::NotSubscribed
     };
     Ok(P::ThreadUnsubscribe(ThreadUnsubscribeResponse { status }).into())
+}
+
+pub(crate) async fn compact_start(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
+    let gate = ctx
+        .threads
+        .compact_thread(&p.thread_id)
+        .map_err(core_error)?;
+    // The compaction turn waits for this response before `turn/started`.
+    Ok(HandlerReply::then(
+        P::ThreadCompactStart(EmptyResponse {}),
+        Box::new(move || {
+            Box::pin(async move {
+                let _ = gate.send(());
+            })
+        }),
+    ))
 }
 
 pub(crate) async fn turns_list(ctx: &Ctx, p: ThreadTurnsListParams) -> HandlerResult {

@@ -261,7 +261,7 @@ impl ClickHouseStore {
                 "received_at_ms": event.received_at_ms,
                 "ts_ms": event.ts_ms,
                 "client": event.client,
-                "params": Value::Object(event.params.clone()).to_string(),
+                "params": event.params_json,
             }));
         }
         let mut rejects = Vec::new();

@@ -1,5 +1,6 @@
 //! The embedded engine: one SQLite file in WAL mode, a writer connection (one transaction per
-//! batch) and a reader connection for reports, both used from blocking threads.
+//! batch) and a reader connection for reports, both used from blocking threads, and a checkpoint
+//! thread that copies the WAL into the database off the ingest path.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -10,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_schema::MIGRATIONS;
 use super::{EventStore, IngestBatch, InsertOutcome, StoreError};
 use crate::config::{SqliteConfig, Synchronous};
@@ -23,6 +25,7 @@ use crate::report::{Report, ReportQuery};
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    checkpointer: Arc<Checkpointer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -41,10 +44,15 @@ impl SqliteStore {
         }
         let mut writer = open_connection(&config.path, config)?;
         migrate(&mut writer)?;
+        // The checkpoint thread copies the WAL; a commit never does it inline.
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
         let reader = open_connection(&config.path, config)?;
+        let checkpointer =
+            Checkpointer::start(open_connection(&config.path, config)?, &config.path)?;
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
+            checkpointer: Arc::new(checkpointer),
         })
     }
 
@@ -60,6 +68,7 @@ impl SqliteStore {
         let tx = conn.transaction()?;
         let outcome = write_batch(&tx, batch)?;
         tx.commit()?;
+        self.checkpointer.after_commit();
         Ok(outcome)
     }
 
@@ -99,6 +108,7 @@ impl SqliteStore {
                 .map(|_| Err(StoreError::Worker(format!("commit failed: {message}"))))
                 .collect();
         }
+        self.checkpointer.after_commit();
         results
     }
 
@@ -163,6 +173,9 @@ fn lock(m: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, 
 fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))?;
+    // Takes effect only on a new file: 16 KiB pages halve the B-tree splits and WAL frames per
+    // event against the 4 KiB default (events are ~1.5 KiB of JSON each).
+    conn.execute_batch("PRAGMA page_size = 16384")?;
     // `journal_mode` returns a row, so it is read rather than executed.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -270,8 +283,6 @@ fn write_batch(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for event in &batch.events {
-            let params_json = serde_json::to_string(&event.params)
-                .map_err(|e| StoreError::Worker(format!("serialize params: {e}")))?;
             let changed = insert_event.execute(params![
                 event.account,
                 event.event_id.as_str(),
@@ -280,7 +291,7 @@ fn write_batch(
                 event.received_at_ms,
                 event.ts_ms,
                 event.client,
-                params_json,
+                event.params_json,
             ])?;
             if changed == 0 {
                 outcome.duplicates += 1;

@@ -337,3 +337,71 @@ fn group_commit_keeps_each_batch_atomic() {
         "the failed batch left nothing behind"
     );
 }
+
+fn file_len(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Waits up to 10 s for `cond`; the checkpoint thread runs on its own schedule.
+fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    cond()
+}
+
+#[test]
+fn committed_batches_reach_the_database_file_without_an_inline_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let db = dir.path().join("nested").join("a.sqlite3");
+    let before = file_len(&db);
+    let events: Vec<IncomingEvent> = (0..500)
+        .map(|i| {
+            let id = format!("ck-{i}");
+            event(
+                "codex_turn_event",
+                json!({"turn_id": id, "total_tokens": i, "pad": "x".repeat(500)}),
+                Some(&id),
+                "a",
+            )
+        })
+        .collect();
+    store
+        .insert_batch_blocking(&IngestBatch::from_events(events))
+        .unwrap();
+    // The writer never checkpoints (wal_autocheckpoint = 0), so only the checkpoint thread can
+    // grow the main file.
+    assert!(
+        eventually(|| file_len(&db) > before + 100_000),
+        "database file stayed at {} bytes",
+        file_len(&db)
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM turns"), 500);
+}
+
+#[test]
+fn closing_the_store_leaves_an_empty_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let wal = dir.path().join("nested").join("a.sqlite3-wal");
+    let batch = IngestBatch::from_events(vec![event(
+        "codex_hook_run",
+        json!({"status": "completed", "pad": "y".repeat(2000)}),
+        Some("w-1"),
+        "a",
+    )]);
+    store.insert_batch_blocking(&batch).unwrap();
+    drop(store);
+    assert!(
+        eventually(|| file_len(&wal) == 0),
+        "WAL still holds {} bytes after the store closed",
+        file_len(&wal)
+    );
+    let reopened = open(&dir);
+    assert_eq!(count(&reopened, "SELECT COUNT(*) FROM hook_runs"), 1);
+}

@@ -2,6 +2,7 @@
 
 mod client;
 mod offline;
+mod offline_structured;
 mod request;
 mod response_event;
 mod response_item;
@@ -10,7 +11,7 @@ mod sse;
 
 pub use client::{client_for_provider, ModelClient, ModelError, ResponseStream};
 pub use offline::OfflineModel;
-pub use request::{ModelRequest, RequestMetadata, Subagent};
+pub use request::{ModelRequest, RequestKind, RequestMetadata, Subagent};
 pub use response_event::ResponseEvent;
 pub use response_item::{ContentItem, ResponseItem};
 pub use responses_client::backoff as backoff_delay;

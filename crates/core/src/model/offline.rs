@@ -33,17 +33,25 @@ impl OfflineModel {
         {
             return guardian_plan(request);
         }
+        if request.metadata.request_kind == crate::model::RequestKind::Compaction {
+            return compaction_plan(request);
+        }
         let prompt = last_user_text(&request.input).unwrap_or_default();
         let window = request.metadata.window;
         let reasoning_id = format!("rs_offline_{window}");
         let message_id = format!("msg_offline_{window}");
         let mut events = vec![ResponseEvent::Created];
         events.extend(reasoning_events(&reasoning_id));
-        let reply = match request.input.last() {
+        let reply = match (request.input.last(), &request.output_schema) {
             // A tool just answered: report its result and end the turn.
-            Some(ResponseItem::FunctionCallOutput { output, .. }) => {
+            (Some(ResponseItem::FunctionCallOutput { output, .. }), _) => {
                 let shown: String = output.trim().chars().take(MAX_QUOTED_OUTPUT).collect();
                 format!("Tool result: {shown}")
+            }
+            // A side task asking for a shape (e.g. the TUI's title request) gets that shape, and
+            // never a tool call: such threads cannot ask for approval.
+            (_, Some(schema)) => {
+                super::offline_structured::structured_reply(schema, &prompt).to_string()
             }
             _ => {
                 if let Some((name, arguments)) = tool_call_for(&prompt) {
@@ -170,6 +178,62 @@ fn guardian_plan(request: &ModelRequest) -> (Vec<ResponseEvent>, Option<Duration
         },
     ];
     (events, delay)
+}
+
+/// Answers a compaction request with a summary built from the conversation: every user message
+/// before the final one (which asks for the summary), quoted in order.
+fn compaction_plan(request: &ModelRequest) -> (Vec<ResponseEvent>, Option<Duration>) {
+    let user_messages: Vec<String> = request
+        .input
+        .iter()
+        .filter_map(|item| match item {
+            ResponseItem::Message { role, .. } if role == "user" => item.message_text(),
+            _ => None,
+        })
+        .collect();
+    let asked = user_messages
+        .split_last()
+        .map(|(_, earlier)| earlier)
+        .unwrap_or_default();
+    let replies = request
+        .input
+        .iter()
+        .filter(|item| matches!(item, ResponseItem::Message { role, .. } if role == "assistant"))
+        .count();
+    let quoted: Vec<String> = asked.iter().map(|t| format!("\"{}\"", t.trim())).collect();
+    let summary = format!(
+        "Summary of the conversation so far: the user said {}; the assistant replied {replies} time(s).",
+        if quoted.is_empty() {
+            "nothing yet".to_string()
+        } else {
+            quoted.join(", then ")
+        }
+    );
+    let window = request.metadata.window;
+    let message_id = format!("msg_compact_{window}");
+    let mut done = ResponseItem::text_message("assistant", summary.clone());
+    if let ResponseItem::Message { id, .. } = &mut done {
+        *id = Some(message_id.clone());
+    }
+    let slow = asked.iter().any(|t| t.contains(SLOW_MARKER));
+    let events = vec![
+        ResponseEvent::Created,
+        ResponseEvent::OutputItemAdded(ResponseItem::Message {
+            id: Some(message_id.clone()),
+            role: "assistant".into(),
+            content: vec![],
+        }),
+        ResponseEvent::OutputTextDelta {
+            item_id: message_id,
+            delta: summary.clone(),
+        },
+        ResponseEvent::OutputItemDone(done),
+        ResponseEvent::Completed {
+            response_id: format!("resp_compact_{window}"),
+            usage: Some(usage(request, &summary)),
+        },
+    ];
+    (events, slow.then_some(SLOW_DELAY))
 }
 
 fn reasoning_events(id: &str) -> Vec<ResponseEvent> {
@@ -304,6 +368,44 @@ mod tests {
             })
             .unwrap_or_default();
         (text, delay)
+    }
+
+    #[test]
+    fn offline_compaction_summarizes_the_user_messages_before_the_request() {
+        use crate::model::{
+            ModelRequest, RequestKind, RequestMetadata, ResponseEvent, ResponseItem,
+        };
+        let request = ModelRequest {
+            model: "m".into(),
+            prefix: vec![],
+            input: vec![
+                ResponseItem::text_message("user", "fix the parser"),
+                ResponseItem::text_message("assistant", "done"),
+                ResponseItem::text_message("user", "please summarize"),
+            ],
+            tools: vec![],
+            reasoning_effort: None,
+            output_schema: None,
+            metadata: RequestMetadata {
+                request_kind: RequestKind::Compaction,
+                ..RequestMetadata::default()
+            },
+        };
+        let (events, _) = super::OfflineModel.plan(&request);
+        let text = events
+            .iter()
+            .find_map(|e| match e {
+                ResponseEvent::OutputItemDone(item) => item.message_text(),
+                _ => None,
+            })
+            .unwrap_or_default();
+        assert!(text.contains("\"fix the parser\""), "{text}");
+        assert!(!text.contains("please summarize"), "{text}");
+        assert!(text.contains("replied 1 time"), "{text}");
+        assert!(matches!(
+            events.last(),
+            Some(ResponseEvent::Completed { usage: Some(_), .. })
+        ));
     }
 
     #[test]

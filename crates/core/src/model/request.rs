@@ -26,6 +26,26 @@ pub struct RequestMetadata {
     pub window: u64,
     /// Set on a sub-agent's requests (`x-openai-subagent`), e.g. a Guardian review session.
     pub subagent: Option<Subagent>,
+    /// What the request is for (`request_kind` in `x-codex-turn-metadata`).
+    pub request_kind: RequestKind,
+}
+
+/// Why a request is made: a turn's sampling, or a compaction of the thread's history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RequestKind {
+    #[default]
+    Turn,
+    Compaction,
+}
+
+impl RequestKind {
+    /// The `request_kind` spelling in `x-codex-turn-metadata`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Turn => "turn",
+            RequestKind::Compaction => "compaction",
+        }
+    }
 }
 
 /// A sub-agent thread making requests on behalf of a parent thread.
@@ -53,7 +73,8 @@ impl ModelRequest {
             "input": input,
             "tools": self.tools,
             "tool_choice": "auto",
-            "parallel_tool_calls": true,
+            // A compaction asks for text only: no tools, no parallel calls.
+            "parallel_tool_calls": m.request_kind != RequestKind::Compaction,
             "reasoning": reasoning,
             "include": ["reasoning.encrypted_content"],
             "prompt_cache_key": match &m.subagent {
@@ -80,5 +101,38 @@ impl ModelRequest {
             };
         }
         body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(kind: RequestKind) -> ModelRequest {
+        ModelRequest {
+            model: "m".into(),
+            prefix: vec![],
+            input: vec![ResponseItem::text_message("user", "hi")],
+            tools: vec![],
+            reasoning_effort: None,
+            output_schema: None,
+            metadata: RequestMetadata {
+                thread_id: "t".into(),
+                request_kind: kind,
+                ..RequestMetadata::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_compaction_body_allows_no_parallel_tool_calls() {
+        let body = request(RequestKind::Compaction).to_body();
+        assert_eq!(body["parallel_tool_calls"], false);
+        assert_eq!(body["tools"], serde_json::json!([]));
+        assert_eq!(
+            request(RequestKind::Turn).to_body()["parallel_tool_calls"],
+            true
+        );
+        assert_eq!(RequestKind::Compaction.as_str(), "compaction");
     }
 }

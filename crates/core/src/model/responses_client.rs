@@ -100,7 +100,7 @@ impl ResponsesClient {
             .await
             .map_err(AttemptError::fatal)?;
         let turn_metadata = serde_json::json!({
-            "thread_id": m.thread_id, "turn_id": m.turn_id, "request_kind": "turn",
+            "thread_id": m.thread_id, "turn_id": m.turn_id, "request_kind": m.request_kind.as_str(),
         })
         .to_string();
         let mut builder = self

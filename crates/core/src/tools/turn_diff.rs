@@ -18,6 +18,11 @@ impl TurnDiff {
             .or_insert_with(|| before.map(str::to_string));
     }
 
+    /// Whether the turn changed no file.
+    pub fn is_empty(&self) -> bool {
+        self.baselines.is_empty()
+    }
+
     /// The unified diff of every tracked file against the disk now.
     pub fn diff(&self) -> String {
         let mut out = String::new();

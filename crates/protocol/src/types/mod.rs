@@ -3,6 +3,7 @@
 mod account;
 mod auto_review;
 mod config;
+mod goal;
 mod hooks;
 mod initialize;
 mod item;
@@ -19,6 +20,7 @@ mod user_input;
 pub use account::*;
 pub use auto_review::*;
 pub use config::*;
+pub use goal::*;
 pub use hooks::*;
 pub use initialize::*;
 pub use item::*;

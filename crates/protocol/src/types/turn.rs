@@ -84,4 +84,17 @@ pub enum CodexErrorInfo {
     ResponseTooManyFailedAttempts {
         http_status_code: Option<u16>,
     },
+    /// `turn/start` or `turn/steer` while the running turn cannot take input (review, compaction).
+    #[serde(rename_all = "camelCase")]
+    ActiveTurnNotSteerable {
+        turn_kind: NonSteerableTurnKind,
+    },
+}
+
+/// The kinds of turn that refuse same-turn input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum NonSteerableTurnKind {
+    Review,
+    Compact,
 }

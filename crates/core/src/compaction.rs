@@ -1,0 +1,392 @@
+//! A manual compaction (`thread/compact/start`): a turn of its own that sends the history in one
+//! ordinary streamed request with no tools, asking for a handoff summary. The summary then
+//! replaces the model history, so the next request starts from it.
+//!
+//! Notifications, as Codex sends them: `thread/status/changed` (active), `turn/started`,
+//! `item/started` (`contextCompaction`), `thread/tokenUsage/updated`, `item/completed`,
+//! `thread/status/changed` (idle), `turn/completed`. The turn takes no steered input.
+
+use crate::clock::{new_id, now_ms, now_secs};
+use crate::event_sink::{CompactionReport, LifecycleReport, ThreadEventSink};
+use crate::model::{
+    ModelClient, ModelError, ModelRequest, RequestKind, RequestMetadata, ResponseEvent,
+    ResponseItem,
+};
+use crate::rollout::RolloutLine;
+use crate::thread::{LoadedThread, TurnControl};
+use crate::turn_runner::{turn_error, InterruptHandshake, RESPONSE_GATE_DEADLINE};
+use futures::StreamExt;
+use std::sync::Arc;
+use tally_protocol::server_notification::*;
+use tally_protocol::types::{
+    ThreadItem, ThreadStatus, TokenUsageBreakdown, Turn, TurnError, TurnItemsView, TurnStatus,
+};
+use tally_protocol::ServerNotification;
+use tokio::sync::{mpsc, oneshot};
+
+/// The final user message of a compaction request.
+pub(crate) const COMPACTION_PROMPT: &str = "You are performing a context checkpoint compaction. \
+Create a handoff summary for another language model that will resume the task. Include the \
+current progress and key decisions, important context, constraints and user preferences, what \
+remains to be done, and any data or references needed to continue. Be concise and structured.";
+
+/// What the summary is introduced with when it becomes the new history.
+pub(crate) const SUMMARY_PREFIX: &str = "Another language model started to solve this problem \
+and produced a summary of its thinking process. Use it to build on the work already done:";
+
+/// How the compaction ended.
+enum Ending {
+    Summarized(String),
+    Interrupted(Option<InterruptHandshake>),
+    Failed(ModelError),
+}
+
+/// Runs one compaction turn to its end.
+pub(crate) struct CompactionRunner {
+    thread: Arc<LoadedThread>,
+    sink: Arc<dyn ThreadEventSink>,
+    model: Arc<dyn ModelClient>,
+    turn_id: String,
+    control: mpsc::Receiver<TurnControl>,
+    started_at_ms: i64,
+}
+
+impl CompactionRunner {
+    pub fn new(
+        thread: Arc<LoadedThread>,
+        sink: Arc<dyn ThreadEventSink>,
+        model: Arc<dyn ModelClient>,
+        turn_id: String,
+        control: mpsc::Receiver<TurnControl>,
+    ) -> Self {
+        Self {
+            thread,
+            sink,
+            model,
+            turn_id,
+            control,
+            started_at_ms: now_ms(),
+        }
+    }
+
+    /// Runs the compaction; `gate` fires once the `{}` response is sent.
+    pub async fn run(mut self, gate: oneshot::Receiver<()>) {
+        let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
+        self.emit_status(ThreadStatus::Active {
+            active_flags: vec![],
+        })
+        .await;
+        let turn = self.turn_view(TurnStatus::InProgress, None);
+        self.emit(ServerNotification::TurnStarted(TurnNotification {
+            thread_id: self.thread.id.clone(),
+            turn,
+        }))
+        .await;
+        let item = ThreadItem::ContextCompaction { id: new_id() };
+        self.emit(ServerNotification::ItemStarted(ItemStartedNotification {
+            item: item.clone(),
+            thread_id: self.thread.id.clone(),
+            turn_id: self.turn_id.clone(),
+            started_at_ms: now_ms(),
+        }))
+        .await;
+        let tokens_before = self.thread.state().token_usage.last.total_tokens;
+        let ending = self.sample().await;
+        // The item closes whatever happened, so clients never see it dangling.
+        self.complete_item(item).await;
+        let (status, error, tokens_after) = match ending {
+            Ending::Summarized(summary) => {
+                self.replace_history(&summary);
+                let after = self.thread.state().token_usage.last.total_tokens;
+                (TurnStatus::Completed, None, after)
+            }
+            Ending::Interrupted(handshake) => {
+                self.emit_usage().await;
+                if let Some(h) = handshake {
+                    let _ = h.stopped.send(());
+                    let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, h.proceed).await;
+                }
+                (TurnStatus::Interrupted, None, tokens_before)
+            }
+            Ending::Failed(e) => {
+                let error = self.emit_error(&e, false).await;
+                (TurnStatus::Failed, Some(error), tokens_before)
+            }
+        };
+        let turn = self.turn_view(status, error.clone());
+        self.sink
+            .lifecycle(LifecycleReport::Compaction(CompactionReport {
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                status,
+                error: error.and_then(|e| e.codex_error_info),
+                active_context_tokens_before: tokens_before,
+                active_context_tokens_after: tokens_after,
+                started_at_ms: self.started_at_ms,
+                completed_at_ms: now_ms(),
+            }))
+            .await;
+        self.close_turn(&turn);
+        self.emit_status(ThreadStatus::Idle).await;
+        self.emit(ServerNotification::TurnCompleted(TurnNotification {
+            thread_id: self.thread.id.clone(),
+            turn,
+        }))
+        .await;
+    }
+
+    /// Streams the compaction request, retrying a broken stream as a turn would.
+    async fn sample(&mut self) -> Ending {
+        let mut retries = 0u32;
+        loop {
+            let error = match self.stream_once().await {
+                Ok(ending) => return ending,
+                Err(e) => e,
+            };
+            if !error.is_retryable() || retries >= self.model.stream_max_retries() {
+                return Ending::Failed(error);
+            }
+            retries += 1;
+            self.emit_error(&error, true).await;
+            let wait = crate::model::backoff_delay(retries - 1);
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    ctl = self.control.recv() => if let Some(ending) = on_control(ctl) {
+                        return ending;
+                    },
+                }
+            }
+        }
+    }
+
+    /// One request: the summary text, or how it stopped; `Err` is a failure worth a retry check.
+    async fn stream_once(&mut self) -> Result<Ending, ModelError> {
+        let request = self.build_request();
+        let model = self.model.clone();
+        let open = model.stream(request);
+        tokio::pin!(open);
+        let opened = loop {
+            tokio::select! {
+                r = &mut open => break r,
+                ctl = self.control.recv() => if let Some(ending) = on_control(ctl) {
+                    return Ok(ending);
+                },
+            }
+        };
+        let mut stream = opened?;
+        let mut streamed = String::new();
+        let mut finished: Option<String> = None;
+        loop {
+            tokio::select! {
+                ev = stream.next() => match ev {
+                    None => return Err(ModelError::StreamDisconnected("stream ended".into())),
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(ResponseEvent::Completed { usage, .. })) => {
+                        if let Some(u) = usage {
+                            self.record_usage(u).await;
+                        }
+                        let summary = finished.unwrap_or(streamed);
+                        if summary.trim().is_empty() {
+                            return Ok(Ending::Failed(ModelError::ResponseFailed(
+                                "the compaction produced no summary".into(),
+                            )));
+                        }
+                        return Ok(Ending::Summarized(summary));
+                    }
+                    Some(Ok(ResponseEvent::OutputTextDelta { delta, .. })) => streamed.push_str(&delta),
+                    Some(Ok(ResponseEvent::OutputItemDone(
+                        item @ ResponseItem::Message { .. },
+                    ))) => {
+                        if let Some(text) = item.message_text() {
+                            finished.get_or_insert_with(String::new).push_str(&text);
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                },
+                ctl = self.control.recv() => if let Some(ending) = on_control(ctl) {
+                    return Ok(ending);
+                },
+            }
+        }
+    }
+
+    fn build_request(&self) -> ModelRequest {
+        let mut state = self.thread.state();
+        state.window += 1;
+        let s = &state.settings;
+        let mut input = state.history.clone();
+        input.push(ResponseItem::text_message("user", COMPACTION_PROMPT));
+        ModelRequest {
+            model: s.model.clone(),
+            prefix: crate::prompt::prefix_items(s),
+            input,
+            tools: Vec::new(),
+            reasoning_effort: s.reasoning_effort.clone(),
+            output_schema: None,
+            metadata: RequestMetadata {
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                originator: s.originator.clone(),
+                user_agent: s.user_agent.clone(),
+                window: state.window,
+                subagent: None,
+                request_kind: RequestKind::Compaction,
+            },
+        }
+    }
+
+    /// The summary becomes the whole model history, in memory and in the rollout.
+    fn replace_history(&self, summary: &str) {
+        let replacement = vec![ResponseItem::text_message(
+            "user",
+            format!("{SUMMARY_PREFIX}\n\n{}", summary.trim()),
+        )];
+        {
+            let mut state = self.thread.state();
+            state.history = replacement.clone();
+            // Earlier turns' history is gone: they all start at the beginning now (as on reload).
+            for (_, mark) in &mut state.history_marks {
+                *mark = 0;
+            }
+        }
+        self.thread
+            .persist(&[RolloutLine::Compacted { replacement }]);
+    }
+
+    async fn record_usage(&mut self, last: TokenUsageBreakdown) {
+        let usage = {
+            let mut state = self.thread.state();
+            state.token_usage.total.add(&last);
+            state.token_usage.last = last;
+            state.token_usage
+        };
+        self.thread.persist(&[RolloutLine::TokenUsage(usage)]);
+        self.emit_usage().await;
+    }
+
+    async fn emit_usage(&self) {
+        let token_usage = self.thread.state().token_usage;
+        self.emit(ServerNotification::ThreadTokenUsageUpdated(
+            ThreadTokenUsageUpdatedNotification {
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                token_usage,
+            },
+        ))
+        .await;
+    }
+
+    async fn complete_item(&self, item: ThreadItem) {
+        self.thread.persist(&[RolloutLine::Item {
+            turn_id: self.turn_id.clone(),
+            item: item.clone(),
+        }]);
+        {
+            let mut state = self.thread.state();
+            state.updated_at = now_secs();
+            if let Some(turn) = state.turns.iter_mut().rev().find(|t| t.id == self.turn_id) {
+                turn.items.push(item.clone());
+            }
+        }
+        self.emit(ServerNotification::ItemCompleted(
+            ItemCompletedNotification {
+                item,
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                completed_at_ms: now_ms(),
+                content_token_count: None,
+            },
+        ))
+        .await;
+    }
+
+    async fn emit_error(&self, e: &ModelError, will_retry: bool) -> TurnError {
+        let error = turn_error(e);
+        self.emit(ServerNotification::Error(ErrorNotification {
+            error: error.clone(),
+            thread_id: self.thread.id.clone(),
+            turn_id: self.turn_id.clone(),
+            will_retry,
+        }))
+        .await;
+        error
+    }
+
+    /// Records the end in memory and on disk, and frees the thread.
+    fn close_turn(&self, turn: &Turn) {
+        {
+            let mut state = self.thread.state();
+            if let Some(t) = state.turns.iter_mut().rev().find(|t| t.id == self.turn_id) {
+                t.status = turn.status;
+                t.error = turn.error.clone();
+                t.completed_at = turn.completed_at;
+                t.duration_ms = turn.duration_ms;
+            }
+            if state
+                .active
+                .as_ref()
+                .is_some_and(|a| a.turn_id == self.turn_id)
+            {
+                state.active = None;
+            }
+        }
+        self.thread
+            .persist(&[RolloutLine::TurnCompleted(turn.clone())]);
+        self.thread.sync();
+    }
+
+    fn turn_view(&self, status: TurnStatus, error: Option<TurnError>) -> Turn {
+        let done = status != TurnStatus::InProgress;
+        let now = now_ms();
+        Turn {
+            id: self.turn_id.clone(),
+            root_turn_id: Some(self.turn_id.clone()),
+            items: Vec::new(),
+            items_view: if status == TurnStatus::Completed {
+                TurnItemsView::Summary
+            } else {
+                TurnItemsView::NotLoaded
+            },
+            status,
+            error,
+            started_at: Some(self.started_at_ms / 1000),
+            completed_at: done.then_some(now / 1000),
+            duration_ms: done.then_some(now - self.started_at_ms),
+        }
+    }
+
+    async fn emit_status(&self, status: ThreadStatus) {
+        self.emit(ServerNotification::ThreadStatusChanged(
+            ThreadStatusChangedNotification {
+                thread_id: self.thread.id.clone(),
+                status,
+            },
+        ))
+        .await;
+    }
+
+    async fn emit(&self, n: ServerNotification) {
+        self.sink.notify(&self.thread.id, n).await;
+    }
+}
+
+/// What a control message means for a compaction: an interrupt stops it; steers never reach it
+/// (`turn/steer` is refused while it runs), so one that somehow did is dropped.
+fn on_control(ctl: Option<TurnControl>) -> Option<Ending> {
+    match ctl {
+        Some(TurnControl::Interrupt { stopped, proceed }) => {
+            Some(Ending::Interrupted(Some(InterruptHandshake {
+                stopped,
+                proceed,
+            })))
+        }
+        Some(TurnControl::Steer { .. }) => {
+            tracing::warn!("dropped input steered into a compaction turn");
+            None
+        }
+        None => Some(Ending::Interrupted(None)),
+    }
+}
