@@ -276,3 +276,80 @@ async fn http_sink_maps_statuses_and_network_errors() {
         }
     );
 }
+
+/// Counts recoveries; says the identity was renewed when `renews`.
+struct Recovery {
+    renews: bool,
+    seen: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait::async_trait]
+impl tally_analytics::delivery::AssertionRecovery for Recovery {
+    async fn recover(&self, authorization: &HeaderValue, refusal: &[u8]) -> bool {
+        self.seen.lock().unwrap().push((
+            authorization.to_str().unwrap_or_default().to_owned(),
+            String::from_utf8_lossy(refusal).into_owned(),
+        ));
+        self.renews
+    }
+}
+
+/// A sink whose Authorization is `{scheme} v1`, then `v2` after the first request.
+fn signed_sink(url: &str, scheme: &'static str, renews: bool) -> (HttpSink, Arc<Recovery>) {
+    let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let auth = Arc::new(move || {
+        let v = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        vec![(
+            HeaderName::from_static("authorization"),
+            HeaderValue::from_str(&format!("{scheme} v{}", v.min(2))).unwrap(),
+        )]
+    });
+    let recovery = Arc::new(Recovery {
+        renews,
+        seen: Default::default(),
+    });
+    let sink = HttpSink::new(HttpSinkConfig::new(url, "tally", "tally/0"), auth)
+        .unwrap()
+        .with_assertion_recovery(recovery.clone());
+    (sink, recovery)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_assertion_is_renewed_and_the_batch_posted_once_more() {
+    let collector =
+        FakeCollector::start([Reply::Refuse("agent_runtime_revoked")], Reply::Status(200)).await;
+    let (sink, recovery) = signed_sink(&collector.url, "AgentAssertion", true);
+    let batch = events("renew", 2);
+    assert_eq!(sink.send(&batch).await, SinkResult::Ok);
+    let received = collector.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].headers["authorization"], "AgentAssertion v1");
+    assert_eq!(received[1].headers["authorization"], "AgentAssertion v2");
+    assert_eq!(collector.accepted_ids(), ids_of(&batch));
+    let seen = recovery.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, "AgentAssertion v1");
+    assert!(seen[0].1.contains("agent_runtime_revoked"), "{}", seen[0].1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_keeps_refusing_gets_one_more_post_and_the_batch_is_kept() {
+    let collector = FakeCollector::start([], Reply::Refuse("agent_runtime_revoked")).await;
+    let (sink, recovery) = signed_sink(&collector.url, "AgentAssertion", true);
+    let batch = events("loop", 1);
+    assert_eq!(sink.send(&batch).await, SinkResult::Auth(401));
+    assert_eq!(collector.received().len(), 2, "one more post, no loop");
+    assert_eq!(recovery.seen.lock().unwrap().len(), 1);
+
+    // Not renewed: no second post. A bearer refusal never asks for a recovery.
+    let collector = FakeCollector::start([], Reply::Refuse("agent_runtime_revoked")).await;
+    let (sink, recovery) = signed_sink(&collector.url, "AgentAssertion", false);
+    assert_eq!(sink.send(&batch).await, SinkResult::Auth(401));
+    assert_eq!(collector.received().len(), 1);
+    assert_eq!(recovery.seen.lock().unwrap().len(), 1);
+    let collector = FakeCollector::start([], Reply::Refuse("unauthorized")).await;
+    let (sink, recovery) = signed_sink(&collector.url, "Bearer", true);
+    assert_eq!(sink.send(&batch).await, SinkResult::Auth(401));
+    assert_eq!(collector.received().len(), 1);
+    assert!(recovery.seen.lock().unwrap().is_empty());
+}

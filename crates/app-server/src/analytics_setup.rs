@@ -65,7 +65,15 @@ fn sink_for(
             .as_deref()
             .and_then(|var| std::env::var(var).ok())
             .filter(|t| !t.is_empty());
-        return Ok(Some(Arc::new(HttpSink::new(http, headers(auth, token))?)));
+        let recovery = auth
+            .agent_identity()
+            .is_some()
+            .then(|| Arc::new(crate::auth_setup::AnalyticsAssertionRecovery(auth.clone())));
+        let mut sink = HttpSink::new(http, headers(auth, token))?;
+        if let Some(recovery) = recovery {
+            sink = sink.with_assertion_recovery(recovery);
+        }
+        return Ok(Some(Arc::new(sink)));
     }
     if let Some(path) = &a.jsonl_path {
         return Ok(Some(Arc::new(JsonlSink::open(path)?)));

@@ -1,11 +1,13 @@
 //! Builds the `AuthManager` from config and connects it to the rest of the app-server: the
-//! external refresh bridge and the analytics sink's auth headers.
+//! external refresh bridge, the analytics sink's auth headers and assertion recovery, and the
+//! threads' rollouts as the keepers of their agent tasks.
 
 use std::sync::Arc;
 use tally_auth::{
     AgentIdentityConfig, AuthConfig, AuthError, AuthManager, RefreshedTokens, TokenRefresher,
 };
-use tally_core::Config;
+use tally_core::thread_tasks::RolloutThreadTaskStore;
+use tally_core::{Config, ThreadManager};
 
 use crate::auth_bridge::ExternalAuthRefreshBridge;
 
@@ -64,4 +66,25 @@ impl TokenRefresher for BridgeRefresher {
 /// task's AgentAssertion once registered), computed per POST.
 pub fn analytics_auth(auth: Arc<AuthManager>) -> tally_analytics::delivery::AuthHeaderProvider {
     Arc::new(move || auth.default_headers())
+}
+
+/// Keeps each thread's agent task in its rollout (instead of `auth.json`): a resumed thread signs
+/// with the task it had while the runtime is the same, a fork registers its own. The store holds
+/// the threads weakly, so the manager and auth never keep each other alive.
+pub fn keep_thread_tasks_with_threads(auth: &AuthManager, threads: &Arc<ThreadManager>) {
+    auth.set_thread_task_store(Arc::new(RolloutThreadTaskStore::new(threads)));
+}
+
+/// Renews the agent identity when the collector refuses the analytics sink's `AgentAssertion`
+/// because its runtime is gone, so the sink can post the batch once more at once.
+pub(crate) struct AnalyticsAssertionRecovery(pub Arc<AuthManager>);
+
+#[async_trait::async_trait]
+impl tally_analytics::delivery::AssertionRecovery for AnalyticsAssertionRecovery {
+    async fn recover(&self, authorization: &axum::http::HeaderValue, refusal: &[u8]) -> bool {
+        match tally_auth::registration::rejection_code(refusal) {
+            Some(code) => self.0.recover_refused_assertion(authorization, &code).await,
+            None => false,
+        }
+    }
 }

@@ -40,6 +40,7 @@ pub(crate) fn initialize_response(
         client: ClientIdentity {
             originator: info.name.clone(),
             user_agent: user_agent.clone(),
+            experimental_api: caps.experimental_api,
         },
         experimental_api: caps.experimental_api,
         opt_out_notifications: caps

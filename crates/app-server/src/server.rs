@@ -102,14 +102,18 @@ impl AppServer {
             threads = threads.without_landlock();
         }
         let threads = Arc::new(threads);
+        crate::auth_setup::keep_thread_tasks_with_threads(&auth, &threads);
         Self {
             processor: Arc::new(MessageProcessor::new(outgoing, threads, config, auth)),
             analytics: std::sync::Mutex::new(analytics),
         }
     }
 
-    /// Flushes analytics within its deadline; what is not sent stays spooled for the next start.
+    /// Ends the sessions (SessionEnd hooks, each capped, reported before analytics flush) and
+    /// cancels async hooks, then flushes analytics within its deadline; what is not sent stays
+    /// spooled for the next start.
     pub async fn shutdown(&self) {
+        self.processor.threads.shutdown().await;
         let pipeline = self.analytics.lock().ok().and_then(|mut a| a.take());
         if let Some(p) = pipeline {
             p.shutdown().await;

@@ -509,6 +509,14 @@ async fn a_malformed_layer_is_named_in_warnings_and_the_project_layer_still_load
         "{w}"
     );
     assert_eq!(entry["hooks"][0]["source"], "project");
+    // The same problem, structured: the file, and the field at fault.
+    let errors = entry["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["path"], user_hooks.display().to_string());
+    assert_eq!(
+        errors[0]["message"],
+        "field `hooks.Stop[0].hooks[0].command` must be a string; handler skipped"
+    );
     trust_all(&mut client, repo.path()).await;
     let thread_id = start_thread(&mut client, repo.path()).await;
     let messages = turn(&mut client, &thread_id, "hello").await;
@@ -655,4 +663,510 @@ async fn prompt_hook_context_reaches_the_model_as_a_developer_message() {
             ("developer".to_string(), "The repo uses tabs.".to_string()),
         ]
     );
+}
+
+/// Writes a hooks.json whose handlers are given as full JSON (for `async`, several handlers).
+fn write_hooks(home: &TempDir, hooks: Value) {
+    std::fs::write(
+        home.path().join("hooks.json"),
+        json!({ "hooks": hooks }).to_string(),
+    )
+    .expect("hooks");
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("payload");
+    serde_json::from_str(&text).expect("payload is JSON")
+}
+
+/// `hook/*` and item/turn notifications as `method:eventName|itemType`, for order checks.
+fn hook_order(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|m| {
+            let method = m["method"].as_str()?;
+            match method {
+                "hook/started" | "hook/completed" => Some(format!(
+                    "{method}:{}",
+                    m["params"]["run"]["eventName"].as_str()?
+                )),
+                "item/started" | "item/completed" => Some(format!(
+                    "{method}:{}",
+                    m["params"]["item"]["type"].as_str()?
+                )),
+                "turn/started" | "turn/completed" => Some(method.to_string()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn config_toml_hooks_are_listed_trusted_and_run_and_the_trust_write_keeps_comments() {
+    let ws = tempfile::tempdir().expect("ws");
+    let log = ws.path().join("ran.log");
+    let home = tempfile::tempdir().expect("home");
+    let config_path = home.path().join("config.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "# my settings: keep this comment\nmodel_provider = \"tally-offline\" # offline\napproval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"\n\n# hooks live here too\n[[hooks.Stop]]\n[[hooks.Stop.hooks]]\ntype = \"command\"\ncommand = \"echo ran >> {}\"\ntimeout = 10\n",
+            log.display()
+        ),
+    )
+    .expect("config");
+    let server = server(&home);
+    let mut client = client_for(&server).await;
+
+    let entry = list(&mut client, ws.path()).await;
+    let hook = &entry["hooks"][0];
+    assert_eq!(hook["sourcePath"], config_path.display().to_string());
+    assert_eq!(hook["source"], "user");
+    assert_eq!(hook["key"], format!("{}:stop:0:0", config_path.display()));
+    assert_eq!(hook["trustStatus"], "untrusted");
+    assert_eq!(entry["errors"], json!([]));
+
+    let thread_id = start_thread(&mut client, ws.path()).await;
+    let messages = turn(&mut client, &thread_id, "hello").await;
+    assert!(
+        completed_runs(&messages).is_empty(),
+        "an untrusted hook ran"
+    );
+    assert!(!log.exists());
+
+    trust_all(&mut client, ws.path()).await;
+    let config = std::fs::read_to_string(&config_path).expect("config");
+    for kept in [
+        "# my settings: keep this comment\n",
+        "model_provider = \"tally-offline\" # offline\n",
+        "# hooks live here too\n[[hooks.Stop]]\n",
+        "trusted_hash = \"sha256:",
+    ] {
+        assert!(config.contains(kept), "lost {kept:?}: {config}");
+    }
+    assert_eq!(
+        list(&mut client, ws.path()).await["hooks"][0]["trustStatus"],
+        "trusted"
+    );
+    let messages = turn(&mut client, &thread_id, "hello again").await;
+    assert_eq!(
+        completed_runs(&messages),
+        [("stop".into(), "completed".into())]
+    );
+    let run = &messages
+        .iter()
+        .find(|m| m["method"] == "hook/completed")
+        .expect("run")["params"]["run"];
+    assert_eq!(run["sourcePath"], config_path.display().to_string());
+    assert_eq!(std::fs::read_to_string(&log).expect("log"), "ran\n");
+}
+
+#[tokio::test]
+async fn compaction_runs_pre_and_post_compact_hooks_in_order() {
+    let home = home("");
+    let ws = tempfile::tempdir().expect("ws");
+    let dir = ws.path().display().to_string();
+    std::fs::write(
+        home.path().join("hooks.json"),
+        hooks_json(&[
+            (
+                "PreCompact",
+                Some("manual"),
+                &format!("cat > {dir}/pre.json"),
+            ),
+            // Not selected: the matcher is applied to the trigger.
+            (
+                "PreCompact",
+                Some("auto"),
+                &format!("cat > {dir}/never.json"),
+            ),
+            ("PostCompact", None, &format!("cat > {dir}/post.json")),
+        ]),
+    )
+    .expect("hooks");
+    let server = server(&home);
+    let mut client = client_for(&server).await;
+    trust_all(&mut client, ws.path()).await;
+    let thread_id = start_thread(&mut client, ws.path()).await;
+    turn(&mut client, &thread_id, "remember: teal").await;
+
+    client
+        .call_ok("thread/compact/start", json!({"threadId": thread_id}))
+        .await;
+    let messages = client.collect_until("turn/completed").await;
+    assert_eq!(
+        hook_order(&messages),
+        [
+            "turn/started",
+            "hook/started:preCompact",
+            "hook/completed:preCompact",
+            "item/started:contextCompaction",
+            "item/completed:contextCompaction",
+            "hook/started:postCompact",
+            "hook/completed:postCompact",
+            "turn/completed",
+        ]
+    );
+    let turn_id = messages.last().expect("done")["params"]["turn"]["id"].clone();
+    assert_eq!(
+        messages.last().expect("done")["params"]["turn"]["status"],
+        "completed"
+    );
+    let pre = read_json(&ws.path().join("pre.json"));
+    assert_eq!(pre["hook_event_name"], "PreCompact");
+    assert_eq!(pre["trigger"], "manual");
+    assert_eq!(pre["turn_id"], turn_id);
+    assert_eq!(pre["session_id"], thread_id.as_str());
+    assert!(pre.get("permission_mode").is_none(), "{pre}");
+    let post = read_json(&ws.path().join("post.json"));
+    assert_eq!(post["hook_event_name"], "PostCompact");
+    assert!(!post["compaction_summary"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty());
+    assert!(!ws.path().join("never.json").exists());
+}
+
+#[tokio::test]
+async fn a_pre_compact_stop_gates_the_compaction_off() {
+    let home = home("");
+    let ws = tempfile::tempdir().expect("ws");
+    std::fs::write(
+        home.path().join("hooks.json"),
+        hooks_json(&[(
+            "PreCompact",
+            None,
+            "echo '{\"continue\":false,\"stopReason\":\"not now\"}'",
+        )]),
+    )
+    .expect("hooks");
+    let server = server(&home);
+    let mut client = client_for(&server).await;
+    trust_all(&mut client, ws.path()).await;
+    let thread_id = start_thread(&mut client, ws.path()).await;
+    turn(&mut client, &thread_id, "hello").await;
+    client
+        .call_ok("thread/compact/start", json!({"threadId": thread_id}))
+        .await;
+    let messages = client.collect_until("turn/completed").await;
+    assert_eq!(
+        completed_runs(&messages),
+        [("preCompact".into(), "stopped".into())]
+    );
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m["params"]["item"]["type"] == "contextCompaction"),
+        "the compaction ran"
+    );
+    let warning = messages
+        .iter()
+        .find(|m| m["method"] == "warning")
+        .expect("warning");
+    assert_eq!(
+        warning["params"]["message"],
+        "PreCompact hook stopped the compaction: not now"
+    );
+    // The history is untouched: the next turn still works from it.
+    let next = turn(&mut client, &thread_id, "still here?").await;
+    assert_eq!(
+        next.last().expect("done")["params"]["turn"]["status"],
+        "completed"
+    );
+}
+
+#[tokio::test]
+async fn permission_request_hooks_decide_before_anyone_is_asked() {
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(
+        home.path().join("config.toml"),
+        "model_provider = \"tally-offline\"\napproval_policy = \"untrusted\"\nsandbox_mode = \"danger-full-access\"\n",
+    )
+    .expect("config");
+    let ws = tempfile::tempdir().expect("ws");
+    let dir = ws.path().display().to_string();
+    let deny = json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+        "decision": {"behavior": "deny", "message": "not on my watch"}}});
+    let allow = json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+        "decision": {"behavior": "allow"}}});
+    let command = format!(
+        "cat > {dir}/perm.json; if [ -e {dir}/allow ]; then echo '{allow}'; else echo '{deny}'; fi"
+    );
+    std::fs::write(
+        home.path().join("hooks.json"),
+        hooks_json(&[("PermissionRequest", Some("Bash"), &command)]),
+    )
+    .expect("hooks");
+    let server = server(&home);
+    let mut client = client_for(&server).await;
+    trust_all(&mut client, ws.path()).await;
+    let thread_id = start_thread(&mut client, ws.path()).await;
+
+    let messages = turn(&mut client, &thread_id, "run: touch denied").await;
+    assert!(
+        !methods(&messages)
+            .iter()
+            .any(|m| m.contains("requestApproval")),
+        "the client was asked: {messages:#?}"
+    );
+    assert_eq!(
+        completed_runs(&messages),
+        [("permissionRequest".into(), "blocked".into())]
+    );
+    assert!(!ws.path().join("denied").exists(), "a denied command ran");
+    assert!(
+        final_text(&messages).contains("rejected by a PermissionRequest hook: not on my watch"),
+        "{}",
+        final_text(&messages)
+    );
+    let call_id = messages
+        .iter()
+        .find(|m| {
+            m["method"] == "item/completed" && m["params"]["item"]["type"] == "commandExecution"
+        })
+        .map(|m| {
+            m["params"]["item"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .expect("declined command item");
+    let run = &messages
+        .iter()
+        .find(|m| m["method"] == "hook/completed")
+        .expect("run")["params"]["run"];
+    let hooks_path = home.path().join("hooks.json").display().to_string();
+    assert_eq!(
+        run["id"],
+        format!("permission-request:0:{hooks_path}:{call_id}")
+    );
+    let payload = read_json(&ws.path().join("perm.json"));
+    assert_eq!(payload["hook_event_name"], "PermissionRequest");
+    assert_eq!(payload["tool_name"], "Bash");
+    assert_eq!(payload["tool_input"]["command"], "touch denied");
+    assert!(payload.get("tool_use_id").is_none(), "{payload}");
+    assert_eq!(payload["permission_mode"], "default");
+
+    std::fs::write(ws.path().join("allow"), "").expect("flag");
+    let messages = turn(&mut client, &thread_id, "run: touch allowed").await;
+    assert!(!methods(&messages)
+        .iter()
+        .any(|m| m.contains("requestApproval")));
+    assert_eq!(
+        completed_runs(&messages),
+        [("permissionRequest".into(), "completed".into())]
+    );
+    assert!(
+        ws.path().join("allowed").exists(),
+        "an allowed command did not run"
+    );
+}
+
+#[tokio::test]
+async fn interrupt_and_session_end_hooks_run_once_and_are_reported_without_their_text() {
+    let collector = FakeCollector::start().await;
+    let home = home(&format!(
+        "\n[analytics]\ncollector_url = \"{}\"\n",
+        collector.url()
+    ));
+    let ws = tempfile::tempdir().expect("ws");
+    let ends = ws.path().join("ends.log");
+    let interrupt = format!("echo '{{\"systemMessage\":\"{CANARY} interrupted\"}}'");
+    let end = format!("cat >> {l}; echo >> {l}; echo {CANARY}", l = ends.display());
+    std::fs::write(
+        home.path().join("hooks.json"),
+        hooks_json(&[("Interrupt", None, &interrupt), ("SessionEnd", None, &end)]),
+    )
+    .expect("hooks");
+    let server = server(&home);
+    let mut client = client_for(&server).await;
+    trust_all(&mut client, ws.path()).await;
+    let archived = start_thread(&mut client, ws.path()).await;
+    turn(&mut client, &archived, "hello").await;
+    let kept = start_thread(&mut client, ws.path()).await;
+
+    // Interrupt: a long command is stopped; the hook runs before turn/completed.
+    let started = client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": kept, "input": input("run: sleep 30")}),
+        )
+        .await;
+    let turn_id = started["turn"]["id"].as_str().expect("turn id").to_string();
+    client
+        .wait_for(|m| {
+            m["method"] == "item/started" && m["params"]["item"]["type"] == "commandExecution"
+        })
+        .await;
+    client
+        .call_ok(
+            "turn/interrupt",
+            json!({"threadId": kept, "turnId": turn_id}),
+        )
+        .await;
+    let messages = client.collect_until("turn/completed").await;
+    assert_eq!(
+        completed_runs(&messages),
+        [("interrupt".into(), "completed".into())]
+    );
+    assert_eq!(
+        messages.last().expect("done")["params"]["turn"]["status"],
+        "interrupted"
+    );
+
+    // Archiving ends that thread's session; shutdown ends the other one, and not the first again.
+    client
+        .call_ok("thread/archive", json!({"threadId": archived}))
+        .await;
+    server.shutdown().await;
+    let ended: Vec<Value> = std::fs::read_to_string(&ends)
+        .expect("SessionEnd ran")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("payload"))
+        .collect();
+    assert_eq!(ended.len(), 2, "{ended:?}");
+    assert_eq!(ended[0]["session_id"], archived.as_str());
+    assert_eq!(ended[1]["session_id"], kept.as_str());
+    assert_eq!(
+        ended[0],
+        json!({"session_id": archived, "transcript_path": ended[0]["transcript_path"],
+               "cwd": ws.path().display().to_string(), "hook_event_name": "SessionEnd",
+               "reason": "other"})
+    );
+    let end_run = client
+        .wait_for(|m| {
+            m["method"] == "hook/completed" && m["params"]["run"]["eventName"] == "sessionEnd"
+        })
+        .await;
+    assert_eq!(end_run["params"]["run"]["scope"], "thread");
+    assert_eq!(end_run["params"]["run"]["status"], "completed");
+
+    let events = collector.wait_for_events(3, Duration::from_secs(10)).await;
+    let mut runs: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["event_type"] == "codex_hook_run")
+        .map(|e| {
+            (
+                e["event_params"]["hook_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                e["event_params"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    runs.sort();
+    assert_eq!(
+        runs,
+        [
+            ("Interrupt".into(), "completed".into()),
+            ("SessionEnd".into(), "completed".into()),
+            ("SessionEnd".into(), "completed".into()),
+        ]
+    );
+    for body in collector.bodies() {
+        assert!(!body.contains(CANARY), "hook text left the process: {body}");
+    }
+}
+
+#[tokio::test]
+async fn async_hooks_do_not_block_the_turn_are_reported_and_feed_the_next_prompt() {
+    let mock = MockResponsesServer::start().await;
+    mock.enqueue_stream(sse::text_turn_whole("msg_1", "One."));
+    mock.enqueue_stream(sse::text_turn_whole("msg_2", "Two."));
+    let collector = FakeCollector::start().await;
+    let home = common::home_with_analytics(&mock, collector.url());
+    let ws = tempfile::tempdir().expect("ws");
+    let context = format!("from the async hook {CANARY}");
+    let answer = json!({"hookSpecificOutput": {"hookEventName": "UserPromptSubmit",
+        "additionalContext": context}});
+    let marker = ws.path().join("first-done");
+    // Only the first run answers (after a pause); later runs stay quiet.
+    let slow = format!(
+        "if [ -e {m} ]; then exit 0; fi; sleep 2; touch {m}; echo '{answer}'",
+        m = marker.display()
+    );
+    write_hooks(
+        &home,
+        json!({"UserPromptSubmit": [{"hooks": [
+            {"type": "command", "command": slow, "timeout": 10, "async": true},
+            {"type": "command", "command": format!("if [ -e {m} ]; then exit 0; fi; sleep 30", m = marker.display()), "timeout": 1, "async": true}
+        ]}]}),
+    );
+    let server = server(&home);
+    let mut client = client_for(&server).await;
+    trust_all(&mut client, ws.path()).await;
+    let thread_id = start_thread(&mut client, ws.path()).await;
+
+    let begun = std::time::Instant::now();
+    let first = turn(&mut client, &thread_id, "first").await;
+    assert!(
+        begun.elapsed() < Duration::from_secs(2),
+        "the turn waited for an async hook"
+    );
+    assert!(
+        !first.iter().any(|m| m["method"] == "hook/completed"),
+        "{first:#?}"
+    );
+    let mut done = Vec::new();
+    while done.len() < 2 {
+        let m = client.notification("hook/completed").await;
+        done.push(m["params"]["run"].clone());
+    }
+    done.sort_by_key(|r| r["status"].as_str().unwrap_or_default().to_string());
+    assert_eq!(done[0]["executionMode"], "async");
+    assert_eq!(done[0]["status"], "completed");
+    assert_eq!(done[1]["status"], "failed");
+    assert_eq!(done[1]["entries"][0]["text"], "hook timed out after 1s");
+
+    let second = turn(&mut client, &thread_id, "second").await;
+    assert_eq!(final_text(&second), "Two.");
+    let request = &mock.requests()[1].body;
+    let tail: Vec<(String, String)> = request["input"]
+        .as_array()
+        .expect("input")
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap_or_default().to_string(),
+                m["content"][0]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(tail[0], ("user".to_string(), "second".to_string()));
+    let developer: Vec<&str> = tail[1..].iter().map(|(_, t)| t.as_str()).collect();
+    assert!(developer.contains(&context.as_str()), "{tail:?}");
+    assert!(
+        developer.contains(&"Async UserPromptSubmit hook failed: hook timed out after 1s"),
+        "{tail:?}"
+    );
+
+    // Turn 2's async runs end quickly (the marker exists); then shutdown cancels what is left.
+    for _ in 0..2 {
+        client.notification("hook/completed").await;
+    }
+    server.shutdown().await;
+    let events = collector.wait_for_events(4, Duration::from_secs(10)).await;
+    let runs: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "codex_hook_run")
+        .map(|e| &e["event_params"])
+        .collect();
+    assert_eq!(runs.len(), 4, "{events:#?}");
+    for r in &runs {
+        assert_eq!(r["execution_mode"], "async");
+        assert_eq!(r["hook_name"], "UserPromptSubmit");
+    }
+    for body in collector.bodies() {
+        assert!(!body.contains(CANARY), "hook text left the process: {body}");
+    }
 }

@@ -32,6 +32,10 @@ pub const REREGISTER_COOLDOWN: Duration = Duration::from_secs(10 * 60);
 /// Deadline on waiting for another registration to finish.
 const REGISTER_LOCK_DEADLINE: Duration = Duration::from_secs(40);
 
+/// After a thread's task could not be registered, its requests use the background task and do not
+/// try again for this long (a backend that is down costs no latency per request).
+pub const THREAD_TASK_RETRY_COOLDOWN: Duration = Duration::from_secs(60);
+
 /// Agent identity settings, resolved from config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentIdentityConfig {
@@ -69,6 +73,18 @@ impl std::fmt::Debug for AgentAssertion {
             .field("task_id", &self.task_id)
             .field("timestamp", &self.timestamp)
             .finish_non_exhaustive()
+    }
+}
+
+impl AgentAssertion {
+    /// Decodes the credential of an `Authorization: AgentAssertion <credential>` header value;
+    /// `None` for anything else (a bearer header, bad base64 or JSON).
+    pub fn from_header(value: &HeaderValue) -> Option<Self> {
+        let credential = value.to_str().ok()?.strip_prefix("AgentAssertion ")?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(credential.trim())
+            .ok()?;
+        serde_json::from_slice(&json).ok()
     }
 }
 
@@ -161,6 +177,15 @@ struct CachedTask {
     task: String,
 }
 
+/// A thread that wants its own task (it was prewarmed), and how its registration went.
+#[derive(Default)]
+struct WantedTask {
+    /// Single flight: one registration of this thread's task at a time.
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// When its registration last failed; requests do not retry before the cooldown.
+    failed_at: Option<Instant>,
+}
+
 /// A registered (or registering) agent runtime and its tasks.
 pub struct AgentIdentity {
     home: PathBuf,
@@ -171,7 +196,10 @@ pub struct AgentIdentity {
     key: RwLock<SigningKey>,
     registrar: Registrar,
     record: RwLock<Option<AgentIdentityRecord>>,
+    // Entries of a dropped runtime stay (never used: the runtime differs) so that the thread is
+    // known to want a task of the new runtime.
     thread_tasks: Mutex<HashMap<String, CachedTask>>,
+    wanted: Mutex<HashMap<String, WantedTask>>,
     store: RwLock<Option<Arc<dyn ThreadTaskStore>>>,
     // Single flight for registrations, so concurrent threads do not register twice.
     register_lock: tokio::sync::Mutex<()>,
@@ -245,6 +273,7 @@ impl AgentIdentity {
             registrar: Registrar::new(),
             record: RwLock::new(record),
             thread_tasks: Mutex::new(thread_tasks),
+            wanted: Mutex::new(HashMap::new()),
             store: RwLock::new(None),
             register_lock: tokio::sync::Mutex::new(()),
             recovery: Mutex::new(Recovery::default()),
@@ -439,9 +468,9 @@ impl AgentIdentity {
     }
 
     /// Drops the runtime `stale` after the backend said `code` (revoked or unknown): forgets it
-    /// and its tasks, and after a revocation also the key (it may be the stolen one). `Err` when
-    /// this happens again within the cooldown: the caller must not register again yet. The caller
-    /// holds the registration lock.
+    /// and its tasks (threads register new ones on their next request), and after a revocation
+    /// also the key (it may be the stolen one). `Err` when this happens again within the
+    /// cooldown: the caller must not register again yet. The caller holds the registration lock.
     fn drop_runtime(&self, stale: &str, code: &str) -> Result<(), AuthError> {
         // Another caller already replaced it.
         if self.runtime_id().as_deref() != Some(stale) {
@@ -452,11 +481,9 @@ impl AgentIdentity {
         if code == "agent_runtime_revoked" {
             write(&self.key, create_key(&self.home)?);
         }
+        // Its thread tasks are never used again (they name `stale`); the threads get new tasks
+        // of the next runtime on their next request (see `wants_thread_task`).
         self.set_record(None)?;
-        self.thread_tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
         let mut recovery = self.recovery.lock().unwrap_or_else(|p| p.into_inner());
         let again = recovery
             .last
@@ -497,20 +524,24 @@ impl AgentIdentity {
             .map_err(Failure::into_error)
     }
 
-    /// A backend refused an assertion with the 401 reason `code`: a revoked or unknown runtime is
-    /// dropped and registered again (once; see [`REREGISTER_COOLDOWN`]). True when a new
-    /// runtime is registered.
+    /// A backend refused an assertion of the runtime `refused` (the current one when `None`)
+    /// with the 401 reason `code`: a revoked or unknown runtime is dropped and registered again
+    /// (once; see [`REREGISTER_COOLDOWN`]). True when a runtime other than `refused` is
+    /// registered afterwards (also when another caller already replaced it), so the request can
+    /// be signed again.
     pub(crate) async fn assertion_refused(
         &self,
         bearer: &[(HeaderName, HeaderValue)],
         code: &str,
+        refused: Option<&str>,
     ) -> bool {
         if !self.supported || !is_runtime_gone(code) {
             return false;
         }
-        let Some(stale) = self.runtime_id() else {
+        let Some(stale) = refused.map(str::to_owned).or_else(|| self.runtime_id()) else {
             return false;
         };
+        // `recover` leaves a runtime that is no longer `stale` alone.
         match self.recover(bearer, &stale, code).await {
             Ok(()) => self.runtime_id().is_some_and(|id| id != stale),
             Err(e) => {
@@ -520,26 +551,75 @@ impl AgentIdentity {
         }
     }
 
-    /// Registers `thread_id`'s task once; failures leave the thread on the background task.
+    /// Whether a request of `thread_id` should first register the thread's task: the thread was
+    /// prewarmed (it wants one), has none under the current runtime (none yet, or its task
+    /// belonged to a runtime that was dropped since), and its last attempt did not fail within
+    /// [`THREAD_TASK_RETRY_COOLDOWN`].
+    pub(crate) fn wants_thread_task(&self, thread_id: &str) -> bool {
+        if !self.supported || self.thread_task(thread_id).is_some() {
+            return false;
+        }
+        let wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        wanted.get(thread_id).is_some_and(|w| {
+            w.failed_at
+                .is_none_or(|t| t.elapsed() >= THREAD_TASK_RETRY_COOLDOWN)
+        })
+    }
+
+    /// The single-flight lock of `thread_id`'s registration; marks the thread as wanting a task.
+    fn thread_lock(&self, thread_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        wanted.entry(thread_id.to_owned()).or_default().lock.clone()
+    }
+
+    fn note_thread_task(&self, thread_id: &str, ok: bool) {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = wanted.get_mut(thread_id) {
+            w.failed_at = (!ok).then(Instant::now);
+        }
+    }
+
+    /// Registers `thread_id`'s task under the current runtime if it has none (once, however many
+    /// callers ask at the same time); failures leave the thread on the background task.
     pub(crate) async fn ensure_thread_task(
         &self,
         bearer: &[(HeaderName, HeaderValue)],
         thread_id: &str,
     ) {
-        if !self.supported || self.thread_task(thread_id).is_some() {
+        if !self.supported {
             return;
         }
-        self.prepare(bearer).await;
-        let Some(runtime) = self.runtime_id() else {
+        let lock = self.thread_lock(thread_id);
+        let Ok(_guard) = tokio::time::timeout(REGISTER_LOCK_DEADLINE, lock.lock()).await else {
+            tracing::warn!(thread_id, "agent task registration is stuck");
             return;
         };
-        // A resumed thread keeps the task its store kept.
+        // Registered by the caller this one waited for.
+        if self.thread_task(thread_id).is_some() {
+            return;
+        }
+        let ok = self.register_thread_task(bearer, thread_id).await;
+        self.note_thread_task(thread_id, ok);
+    }
+
+    /// Finds or registers `thread_id`'s task; the caller holds the thread's lock. True when the
+    /// thread has a task of the current runtime afterwards.
+    async fn register_thread_task(
+        &self,
+        bearer: &[(HeaderName, HeaderValue)],
+        thread_id: &str,
+    ) -> bool {
+        self.prepare(bearer).await;
+        let Some(runtime) = self.runtime_id() else {
+            return false;
+        };
+        // A resumed thread keeps the task its store kept (if the same runtime registered it).
         if let Some(task) = self
             .thread_task_store()
             .and_then(|s| s.load(&runtime, thread_id))
         {
             self.cache_task(&runtime, thread_id, &task);
-            return;
+            return true;
         }
         let registered = match self
             .registrar
@@ -570,8 +650,12 @@ impl AgentIdentity {
                 if let Err(e) = self.persist_thread_task(&runtime, thread_id, task).await {
                     tracing::warn!(thread_id, error = %e, "agent task not saved; it is registered again after a restart");
                 }
+                true
             }
-            Err(e) => tracing::warn!(thread_id, error = %e, "agent task registration failed"),
+            Err(e) => {
+                tracing::warn!(thread_id, error = %e, "agent task registration failed");
+                false
+            }
         }
     }
 

@@ -91,3 +91,46 @@ fn unregistered_identity_mints_nothing() {
     assert_eq!(identity.assertion(Some("thread")), None);
     assert!(!format!("{identity:?}").contains("key:"));
 }
+
+#[test]
+fn only_prewarmed_threads_want_a_task_and_a_failure_cools_down() {
+    let home = home();
+    let identity = AgentIdentity::new(
+        home.path(),
+        AgentIdentityConfig {
+            authapi_base_url: "http://127.0.0.1:9/api/accounts".into(),
+            agent_version: "0.1.0".into(),
+            agent_harness_id: "tally".into(),
+            running_location: "test".into(),
+            allowed_hosts: vec!["127.0.0.1".into()],
+        },
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!identity.wants_thread_task("thread-1"), "never prewarmed");
+    identity.thread_lock("thread-1");
+    assert!(identity.wants_thread_task("thread-1"));
+    identity.note_thread_task("thread-1", false);
+    assert!(
+        !identity.wants_thread_task("thread-1"),
+        "no retry per request within the cooldown"
+    );
+    identity.note_thread_task("thread-1", true);
+    assert!(identity.wants_thread_task("thread-1"));
+}
+
+#[test]
+fn assertion_headers_decode_and_others_do_not() {
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let credential = mint_assertion(&key, "rt-1", "task-1", SystemTime::now());
+    let value = HeaderValue::from_str(&format!("AgentAssertion {credential}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let decoded = AgentAssertion::from_header(&value).unwrap_or_else(|| panic!("decodes"));
+    assert_eq!(
+        (decoded.agent_runtime_id.as_str(), decoded.task_id.as_str()),
+        ("rt-1", "task-1")
+    );
+    for other in ["Bearer sk-1", "AgentAssertion !!!", "AgentAssertion e30"] {
+        assert!(AgentAssertion::from_header(&HeaderValue::from_static(other)).is_none());
+    }
+}

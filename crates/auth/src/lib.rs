@@ -16,8 +16,8 @@ pub mod token;
 pub use agent_identity::{AgentAssertion, AgentIdentity, AgentIdentityConfig};
 pub use error::AuthError;
 pub use manager::{
-    AuthConfig, AuthManager, AuthMode, AuthStatus, ACCOUNT_ID_HEADER, REFRESH_DEADLINE,
-    REFRESH_MARGIN,
+    AuthConfig, AuthManager, AuthMode, AuthStatus, ACCOUNT_ID_HEADER, AGENT_IDENTITY_WAIT,
+    REFRESH_DEADLINE, REFRESH_MARGIN,
 };
 pub use refresh::{RefreshedTokens, TokenRefresher, TOKEN_URL_ENV};
 pub use thread_task_store::ThreadTaskStore;

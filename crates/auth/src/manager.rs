@@ -20,6 +20,11 @@ pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// Deadline on one refresh, whoever performs it.
 pub const REFRESH_DEADLINE: Duration = Duration::from_secs(30);
 
+/// How long a request waits for the agent-identity work it started (its thread's task, a new
+/// runtime after a refusal); the work goes on in the background past it, so a caller that gives
+/// up never leaves a registration half done.
+pub const AGENT_IDENTITY_WAIT: Duration = Duration::from_secs(10);
+
 /// Where the manager keeps state and which backend it talks to.
 #[derive(Clone)]
 pub struct AuthConfig {
@@ -491,6 +496,76 @@ impl AuthManager {
         }
     }
 
+    /// The authorization of a request for `thread_id` when the caller can wait: a thread that
+    /// wants its own task and has none under the current runtime (its prewarm is still running or
+    /// failed a while ago, or its task belonged to a runtime that was dropped since) gets one
+    /// first, within [`AGENT_IDENTITY_WAIT`]; then as [`AuthManager::thread_headers`].
+    pub async fn thread_request_headers(
+        self: &Arc<Self>,
+        thread_id: &str,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        if self
+            .identity
+            .as_ref()
+            .is_some_and(|i| i.wants_thread_task(thread_id))
+        {
+            let manager = Arc::clone(self);
+            let thread = thread_id.to_owned();
+            let work = tokio::spawn(async move { manager.prewarm_thread_task(&thread).await });
+            if tokio::time::timeout(AGENT_IDENTITY_WAIT, work)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    thread_id,
+                    "agent task not registered in time; this request uses the background task"
+                );
+            }
+        }
+        self.thread_headers(thread_id)
+    }
+
+    /// A backend answered 401 with the reason `code` to a request sent with `authorization`:
+    /// when that was an `AgentAssertion` whose runtime the backend no longer knows (revoked or
+    /// unknown), the runtime is dropped and registered again (as
+    /// [`AuthManager::agent_assertion_refused`], but a runtime another caller already replaced
+    /// is not dropped twice). True when the refused runtime is no longer the one in use (a new
+    /// one signs, or requests fell back to bearer because registering again is paused), so the
+    /// request may be sent once more with fresh headers. Waits at most [`AGENT_IDENTITY_WAIT`],
+    /// the recovery going on in the background past it.
+    pub async fn recover_refused_assertion(
+        self: &Arc<Self>,
+        authorization: &HeaderValue,
+        code: &str,
+    ) -> bool {
+        if self.identity.is_none() || !crate::registration::is_runtime_gone(code) {
+            return false;
+        }
+        let Some(refused) = crate::AgentAssertion::from_header(authorization) else {
+            return false;
+        };
+        let manager = Arc::clone(self);
+        let code = code.to_owned();
+        let stale = refused.agent_runtime_id.clone();
+        let work = tokio::spawn(async move {
+            if let Some(identity) = &manager.identity {
+                let bearer = manager.bearer_headers();
+                identity
+                    .assertion_refused(&bearer, &code, Some(&stale))
+                    .await;
+            }
+        });
+        if !matches!(
+            tokio::time::timeout(AGENT_IDENTITY_WAIT, work).await,
+            Ok(Ok(()))
+        ) {
+            return false;
+        }
+        self.identity
+            .as_ref()
+            .is_some_and(|i| i.runtime_id().as_deref() != Some(refused.agent_runtime_id.as_str()))
+    }
+
     /// Keeps each thread's agent task in `store` (e.g. with the thread's own record) instead of
     /// `auth.json`; a no-op when agent identity is off.
     pub fn set_thread_task_store(&self, store: Arc<dyn crate::ThreadTaskStore>) {
@@ -508,7 +583,7 @@ impl AuthManager {
         match &self.identity {
             Some(identity) => {
                 identity
-                    .assertion_refused(&self.bearer_headers(), code)
+                    .assertion_refused(&self.bearer_headers(), code, None)
                     .await
             }
             None => false,

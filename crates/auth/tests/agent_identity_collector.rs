@@ -165,3 +165,103 @@ async fn thread_tasks_kept_by_a_store_come_back_for_a_resumed_thread() {
     assert_eq!(listed[0].tasks, 2, "background and thread-1 only");
     collector.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
 }
+
+fn authorization_value(headers: &[(http::HeaderName, http::HeaderValue)]) -> http::HeaderValue {
+    headers
+        .iter()
+        .find(|(n, _)| n == http::header::AUTHORIZATION)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("an authorization header"))
+}
+
+#[tokio::test]
+async fn a_live_thread_of_a_replaced_runtime_gets_a_new_task_on_its_next_request() {
+    let dir = tempdir();
+    let collector = collector(dir.path(), false).await;
+    let registry = collector
+        .identities()
+        .cloned()
+        .unwrap_or_else(|| panic!("registry"));
+    let home = tempdir();
+    let m = manager(home.path(), &collector);
+    m.prepare_agent_identity().await;
+    m.prewarm_thread_task("thread-1").await;
+    let identity = m.agent_identity().unwrap_or_else(|| panic!("identity"));
+    let first = identity.runtime_id().unwrap_or_default();
+    let old_task = identity.thread_task("thread-1").unwrap_or_default();
+    assert!(!old_task.is_empty());
+
+    // The background request is refused, the runtime replaced: thread-1's task is of the old one.
+    assert_eq!(registry.revoke(&first), Ok(true));
+    let refused = m.default_headers();
+    let (status, code) = ingest(&collector, refused.clone()).await;
+    assert_eq!((status, code.as_str()), (401, "agent_runtime_revoked"));
+    assert!(
+        m.recover_refused_assertion(&authorization_value(&refused), &code)
+            .await
+    );
+    let second = identity.runtime_id().unwrap_or_default();
+    assert_ne!(second, first);
+    assert_eq!(identity.thread_task("thread-1"), None);
+
+    // Its next request registers a task of the new runtime instead of using the background one.
+    let headers = m.thread_request_headers("thread-1").await;
+    let new_task = task_of(&headers);
+    assert!(!new_task.is_empty() && new_task != old_task);
+    assert_eq!(
+        identity.thread_task("thread-1").as_deref(),
+        Some(new_task.as_str())
+    );
+    assert_ne!(
+        task_of(&m.default_headers()),
+        new_task,
+        "not the background task"
+    );
+    assert_eq!(ingest(&collector, headers).await.0, 200);
+
+    // A second refusal of the old header (a request that was in flight) does not drop the new
+    // runtime: the caller just signs again.
+    assert!(
+        m.recover_refused_assertion(&authorization_value(&refused), &code)
+            .await
+    );
+    assert_eq!(identity.runtime_id().as_deref(), Some(second.as_str()));
+    // A thread never prewarmed is not registered by a request; a bearer header never recovers.
+    assert_eq!(
+        task_of(&m.thread_request_headers("thread-x").await),
+        task_of(&m.default_headers())
+    );
+    let bearer = http::HeaderValue::from_static("Bearer x");
+    assert!(!m.recover_refused_assertion(&bearer, &code).await);
+    let listed = registry.list();
+    assert_eq!(listed.len(), 2);
+    collector.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn concurrent_requests_of_a_new_thread_register_one_task() {
+    let dir = tempdir();
+    let collector = collector(dir.path(), false).await;
+    let home = tempdir();
+    let m = manager(home.path(), &collector);
+    m.prepare_agent_identity().await;
+    // Two prewarms (a start and a resume) and a request that waits for the thread's task.
+    let ((), (), headers) = tokio::join!(
+        m.prewarm_thread_task("thread-1"),
+        m.prewarm_thread_task("thread-1"),
+        m.thread_request_headers("thread-1")
+    );
+    let task = m
+        .agent_identity()
+        .and_then(|i| i.thread_task("thread-1"))
+        .unwrap_or_default();
+    assert!(!task.is_empty());
+    assert_eq!(
+        task_of(&headers),
+        task,
+        "the request waited for the thread's task"
+    );
+    let listed = collector.identities().map(|r| r.list()).unwrap_or_default();
+    assert_eq!(listed[0].tasks, 2, "background and thread-1 only");
+    collector.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
+}

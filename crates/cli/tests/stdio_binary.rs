@@ -167,3 +167,77 @@ async fn with_analytics_on_the_process_still_exits_promptly_and_flushes_on_eof()
         .collect();
     assert_eq!(types, vec!["codex_thread_initialized", "codex_turn_event"]);
 }
+
+#[tokio::test]
+async fn with_agent_identity_on_the_process_still_exits_promptly_and_keeps_the_task_in_the_rollout()
+{
+    const TOKEN: &str = "team-token-1b2c";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = tally_collector::CollectorConfig::embedded(dir.path().join("c.sqlite"));
+    config.allow_unauthenticated = tally_collector::Unauthenticated::Deny;
+    config.tokens = vec![tally_collector::TokenConfig {
+        token: Some(TOKEN.into()),
+        token_sha256: None,
+        account: Some("team-a".into()),
+        label: "team".into(),
+        scopes: vec![tally_collector::config::Scope::Ingest],
+    }];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let collector = tally_collector::start(config, listener)
+        .await
+        .expect("collector starts");
+    let url = collector.base_url();
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[analytics]\ncollector_url = \"{url}\"\n\n[features]\nuse_agent_identity = true\n\n[agent_identity]\nauthapi_base_url = \"{url}/api/accounts\"\nallowed_hosts = [\"127.0.0.1\"]\n"
+        ),
+    )
+    .expect("config");
+    std::fs::write(
+        home.path().join("auth.json"),
+        json!({"OPENAI_API_KEY": TOKEN}).to_string(),
+    )
+    .expect("auth.json");
+    let mut child = tally(home.path())
+        .arg("app-server")
+        .spawn()
+        .expect("spawn tally");
+    let stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut client = AppClient::over_lines(stdout, stdin, SchemaMode::Stable);
+    client.initialize(false).await;
+    let started = client.call_ok("thread/start", json!({})).await;
+    let thread_id = started["thread"]["id"].as_str().expect("id").to_string();
+    let rollout = home
+        .path()
+        .join("sessions")
+        .join(format!("rollout-{thread_id}.jsonl"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&rollout)
+        .unwrap_or_default()
+        .contains(r#"{"type":"agent_task""#)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the thread's task is kept in its rollout"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let closed_at = Instant::now();
+    client.close();
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("tally exits after stdin closes with agent identity on")
+        .expect("wait");
+    assert!(status.success());
+    assert!(
+        closed_at.elapsed() < Duration::from_secs(3),
+        "exit took {:?}",
+        closed_at.elapsed()
+    );
+    collector.shutdown().await.expect("collector stops");
+}

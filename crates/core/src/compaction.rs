@@ -5,9 +5,13 @@
 //! Notifications, as Codex sends them: `thread/status/changed` (active), `turn/started`,
 //! `item/started` (`contextCompaction`), `thread/tokenUsage/updated`, `item/completed`,
 //! `thread/status/changed` (idle), `turn/completed`. The turn takes no steered input.
+//!
+//! Hooks: PreCompact runs after `turn/started` (a `continue: false` answer gates the
+//! compaction off, with a warning); PostCompact runs once the summary replaced the history.
 
 use crate::clock::{new_id, now_ms, now_secs};
 use crate::event_sink::{CompactionReport, LifecycleReport, ThreadEventSink};
+use crate::hook_dispatch::{run_event, EventHooks, EventRequest, HookSite};
 use crate::model::{
     ModelClient, ModelError, ModelRequest, RequestKind, RequestMetadata, ResponseEvent,
     ResponseItem,
@@ -17,6 +21,7 @@ use crate::thread::{LoadedThread, TurnControl};
 use crate::turn_runner::{turn_error, InterruptHandshake, RESPONSE_GATE_DEADLINE};
 use futures::StreamExt;
 use std::sync::Arc;
+use tally_hooks::HookPayload;
 use tally_protocol::server_notification::*;
 use tally_protocol::types::{
     ThreadItem, ThreadStatus, TokenUsageBreakdown, Turn, TurnError, TurnItemsView, TurnStatus,
@@ -34,6 +39,9 @@ remains to be done, and any data or references needed to continue. Be concise an
 pub(crate) const SUMMARY_PREFIX: &str = "Another language model started to solve this problem \
 and produced a summary of its thinking process. Use it to build on the work already done:";
 
+/// What starts a compaction here: always a client's `thread/compact/start`.
+const TRIGGER: &str = "manual";
+
 /// How the compaction ended.
 enum Ending {
     Summarized(String),
@@ -49,6 +57,7 @@ pub(crate) struct CompactionRunner {
     turn_id: String,
     control: mpsc::Receiver<TurnControl>,
     started_at_ms: i64,
+    hooks: EventHooks,
 }
 
 impl CompactionRunner {
@@ -66,7 +75,14 @@ impl CompactionRunner {
             turn_id,
             control,
             started_at_ms: now_ms(),
+            hooks: EventHooks::none(),
         }
+    }
+
+    /// Sets the hooks the compaction runs (PreCompact, PostCompact).
+    pub fn with_hooks(mut self, hooks: EventHooks) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// Runs the compaction; `gate` fires once the `{}` response is sent.
@@ -82,6 +98,25 @@ impl CompactionRunner {
             turn,
         }))
         .await;
+        if let Some(reason) = self.pre_compact().await {
+            // Gated off by a hook: no compaction happened, so there is no item and nothing to
+            // report to analytics; the turn simply ends.
+            let mut message = "PreCompact hook stopped the compaction".to_string();
+            if let Some(r) = reason {
+                message.push_str(": ");
+                message.push_str(&r);
+            }
+            self.warn(message).await;
+            let turn = self.turn_view(TurnStatus::Completed, None);
+            self.close_turn(&turn);
+            self.emit_status(ThreadStatus::Idle).await;
+            self.emit(ServerNotification::TurnCompleted(TurnNotification {
+                thread_id: self.thread.id.clone(),
+                turn,
+            }))
+            .await;
+            return;
+        }
         let item = ThreadItem::ContextCompaction { id: new_id() };
         self.emit(ServerNotification::ItemStarted(ItemStartedNotification {
             item: item.clone(),
@@ -97,6 +132,7 @@ impl CompactionRunner {
         let (status, error, tokens_after) = match ending {
             Ending::Summarized(summary) => {
                 self.replace_history(&summary);
+                self.post_compact(summary).await;
                 let after = self.thread.state().token_usage.last.total_tokens;
                 (TurnStatus::Completed, None, after)
             }
@@ -131,6 +167,62 @@ impl CompactionRunner {
         self.emit(ServerNotification::TurnCompleted(TurnNotification {
             thread_id: self.thread.id.clone(),
             turn,
+        }))
+        .await;
+    }
+
+    /// PreCompact; `Some(stop reason)` when a hook answered `continue: false`.
+    async fn pre_compact(&self) -> Option<Option<String>> {
+        let payload = HookPayload::PreCompact {
+            trigger: TRIGGER.into(),
+        };
+        let outcomes = self.run_hooks(payload).await;
+        let mut stopped = outcomes
+            .into_iter()
+            .filter(|o| o.status == tally_hooks::HookRunStatus::Stopped);
+        let first = stopped.next()?;
+        Some(first.reason.or_else(|| stopped.find_map(|o| o.reason)))
+    }
+
+    /// PostCompact: the compaction is done, so a `continue: false` can only be reported.
+    async fn post_compact(&self, summary: String) {
+        let payload = HookPayload::PostCompact {
+            trigger: TRIGGER.into(),
+            compaction_summary: Some(summary.trim().to_string()),
+        };
+        let outcomes = self.run_hooks(payload).await;
+        if let Some(o) = outcomes
+            .into_iter()
+            .find(|o| o.status == tally_hooks::HookRunStatus::Stopped)
+        {
+            let mut message = "PostCompact hook stopped execution".to_string();
+            if let Some(r) = o.reason {
+                message.push_str(": ");
+                message.push_str(&r);
+            }
+            self.warn(message).await;
+        }
+    }
+
+    async fn run_hooks(&self, payload: HookPayload) -> Vec<tally_hooks::HookOutcome> {
+        let site = HookSite {
+            thread: &self.thread,
+            sink: &self.sink,
+            turn_id: Some(self.turn_id.clone()),
+        };
+        let request = EventRequest {
+            payload,
+            run_suffix: None,
+            subjects: &[],
+            timeout_cap: None,
+        };
+        run_event(&self.hooks, &site, request).await
+    }
+
+    async fn warn(&self, message: String) {
+        self.emit(ServerNotification::Warning(WarningNotification {
+            message,
+            thread_id: Some(self.thread.id.clone()),
         }))
         .await;
     }

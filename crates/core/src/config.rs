@@ -28,6 +28,21 @@ pub struct ConfigToml {
     pub guardian: Option<GuardianToml>,
     pub features: Option<FeaturesToml>,
     pub agent_identity: Option<AgentIdentityToml>,
+    pub tools: Option<ToolsToml>,
+}
+
+/// `[tools]`: optional tools offered to the model (Codex's keys).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ToolsToml {
+    /// `[tools.experimental_request_user_input] enabled = true` offers `request_user_input` to
+    /// threads of clients that opted into the experimental API.
+    pub experimental_request_user_input: Option<ToolToggleToml>,
+}
+
+/// A table that switches one tool on or off.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ToolToggleToml {
+    pub enabled: Option<bool>,
 }
 
 /// `[features]`: switches for behaviour under development.
@@ -131,6 +146,9 @@ pub struct Config {
     pub agent_identity_authapi_base_url: String,
     /// `[agent_identity] allowed_hosts`: hosts besides production and staging ChatGPT.
     pub agent_identity_allowed_hosts: Vec<String>,
+    /// `[tools.experimental_request_user_input] enabled`: offer `request_user_input` (to
+    /// experimental clients only).
+    pub request_user_input: bool,
     /// Problems found while loading, each to be shown as a `configWarning`.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -239,6 +257,12 @@ impl Config {
                 .unwrap_or_else(|| "https://chatgpt.com/backend-api".to_string()),
             analytics_enabled: toml.analytics.as_ref().and_then(|a| a.enabled),
             analytics: resolve_analytics(home, toml.analytics.unwrap_or_default()),
+            request_user_input: toml
+                .tools
+                .as_ref()
+                .and_then(|t| t.experimental_request_user_input.as_ref())
+                .and_then(|t| t.enabled)
+                .unwrap_or(false),
             warnings: Vec::new(),
         })
     }

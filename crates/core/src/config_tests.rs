@@ -74,3 +74,20 @@ fn unknown_provider_and_wrong_wire_api_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn request_user_input_is_off_unless_codex_s_tools_key_enables_it() {
+    assert!(!load("", false).expect("loads").request_user_input);
+    let c = load(
+        "[tools]\nweb_search = true\n\n[tools.experimental_request_user_input]\nenabled = true\n",
+        false,
+    )
+    .expect("loads");
+    assert!(c.request_user_input);
+    let err = load(
+        "[tools.experimental_request_user_input]\nenabled = \"on\"\n",
+        false,
+    )
+    .expect_err("type error");
+    assert!(err.to_string().contains("enabled"), "{err}");
+}

@@ -13,13 +13,22 @@ pub fn system_dir() -> Option<PathBuf> {
     cfg!(unix).then(|| PathBuf::from("/etc/tally"))
 }
 
-/// Every handler discovered for `cwd` (trusted or not), with warnings, as `hooks/list` shows it.
+/// Every handler discovered for `cwd` (trusted or not), as `hooks/list` shows it: `warnings`
+/// holds every problem as text (as Codex reports them), and `errors` the ones that kept a file,
+/// or part of one, from loading, each with its file and the field at fault.
 pub fn list(home: &Path, cwd: &Path) -> HooksListEntry {
     let d = discover(&DiscoveryRoots {
         system_dir: system_dir(),
         home: home.to_path_buf(),
         cwd: cwd.to_path_buf(),
     });
+    let errors = d
+        .errors()
+        .map(|w| HookErrorInfo {
+            path: w.path.display().to_string(),
+            message: w.detail.clone(),
+        })
+        .collect();
     HooksListEntry {
         cwd: cwd.display().to_string(),
         hooks: d
@@ -49,7 +58,7 @@ pub fn list(home: &Path, cwd: &Path) -> HooksListEntry {
             })
             .collect(),
         warnings: d.warnings.iter().map(|w| w.message.clone()).collect(),
-        errors: Vec::<HookErrorInfo>::new(),
+        errors,
     }
 }
 

@@ -56,6 +56,20 @@ pub enum RolloutLine {
     GoalSet(GoalRecord),
     /// The thread's goal was cleared.
     GoalCleared,
+    /// A client named the thread (`thread/name/set`; the last line wins).
+    ThreadName {
+        name: String,
+    },
+    /// The agent-identity task the thread signs its backend requests with (the last line wins).
+    AgentTask(AgentTaskRecord),
+}
+
+/// A thread's agent task: the runtime that registered it and the task id. Never a key or a
+/// signature; a task of another runtime than the current one is not used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentTaskRecord {
+    pub agent_runtime_id: String,
+    pub task_id: String,
 }
 
 /// A thread's goal with the id analytics knows it by (never shown to clients).
@@ -79,6 +93,10 @@ pub struct LoadedRollout {
     pub skipped_lines: usize,
     /// The thread's goal, if one is set.
     pub goal: Option<GoalRecord>,
+    /// The name a client gave the thread.
+    pub name: Option<String>,
+    /// The thread's agent task, if one was registered (agent identity on).
+    pub agent_task: Option<AgentTaskRecord>,
 }
 
 impl LoadedRollout {
@@ -179,6 +197,8 @@ struct RolloutFold {
     token_usage: Option<ThreadTokenUsage>,
     history_marks: Vec<(String, usize)>,
     goal: Option<GoalRecord>,
+    name: Option<String>,
+    agent_task: Option<AgentTaskRecord>,
     skipped: usize,
 }
 
@@ -234,6 +254,8 @@ impl RolloutFold {
             }
             RolloutLine::GoalSet(goal) => self.goal = Some(goal),
             RolloutLine::GoalCleared => self.goal = None,
+            RolloutLine::ThreadName { name } => self.name = Some(name),
+            RolloutLine::AgentTask(task) => self.agent_task = Some(task),
         }
     }
 
@@ -259,6 +281,8 @@ impl RolloutFold {
             updated_at,
             skipped_lines: self.skipped,
             goal: self.goal,
+            name: self.name,
+            agent_task: self.agent_task,
         })
     }
 }
@@ -274,6 +298,23 @@ pub fn read_meta(path: &Path) -> std::io::Result<ThreadMeta> {
             format!("{}: first line is not session_meta", path.display()),
         )),
     }
+}
+
+/// The last `agent_task` line of a rollout, without folding the rest (other lines are not
+/// parsed; unreadable ones are skipped).
+pub fn read_agent_task(path: &Path) -> std::io::Result<Option<AgentTaskRecord>> {
+    const PREFIX: &[u8] = br#"{"type":"agent_task","#;
+    let mut found = None;
+    for line in BufReader::new(File::open(path)?).split(b'\n') {
+        let line = line?;
+        if !line.starts_with(PREFIX) {
+            continue;
+        }
+        if let Ok(RolloutLine::AgentTask(task)) = serde_json::from_slice::<RolloutLine>(&line) {
+            found = Some(task);
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

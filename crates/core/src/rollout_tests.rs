@@ -149,3 +149,43 @@ fn a_compaction_replaces_history_and_the_last_goal_line_wins() {
     drop(w);
     assert_eq!(load_rollout(&path).expect("loads").goal, None);
 }
+
+#[test]
+fn the_last_agent_task_line_is_the_threads_task_and_holds_no_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = rollout_path(dir.path(), "t1");
+    let mut w = RolloutWriter::open(&path).expect("open");
+    w.append(&RolloutLine::SessionMeta(meta("t1")))
+        .expect("write");
+    assert_eq!(read_agent_task(&path).expect("read"), None);
+    let task = |runtime: &str, task: &str| AgentTaskRecord {
+        agent_runtime_id: runtime.into(),
+        task_id: task.into(),
+    };
+    w.append(&RolloutLine::AgentTask(task("rt-1", "task-1")))
+        .expect("write");
+    w.append(&RolloutLine::ResponseItem(ResponseItem::text_message(
+        "user",
+        r#"{"type":"agent_task","payload":{"agent_runtime_id":"fake","task_id":"fake"}}"#,
+    )))
+    .expect("write");
+    w.append(&RolloutLine::AgentTask(task("rt-2", "task-2")))
+        .expect("write");
+    let text = std::fs::read_to_string(&path).expect("text");
+    let line = text
+        .lines()
+        .find(|l| l.contains("rt-2"))
+        .expect("agent_task line");
+    assert_eq!(
+        line,
+        r#"{"type":"agent_task","payload":{"agent_runtime_id":"rt-2","task_id":"task-2"}}"#
+    );
+    assert_eq!(
+        read_agent_task(&path).expect("read"),
+        Some(task("rt-2", "task-2"))
+    );
+    assert_eq!(
+        load_rollout(&path).expect("load").agent_task,
+        Some(task("rt-2", "task-2"))
+    );
+}

@@ -26,6 +26,8 @@ pub(crate) struct ThreadSettings {
     pub user_agent: String,
     /// Tools the client declared on `thread/start` and runs itself.
     pub dynamic_tools: Vec<DynamicToolSpec>,
+    /// Offer `request_user_input`: config enables it and the client opted into the experimental API.
+    pub request_user_input: bool,
 }
 
 /// A message to a running turn.
@@ -50,6 +52,8 @@ pub(crate) enum TurnKind {
     Regular,
     /// A manual compaction (`thread/compact/start`).
     Compaction,
+    /// A person's shell command run while the thread was idle (`thread/shellCommand`).
+    UserShell,
 }
 
 /// The running turn of a thread.
@@ -77,6 +81,13 @@ pub(crate) struct ThreadState {
     pub approvals: crate::tools::approval::SessionApprovals,
     /// The running turn waits for an approval.
     pub waiting_on_approval: bool,
+    /// The running turn waits for answers to `request_user_input`.
+    pub waiting_on_user_input: bool,
+    /// The name a client gave the thread (`thread/name/set`).
+    pub name: Option<String>,
+    /// Model context made outside the turn loop (a person's shell command during a turn), added
+    /// to the history before the next model request, where no call waits for its output.
+    pub pending_history: Vec<ResponseItem>,
     /// The thread's goal, persisted with it.
     pub goal: Option<crate::rollout::GoalRecord>,
 }
@@ -140,6 +151,22 @@ impl LoadedThread {
         }
     }
 
+    /// Moves context made outside the turn loop into the history (and the rollout); call it
+    /// only where no function call waits for its output.
+    pub fn merge_pending_history(&self, state: &mut ThreadState) {
+        if state.pending_history.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut state.pending_history);
+        let lines: Vec<RolloutLine> = pending
+            .iter()
+            .cloned()
+            .map(RolloutLine::ResponseItem)
+            .collect();
+        self.persist(&lines);
+        state.history.extend(pending);
+    }
+
     /// Flushes the rollout to disk.
     pub fn sync(&self) {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -152,13 +179,14 @@ impl LoadedThread {
     pub fn status(&self) -> ThreadStatus {
         let state = self.state();
         if state.active.is_some() {
-            ThreadStatus::Active {
-                active_flags: if state.waiting_on_approval {
-                    vec![ThreadActiveFlag::WaitingOnApproval]
-                } else {
-                    Vec::new()
-                },
+            let mut active_flags = Vec::new();
+            if state.waiting_on_approval {
+                active_flags.push(ThreadActiveFlag::WaitingOnApproval);
             }
+            if state.waiting_on_user_input {
+                active_flags.push(ThreadActiveFlag::WaitingOnUserInput);
+            }
+            ThreadStatus::Active { active_flags }
         } else {
             ThreadStatus::Idle
         }
@@ -209,7 +237,7 @@ pub(crate) fn thread_view(
         agent_nickname: None,
         agent_role: None,
         git_info: None,
-        name: None,
+        name: state.name.clone(),
         project_id: None,
         history_mode: Default::default(),
         reasoning_effort: state.settings.reasoning_effort.clone(),

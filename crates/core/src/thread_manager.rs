@@ -6,7 +6,8 @@ use crate::error::CoreError;
 use crate::event_sink::ThreadEventSink;
 use crate::model::{client_for_provider, ModelClient};
 use crate::rollout::{
-    load_rollout, rollout_path, LoadedRollout, RolloutLine, RolloutWriter, ThreadMeta,
+    load_rollout, read_agent_task, rollout_path, AgentTaskRecord, LoadedRollout, RolloutLine,
+    RolloutWriter, ThreadMeta,
 };
 use crate::thread::{
     thread_view, ActiveTurn, LoadedThread, ThreadSettings, ThreadState, TurnControl, TurnKind,
@@ -30,6 +31,8 @@ const TURN_CONTROL_CAPACITY: usize = 32;
 pub struct ClientIdentity {
     pub originator: String,
     pub user_agent: String,
+    /// The client opted into the experimental API (`capabilities.experimentalApi`).
+    pub experimental_api: bool,
 }
 
 /// A started turn; fire `gate` once the `turn/start` response is sent.
@@ -50,6 +53,8 @@ pub struct ThreadManager {
     auth: Option<Arc<tally_auth::AuthManager>>,
     /// Threads whose SessionStart hooks already ran in this process.
     hook_sessions: Mutex<HashSet<String>>,
+    /// Async hook runs of every thread, and the context they left for the model.
+    async_hooks: Arc<crate::hook_dispatch::AsyncHooks>,
 }
 
 impl ThreadManager {
@@ -63,6 +68,7 @@ impl ThreadManager {
             landlock: crate::tools::sandbox::landlock_available(),
             auth: None,
             hook_sessions: Mutex::new(HashSet::new()),
+            async_hooks: Default::default(),
         }
     }
 
@@ -197,6 +203,9 @@ impl ThreadManager {
             updated_at: now_secs(),
             approvals: Default::default(),
             waiting_on_approval: false,
+            waiting_on_user_input: false,
+            name: None,
+            pending_history: Vec::new(),
             goal: None,
         };
         let thread = LoadedThread::new(state, writer);
@@ -277,6 +286,9 @@ impl ThreadManager {
             updated_at,
             approvals: Default::default(),
             waiting_on_approval: false,
+            waiting_on_user_input: false,
+            name: loaded.name,
+            pending_history: Vec::new(),
             goal: loaded.goal,
         };
         let thread = LoadedThread::new(state, Some(RolloutWriter::open(&path)?));
@@ -344,6 +356,46 @@ impl ThreadManager {
         Err(CoreError::ThreadNotFound(id.to_string()))
     }
 
+    /// The agent task kept with thread `id` (its rollout's last `agent_task` line), whether the
+    /// thread is loaded or not; `None` for an ephemeral or unknown thread.
+    pub fn agent_task(&self, id: &str) -> Option<AgentTaskRecord> {
+        validate_thread_id(id).ok()?;
+        let path = match self.loaded(id) {
+            Some(t) => t.path.clone()?,
+            None => [
+                self.config.sessions_dir(),
+                self.config.archived_sessions_dir(),
+            ]
+            .iter()
+            .map(|dir| rollout_path(dir, id))
+            .find(|p| p.exists())?,
+        };
+        read_agent_task(&path)
+            .inspect_err(|e| tracing::warn!(thread = id, error = %e, "cannot read the agent task"))
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `task` with thread `id`: an `agent_task` line in its rollout, flushed (nothing is
+    /// kept for an ephemeral thread). A fork does not copy it: it registers its own task.
+    pub fn keep_agent_task(&self, id: &str, task: AgentTaskRecord) -> Result<(), CoreError> {
+        validate_thread_id(id)?;
+        let line = RolloutLine::AgentTask(task);
+        if let Some(t) = self.loaded(id) {
+            t.persist(std::slice::from_ref(&line));
+            t.sync();
+            return Ok(());
+        }
+        let path = rollout_path(&self.config.sessions_dir(), id);
+        if !path.exists() {
+            return Err(CoreError::ThreadNotFound(id.to_string()));
+        }
+        let mut writer = RolloutWriter::open(&path)?;
+        writer.append(&line)?;
+        writer.sync()?;
+        Ok(())
+    }
+
     /// `thread/read`.
     pub fn read_thread(&self, id: &str, include_turns: bool) -> Result<Thread, CoreError> {
         validate_thread_id(id)?;
@@ -376,6 +428,7 @@ impl ThreadManager {
             originator: String::new(),
             user_agent: String::new(),
             dynamic_tools: Vec::new(),
+            request_user_input: false,
         };
         let state = ThreadState {
             meta: loaded.meta,
@@ -389,6 +442,9 @@ impl ThreadManager {
             updated_at,
             approvals: Default::default(),
             waiting_on_approval: false,
+            waiting_on_user_input: false,
+            name: loaded.name,
+            pending_history: Vec::new(),
             goal: None,
         };
         thread_view(
@@ -505,6 +561,8 @@ impl ThreadManager {
         };
         {
             let mut state = thread.state();
+            // A person's shell command that finished during the last turn comes first.
+            thread.merge_pending_history(&mut state);
             let mark = state.history.len();
             state.history_marks.push((turn_id.clone(), mark));
             state.turns.push(Turn {
@@ -535,8 +593,12 @@ impl ThreadManager {
             .insert(thread.id.clone())
             .then_some(if fresh { "startup" } else { "resume" });
         // Discovered per turn, so trust granted (or a hook edited) since the last turn applies.
-        let hooks =
-            TurnHooks::discover(&self.config.home, std::path::Path::new(&cwd), session_start);
+        let hooks = TurnHooks::discover(
+            &self.config.home,
+            std::path::Path::new(&cwd),
+            session_start,
+            self.async_hooks.clone(),
+        );
         let (gate_tx, gate_rx) = oneshot::channel();
         let runner = TurnRunner::new(
             thread,
@@ -624,6 +686,11 @@ impl ThreadManager {
         if active.kind == TurnKind::Compaction {
             return Err(CoreError::ActiveTurnNotSteerable(
                 NonSteerableTurnKind::Compact,
+            ));
+        }
+        if active.kind == TurnKind::UserShell {
+            return Err(CoreError::InvalidRequest(
+                "a shell command is running in this thread; wait for it or interrupt it".into(),
             ));
         }
         if active.turn_id != params.expected_turn_id {
@@ -718,13 +785,15 @@ impl ThreadManager {
             started_at: now_secs(),
         }]);
         let (gate_tx, gate_rx) = oneshot::channel();
+        let hooks = self.event_hooks(&thread);
         let runner = crate::compaction::CompactionRunner::new(
             thread,
             self.sink.clone(),
             model,
             turn_id,
             control_rx,
-        );
+        )
+        .with_hooks(hooks);
         tokio::spawn(runner.run(gate_rx));
         Ok(gate_tx)
     }
@@ -812,6 +881,12 @@ impl ThreadManager {
             .ok_or_else(|| CoreError::ThreadNotFound(id.to_string()))
     }
 }
+
+#[path = "thread_user_actions.rs"]
+mod user_actions;
+
+#[path = "thread_session_hooks.rs"]
+mod session_hooks;
 
 /// Thread ids are UUIDs; anything else is rejected before a lookup.
 fn validate_thread_id(id: &str) -> Result<(), CoreError> {

@@ -65,6 +65,8 @@ pub(crate) fn settings_for(
         originator: client.originator.clone(),
         user_agent: client.user_agent.clone(),
         dynamic_tools: current.map(|c| c.dynamic_tools.clone()).unwrap_or_default(),
+        // Follows the client that last started, resumed or forked the thread.
+        request_user_input: config.request_user_input && client.experimental_api,
     })
 }
 

@@ -2,22 +2,14 @@
 //! concurrent run, then `hook/completed` in handler order, and what their verdict does to the turn.
 
 use super::TurnRunner;
-use crate::clock::{now_ms, now_secs};
-use crate::hooks::{wire_event, wire_source};
+use crate::hook_dispatch::{run_event, AsyncHooks, EventHooks, EventRequest, HookSite};
 use crate::model::ResponseItem;
 use crate::tools::call::{classify, ToolCall};
 use std::path::Path;
-use std::time::Duration;
-use tally_hooks::{
-    discover, interpret, run_command, DiscoveredHook, Discovery, DiscoveryRoots, EntryKind,
-    HookEvent, HookOutcome, HookPayload, PayloadContext, RunnerConfig,
-};
+use std::sync::Arc;
+use tally_hooks::{HookOutcome, HookPayload};
 use tally_protocol::server_notification::{ConfigWarningNotification, WarningNotification};
-use tally_protocol::types::{
-    ApprovalPolicyName, AskForApproval, HookExecutionMode, HookHandlerType, HookOutputEntry,
-    HookOutputEntryKind, HookRunNotification, HookRunStatus, HookRunSummary, HookScope, ThreadItem,
-    UserInput,
-};
+use tally_protocol::types::{ThreadItem, UserInput};
 use tally_protocol::ServerNotification;
 
 /// Consecutive Stop blocks after which the turn ends anyway, so a hook that always blocks
@@ -27,8 +19,7 @@ const MAX_STOP_CONTINUATIONS: u32 = 8;
 /// The hooks one turn may run, discovered when the turn starts (so trust granted or an edit
 /// made between turns applies to the next one).
 pub(crate) struct TurnHooks {
-    discovery: Discovery,
-    runner: RunnerConfig,
+    hooks: EventHooks,
     /// Set on the thread's first turn in this process: SessionStart runs with this `source`,
     /// and discovery warnings are reported (once per thread).
     session_start: Option<&'static str>,
@@ -38,15 +29,16 @@ pub(crate) struct TurnHooks {
 }
 
 impl TurnHooks {
-    /// Discovers hooks for a turn in `cwd`, with trust read from `<home>/config.toml`.
-    pub(crate) fn discover(home: &Path, cwd: &Path, session_start: Option<&'static str>) -> Self {
+    /// Discovers hooks for a turn in `cwd`, with trust read from `<home>/config.toml`; async
+    /// handlers are handed to `async_hooks`.
+    pub(crate) fn discover(
+        home: &Path,
+        cwd: &Path,
+        session_start: Option<&'static str>,
+        async_hooks: Arc<AsyncHooks>,
+    ) -> Self {
         Self {
-            discovery: discover(&DiscoveryRoots {
-                system_dir: crate::hooks::system_dir(),
-                home: home.to_path_buf(),
-                cwd: cwd.to_path_buf(),
-            }),
-            runner: RunnerConfig::default(),
+            hooks: EventHooks::discover(home, cwd, Some(async_hooks)),
             session_start,
             stop_blocks: 0,
             pending_context: Vec::new(),
@@ -56,13 +48,30 @@ impl TurnHooks {
     /// No hooks at all.
     pub(crate) fn none() -> Self {
         Self {
-            discovery: Discovery::default(),
-            runner: RunnerConfig::default(),
+            hooks: EventHooks::none(),
             session_start: None,
             stop_blocks: 0,
             pending_context: Vec::new(),
         }
     }
+}
+
+/// What PermissionRequest hooks decided about an approval.
+pub(super) enum PermissionHook {
+    /// Approved without asking anyone.
+    Allow,
+    /// Rejected; the reason is the hook's message.
+    Deny(String),
+}
+
+/// A PermissionRequest `tool_input`: `{command, description?}`, the description being why the
+/// approval is needed.
+pub(super) fn permission_input(command: &str, description: Option<&str>) -> serde_json::Value {
+    let mut input = serde_json::json!({ "command": command });
+    if let Some(d) = description {
+        input["description"] = d.into();
+    }
+    input
 }
 
 /// What a PreToolUse verdict leaves the tool call with.
@@ -81,6 +90,7 @@ struct Verdict {
     context: Vec<String>,
     updated_input: Option<serde_json::Value>,
     replacement_output: Option<String>,
+    allow: bool,
 }
 
 impl TurnRunner {
@@ -88,7 +98,7 @@ impl TurnRunner {
     /// recording the prompt.
     pub(super) async fn prompt_hooks(&mut self, input: &[UserInput]) -> bool {
         if let Some(source) = self.hooks.session_start {
-            for w in self.hooks.discovery.warnings.clone() {
+            for w in self.hooks.hooks.discovery.warnings.clone() {
                 self.emit(ServerNotification::ConfigWarning(
                     ConfigWarningNotification {
                         summary: w.message,
@@ -149,9 +159,14 @@ impl TurnRunner {
         true
     }
 
-    /// Records hook context for the model as developer messages, in handler order.
+    /// Records hook context for the model as developer messages, in handler order, then what
+    /// async hooks left since the last user input.
     pub(super) fn flush_hook_context(&mut self) {
-        let items: Vec<ResponseItem> = std::mem::take(&mut self.hooks.pending_context)
+        let mut context = std::mem::take(&mut self.hooks.pending_context);
+        if let Some(a) = &self.hooks.hooks.async_hooks {
+            context.extend(a.take_context(&self.thread.id));
+        }
+        let items: Vec<ResponseItem> = context
             .into_iter()
             .map(|c| ResponseItem::text_message("developer", c))
             .collect();
@@ -254,6 +269,34 @@ impl TurnRunner {
         true
     }
 
+    /// PermissionRequest, before an approval is asked of Guardian or a person: any deny wins,
+    /// otherwise any allow approves; `None` leaves the normal approval flow.
+    pub(super) async fn permission_hooks(
+        &mut self,
+        call_id: &str,
+        tool_name: &str,
+        aliases: &[&str],
+        tool_input: serde_json::Value,
+    ) -> Option<PermissionHook> {
+        let payload = HookPayload::PermissionRequest {
+            tool_name: tool_name.to_string(),
+            tool_input,
+        };
+        let subjects: Vec<&str> = std::iter::once(tool_name)
+            .chain(aliases.iter().copied())
+            .collect();
+        let v = self.run_hooks(payload, Some(call_id), &subjects).await;
+        if let Some(reason) = v.blocked.into_iter().next() {
+            return Some(PermissionHook::Deny(reason));
+        }
+        v.allow.then_some(PermissionHook::Allow)
+    }
+
+    /// Interrupt: the turn was interrupted. Hooks can only add a `systemMessage`.
+    pub(super) async fn interrupt_hooks(&mut self) {
+        self.run_hooks(HookPayload::Interrupt {}, None, &[]).await;
+    }
+
     /// The hook-facing name, input and matcher aliases of a call, or `None` for calls no hook sees.
     fn hook_tool(
         &self,
@@ -284,87 +327,22 @@ impl TurnRunner {
         tool_use_id: Option<&str>,
         subjects: &[&str],
     ) -> Verdict {
-        let event = payload.event();
-        let selected: Vec<DiscoveredHook> = self
-            .hooks
-            .discovery
-            .runnable_for(event, subjects)
-            .cloned()
-            .collect();
+        let site = HookSite {
+            thread: &self.thread,
+            sink: &self.sink,
+            turn_id: Some(self.turn_id.clone()),
+        };
+        let request = EventRequest {
+            payload,
+            run_suffix: tool_use_id,
+            subjects,
+            timeout_cap: None,
+        };
         let mut verdict = Verdict::default();
-        if selected.is_empty() {
-            return verdict;
-        }
-        let (ctx, cwd) = self.payload_context();
-        let stdin = payload.to_stdin(&ctx);
-        let started_at = now_secs();
-        let mut summaries = Vec::with_capacity(selected.len());
-        for hook in &selected {
-            let summary = run_summary(hook, tool_use_id, started_at);
-            self.emit_hook(false, summary.clone()).await;
-            summaries.push(summary);
-        }
-        let runner = self.hooks.runner.clone();
-        let runs = selected.iter().map(|hook| {
-            let (runner, stdin, cwd) = (&runner, &stdin, &cwd);
-            async move {
-                let begun = now_ms();
-                let timeout = Duration::from_secs(hook.handler.timeout_sec);
-                let out = run_command(
-                    runner,
-                    &hook.handler.command,
-                    Path::new(cwd),
-                    stdin,
-                    timeout,
-                )
-                .await;
-                (interpret(event, &out), now_ms() - begun)
-            }
-        });
-        let outcomes = futures::future::join_all(runs).await;
-        for (mut summary, (outcome, duration_ms)) in summaries.into_iter().zip(outcomes) {
-            summary.status = wire_status(&outcome);
-            summary.completed_at = Some(now_secs());
-            summary.duration_ms = Some(duration_ms);
-            summary.entries = outcome.entries.iter().map(wire_entry).collect();
+        for outcome in run_event(&self.hooks.hooks, &site, request).await {
             join(&mut verdict, outcome);
-            self.emit_hook(true, summary).await;
         }
         verdict
-    }
-
-    fn payload_context(&self) -> (PayloadContext, String) {
-        let state = self.thread.state();
-        let s = &state.settings;
-        let ctx = PayloadContext {
-            session_id: self.thread.id.clone(),
-            turn_id: self.turn_id.clone(),
-            transcript_path: self.thread.path.as_ref().map(|p| p.display().to_string()),
-            cwd: s.cwd.clone(),
-            model: s.model.clone(),
-            permission_mode: if s.approval_policy
-                == AskForApproval::Named(ApprovalPolicyName::Never)
-            {
-                "bypassPermissions".into()
-            } else {
-                "default".into()
-            },
-        };
-        (ctx, s.cwd.clone())
-    }
-
-    async fn emit_hook(&self, completed: bool, run: HookRunSummary) {
-        let n = HookRunNotification {
-            thread_id: self.thread.id.clone(),
-            turn_id: Some(self.turn_id.clone()),
-            run,
-        };
-        self.emit(if completed {
-            ServerNotification::HookCompleted(n)
-        } else {
-            ServerNotification::HookStarted(n)
-        })
-        .await;
     }
 
     async fn warn(&self, message: String) {
@@ -390,6 +368,7 @@ fn join(v: &mut Verdict, o: HookOutcome) {
         S::Completed | S::Failed => {}
     }
     if o.status != S::Failed {
+        v.allow |= o.allow;
         v.context.extend(o.context);
         if o.updated_input.is_some() {
             v.updated_input = o.updated_input;
@@ -419,64 +398,5 @@ fn rewrite_arguments(tool: &str, arguments: &str, updated: serde_json::Value) ->
         }
         "apply_patch" => arguments.to_string(),
         _ => updated.to_string(),
-    }
-}
-
-fn run_summary(
-    hook: &DiscoveredHook,
-    tool_use_id: Option<&str>,
-    started_at: i64,
-) -> HookRunSummary {
-    let mut id = format!(
-        "{}:{}:{}",
-        hook.event.kebab(),
-        hook.display_order,
-        hook.source_path.display()
-    );
-    if let Some(t) = tool_use_id {
-        id.push(':');
-        id.push_str(t);
-    }
-    HookRunSummary {
-        id,
-        event_name: wire_event(hook.event),
-        handler_type: HookHandlerType::Command,
-        execution_mode: HookExecutionMode::Sync,
-        scope: if hook.event == HookEvent::SessionStart {
-            HookScope::Thread
-        } else {
-            HookScope::Turn
-        },
-        source_path: hook.source_path.display().to_string(),
-        source: wire_source(hook.source),
-        display_order: hook.display_order,
-        status: HookRunStatus::Running,
-        status_message: hook.handler.status_message.clone(),
-        started_at,
-        completed_at: None,
-        duration_ms: None,
-        entries: Vec::new(),
-    }
-}
-
-fn wire_status(o: &HookOutcome) -> HookRunStatus {
-    match o.status {
-        tally_hooks::HookRunStatus::Completed => HookRunStatus::Completed,
-        tally_hooks::HookRunStatus::Failed => HookRunStatus::Failed,
-        tally_hooks::HookRunStatus::Blocked => HookRunStatus::Blocked,
-        tally_hooks::HookRunStatus::Stopped => HookRunStatus::Stopped,
-    }
-}
-
-fn wire_entry(e: &tally_hooks::HookEntry) -> HookOutputEntry {
-    HookOutputEntry {
-        kind: match e.kind {
-            EntryKind::Warning => HookOutputEntryKind::Warning,
-            EntryKind::Stop => HookOutputEntryKind::Stop,
-            EntryKind::Feedback => HookOutputEntryKind::Feedback,
-            EntryKind::Context => HookOutputEntryKind::Context,
-            EntryKind::Error => HookOutputEntryKind::Error,
-        },
-        text: e.text.clone(),
     }
 }

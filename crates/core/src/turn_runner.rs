@@ -242,12 +242,14 @@ impl TurnRunner {
     fn build_request(&self) -> ModelRequest {
         let mut state = self.thread.state();
         state.window += 1;
+        // Every call so far has its output: a person's shell command can join the history.
+        self.thread.merge_pending_history(&mut state);
         let s = &state.settings;
         ModelRequest {
             model: s.model.clone(),
             prefix: crate::prompt::prefix_items(s),
             input: state.history.clone(),
-            tools: crate::tools::spec::tool_definitions(&s.dynamic_tools),
+            tools: crate::tools::spec::tool_definitions(&s.dynamic_tools, s.request_user_input),
             reasoning_effort: s.reasoning_effort.clone(),
             output_schema: self.output_schema.clone(),
             metadata: RequestMetadata {
@@ -465,7 +467,11 @@ impl TurnRunner {
         self.sink
             .resolve_turn_requests(&self.thread.id, &self.turn_id)
             .await;
-        self.thread.state().waiting_on_approval = false;
+        {
+            let mut state = self.thread.state();
+            state.waiting_on_approval = false;
+            state.waiting_on_user_input = false;
+        }
         let (status, error) = match outcome {
             TurnOutcome::Completed => (TurnStatus::Completed, None),
             TurnOutcome::Interrupted(handshake) => {
@@ -474,6 +480,8 @@ impl TurnRunner {
                     let _ = h.stopped.send(());
                     let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, h.proceed).await;
                 }
+                // After the `turn/interrupt` response, so a slow hook cannot delay it.
+                self.interrupt_hooks().await;
                 (TurnStatus::Interrupted, None)
             }
             TurnOutcome::Failed(e) => {

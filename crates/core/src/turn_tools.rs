@@ -1,6 +1,7 @@
 //! Tool calls inside a turn: items and their notifications in Codex's order, approvals over
 //! server requests, running commands, applying patches, and calling the client's dynamic tools.
 
+use super::turn_hooks::{permission_input, PermissionHook};
 use super::{InterruptHandshake, TurnRunner};
 use crate::clock::now_ms;
 use crate::event_sink::RequestResolution;
@@ -13,6 +14,7 @@ use crate::tools::call::{classify, ExecArgs, ToolCall};
 use crate::tools::commands;
 use crate::tools::exec::{self, ExecRequest, ExecResult};
 use crate::tools::sandbox::{self, PreparedSandbox, SandboxRules};
+use crate::tools::user_input;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,9 +44,22 @@ pub(super) enum ToolFlow {
 
 /// A person's answer to an approval, reduced to what the turn does next.
 enum Verdict {
-    Accept { for_session: bool },
+    Accept {
+        for_session: bool,
+    },
     Decline,
     Cancel,
+    /// A PermissionRequest hook rejected the call before anyone was asked.
+    HookDenied(String),
+}
+
+impl From<PermissionHook> for Verdict {
+    fn from(h: PermissionHook) -> Self {
+        match h {
+            PermissionHook::Allow => Verdict::Accept { for_session: false },
+            PermissionHook::Deny(message) => Verdict::HookDenied(message),
+        }
+    }
 }
 
 /// A wait that an interrupt (or a closed control channel) cut short.
@@ -58,7 +73,13 @@ impl TurnRunner {
         name: &str,
         arguments: &str,
     ) -> ToolFlow {
-        let dynamic = self.thread.state().settings.dynamic_tools.clone();
+        let (dynamic, user_input) = {
+            let s = &self.thread.state().settings;
+            (s.dynamic_tools.clone(), s.request_user_input)
+        };
+        if user_input && name == user_input::REQUEST_USER_INPUT {
+            return self.run_user_input(call_id, arguments).await;
+        }
         match classify(name, arguments, &dynamic) {
             ToolCall::Exec(args) => self.run_exec(call_id, args).await,
             ToolCall::ApplyPatch(patch) => self.run_patch(call_id, &patch).await,
@@ -114,7 +135,19 @@ impl TurnRunner {
                 sandboxed
             }
             ExecDecision::Ask { reason, sandboxed } => {
-                self.set_waiting_on_approval(true).await;
+                // PermissionRequest hooks may decide before Guardian or a person is asked.
+                let hooked = self
+                    .permission_hooks(
+                        call_id,
+                        "Bash",
+                        &[],
+                        permission_input(&args.cmd, reason.as_deref()),
+                    )
+                    .await;
+                let asked = hooked.is_none();
+                if asked {
+                    self.set_waiting_on_approval(true).await;
+                }
                 self.start_item(item.view(CommandExecutionStatus::InProgress, None))
                     .await;
                 let request = ServerRequest::CommandExecutionRequestApproval(
@@ -133,13 +166,18 @@ impl TurnRunner {
                         proposed_execpolicy_amendment: None,
                     },
                 );
-                let verdict = if self.auto_review() {
-                    let action = ActionUnderReview::exec(&args, &argv, &item.command, &item.cwd);
-                    self.guardian_verdict(call_id, action).await
-                } else {
-                    self.ask(request).await
+                let verdict = match hooked {
+                    Some(h) => Ok(h.into()),
+                    None if self.auto_review() => {
+                        let action =
+                            ActionUnderReview::exec(&args, &argv, &item.command, &item.cwd);
+                        self.guardian_verdict(call_id, action).await
+                    }
+                    None => self.ask(request).await,
                 };
-                self.set_waiting_on_approval(false).await;
+                if asked {
+                    self.set_waiting_on_approval(false).await;
+                }
                 let declined = item.view(CommandExecutionStatus::Declined, None);
                 match verdict {
                     Err(Interrupted(handshake)) => {
@@ -160,6 +198,13 @@ impl TurnRunner {
                         self.complete_item(declined).await;
                         return ToolFlow::Output(format!(
                             "exec_command failed: `{}` was rejected by user",
+                            args.cmd
+                        ));
+                    }
+                    Ok(Verdict::HookDenied(message)) => {
+                        self.complete_item(declined).await;
+                        return ToolFlow::Output(format!(
+                            "exec_command failed: `{}` was rejected by a PermissionRequest hook: {message}",
                             args.cmd
                         ));
                     }
@@ -301,7 +346,18 @@ impl TurnRunner {
                 return ToolFlow::Output(format!("apply_patch failed: {reason}"));
             }
             PatchDecision::Ask { reason } => {
-                self.set_waiting_on_approval(true).await;
+                let hooked = self
+                    .permission_hooks(
+                        call_id,
+                        "apply_patch",
+                        &["Write", "Edit"],
+                        permission_input(patch, reason.as_deref()),
+                    )
+                    .await;
+                let asked = hooked.is_none();
+                if asked {
+                    self.set_waiting_on_approval(true).await;
+                }
                 let request =
                     ServerRequest::FileChangeRequestApproval(FileChangeRequestApprovalParams {
                         thread_id: self.thread.id.clone(),
@@ -311,13 +367,17 @@ impl TurnRunner {
                         reason,
                         grant_root: None,
                     });
-                let verdict = if self.auto_review() {
-                    let action = ActionUnderReview::patch(&cwd, &paths, patch);
-                    self.guardian_verdict(call_id, action).await
-                } else {
-                    self.ask(request).await
+                let verdict = match hooked {
+                    Some(h) => Ok(h.into()),
+                    None if self.auto_review() => {
+                        let action = ActionUnderReview::patch(&cwd, &paths, patch);
+                        self.guardian_verdict(call_id, action).await
+                    }
+                    None => self.ask(request).await,
                 };
-                self.set_waiting_on_approval(false).await;
+                if asked {
+                    self.set_waiting_on_approval(false).await;
+                }
                 match verdict {
                     Err(Interrupted(handshake)) => {
                         self.complete_item(view(PatchApplyStatus::Declined)).await;
@@ -338,6 +398,12 @@ impl TurnRunner {
                         return ToolFlow::Output(
                             "apply_patch failed: patch rejected by user".into(),
                         );
+                    }
+                    Ok(Verdict::HookDenied(message)) => {
+                        self.complete_item(view(PatchApplyStatus::Declined)).await;
+                        return ToolFlow::Output(format!(
+                            "apply_patch failed: patch rejected by a PermissionRequest hook: {message}"
+                        ));
                     }
                     Ok(Verdict::Accept { for_session }) => {
                         if for_session {
@@ -445,6 +511,42 @@ impl TurnRunner {
         }
     }
 
+    /// Asks the thread's clients the model's questions and waits; the answers (JSON by question
+    /// id) are the tool's output. The thread shows `waitingOnUserInput` meanwhile.
+    async fn run_user_input(&mut self, call_id: &str, arguments: &str) -> ToolFlow {
+        let questions = match user_input::questions(arguments) {
+            Ok(q) => q,
+            Err(message) => return ToolFlow::Output(message),
+        };
+        let request = ServerRequest::ToolRequestUserInput(ToolRequestUserInputParams {
+            thread_id: self.thread.id.clone(),
+            turn_id: self.turn_id.clone(),
+            item_id: call_id.to_string(),
+            is_blocking: true,
+            questions,
+        });
+        self.set_waiting_on_user_input(true).await;
+        let sink = self.sink.clone();
+        let thread_id = self.thread.id.clone();
+        let answer = self
+            .wait_interruptible(async move { sink.request(&thread_id, request).await })
+            .await;
+        self.set_waiting_on_user_input(false).await;
+        match answer {
+            Ok(RequestResolution::Answered(ServerResponse::ToolRequestUserInput(r))) => {
+                ToolFlow::Output(user_input::output(&r))
+            }
+            Ok(RequestResolution::Refused) => {
+                ToolFlow::Output("request_user_input failed: the user declined to answer".into())
+            }
+            Ok(_) => ToolFlow::Output("request_user_input failed: no answer arrived".into()),
+            Err(Interrupted(handshake)) => ToolFlow::Interrupted {
+                output: "request_user_input aborted: the turn was interrupted".into(),
+                handshake,
+            },
+        }
+    }
+
     /// Sends an approval request and reduces the answer to a verdict. Anything that is not a
     /// valid answer is a refusal: an error answer declines, a lapsed request cancels.
     async fn ask(&mut self, request: ServerRequest) -> Result<Verdict, Interrupted> {
@@ -519,6 +621,12 @@ impl TurnRunner {
 
     async fn set_waiting_on_approval(&self, waiting: bool) {
         self.thread.state().waiting_on_approval = waiting;
+        let status = self.thread.status();
+        self.emit_status(status).await;
+    }
+
+    async fn set_waiting_on_user_input(&self, waiting: bool) {
+        self.thread.state().waiting_on_user_input = waiting;
         let status = self.thread.status();
         self.emit_status(status).await;
     }

@@ -44,6 +44,9 @@ pub struct HookOutcome {
     pub updated_input: Option<Value>,
     /// PostToolUse: what the model sees instead of the tool's output.
     pub replacement_output: Option<String>,
+    /// PermissionRequest `decision.behavior: "allow"`: approve without asking (a deny is
+    /// `Blocked`, with its message as the reason).
+    pub allow: bool,
 }
 
 impl HookOutcome {
@@ -55,6 +58,7 @@ impl HookOutcome {
             reason: None,
             updated_input: None,
             replacement_output: None,
+            allow: false,
         }
     }
 
@@ -143,9 +147,14 @@ fn plain_text(event: HookEvent, text: &str) -> HookOutcome {
             o.push(EntryKind::Context, text);
             o
         }
-        HookEvent::PreToolUse | HookEvent::PostToolUse | HookEvent::PermissionRequest => {
-            HookOutcome::new(HookRunStatus::Completed)
-        }
+        // Codex ignores plain text here (compaction and SessionEnd included: their parsers only
+        // fail output that looks like JSON).
+        HookEvent::PreToolUse
+        | HookEvent::PostToolUse
+        | HookEvent::PermissionRequest
+        | HookEvent::PreCompact
+        | HookEvent::PostCompact
+        | HookEvent::SessionEnd => HookOutcome::new(HookRunStatus::Completed),
         _ => HookOutcome::failed(format!(
             "invalid hook output: {} hooks must print JSON, not plain text",
             event.pascal()
@@ -161,6 +170,7 @@ fn event_keys(event: HookEvent) -> &'static [&'static str] {
             &["decision", "reason", "hookSpecificOutput"]
         }
         HookEvent::Stop => &["decision", "reason"],
+        HookEvent::PermissionRequest => &["hookSpecificOutput"],
         _ => &[],
     }
 }
@@ -176,6 +186,7 @@ fn specific_keys(event: HookEvent) -> &'static [&'static str] {
             "permissionDecisionReason",
             "updatedInput",
         ],
+        HookEvent::PermissionRequest => &["decision"],
         _ => &[],
     }
 }
@@ -197,7 +208,13 @@ fn non_empty(s: Option<String>) -> Option<String> {
 /// Validates and applies a JSON answer; `Err` is the reason it is `failed`.
 fn json_answer(event: HookEvent, map: &Map<String, Value>) -> Result<HookOutcome, String> {
     for key in map.keys() {
-        if !UNIVERSAL.contains(&key.as_str()) && !event_keys(event).contains(&key.as_str()) {
+        // Interrupt hooks may only add a `systemMessage`.
+        let universal = if event == HookEvent::Interrupt {
+            key == "systemMessage"
+        } else {
+            UNIVERSAL.contains(&key.as_str())
+        };
+        if !universal && !event_keys(event).contains(&key.as_str()) {
             return Err(format!("unsupported field `{key}` for {}", event.pascal()));
         }
     }
@@ -266,6 +283,11 @@ fn json_answer(event: HookEvent, map: &Map<String, Value>) -> Result<HookOutcome
         o.status = HookRunStatus::Stopped;
         if let Some(r) = &stop_reason {
             o.push(EntryKind::Stop, r);
+        } else if matches!(event, HookEvent::PreCompact | HookEvent::PostCompact) {
+            o.push(
+                EntryKind::Stop,
+                &format!("{} hook stopped execution", event.pascal()),
+            );
         }
         if event == HookEvent::PostToolUse {
             o.replacement_output = Some(
@@ -319,9 +341,42 @@ fn json_answer(event: HookEvent, map: &Map<String, Value>) -> Result<HookOutcome
                 None => {}
             }
         }
+        HookEvent::PermissionRequest => match specific.get("decision") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(d)) => permission_decision(&mut o, d)?,
+            Some(_) => return Err("`hookSpecificOutput.decision` must be an object".into()),
+        },
         _ => {}
     }
     Ok(o)
+}
+
+/// A PermissionRequest `decision`: `{behavior: "allow"}` or `{behavior: "deny", message?}`.
+/// Rewriting the input or the permissions, and `interrupt: true`, are not supported.
+fn permission_decision(o: &mut HookOutcome, d: &Map<String, Value>) -> Result<(), String> {
+    for key in d.keys() {
+        match key.as_str() {
+            "behavior" | "message" => {}
+            "interrupt" if d.get("interrupt") == Some(&Value::Bool(false)) => {}
+            other => return Err(format!("unsupported field `decision.{other}`")),
+        }
+    }
+    let message = match d.get("message") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(m)) => non_empty(Some(m.clone())),
+        Some(_) => return Err("field `decision.message` must be a string".into()),
+    };
+    match d.get("behavior").and_then(Value::as_str) {
+        Some("allow") => o.allow = true,
+        Some("deny") => {
+            let reason = message.unwrap_or_else(|| "denied by a PermissionRequest hook".into());
+            o.status = HookRunStatus::Blocked;
+            o.push(EntryKind::Feedback, &reason);
+            o.reason = Some(reason);
+        }
+        _ => return Err("`decision.behavior` must be \"allow\" or \"deny\"".into()),
+    }
+    Ok(())
 }
 
 fn block(o: &mut HookOutcome, reason: Option<String>, field: &str) -> Result<(), String> {
@@ -483,6 +538,90 @@ mod tests {
         assert_eq!(
             status(HookEvent::UserPromptSubmit, exit(2, "", "secret in prompt")),
             HookRunStatus::Blocked
+        );
+    }
+
+    #[test]
+    fn permission_request_answers() {
+        let answer = |d: Value| {
+            json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": d}})
+                .to_string()
+        };
+        let o = interpret(
+            HookEvent::PermissionRequest,
+            &exit(0, &answer(json!({"behavior": "allow"})), ""),
+        );
+        assert_eq!((o.status, o.allow), (HookRunStatus::Completed, true));
+        let o = interpret(
+            HookEvent::PermissionRequest,
+            &exit(
+                0,
+                &answer(json!({"behavior": "deny", "message": "not here"})),
+                "",
+            ),
+        );
+        assert_eq!(
+            (o.status, o.reason.as_deref(), o.allow),
+            (HookRunStatus::Blocked, Some("not here"), false)
+        );
+        let o = interpret(HookEvent::PermissionRequest, &exit(2, "", "nope"));
+        assert_eq!(
+            (o.status, o.reason.as_deref()),
+            (HookRunStatus::Blocked, Some("nope"))
+        );
+        assert_eq!(
+            status(HookEvent::PermissionRequest, exit(0, "just text", "")),
+            HookRunStatus::Completed
+        );
+        for failing in [
+            answer(json!({"behavior": "allow", "updatedInput": {"command": "ls"}})),
+            answer(json!({"behavior": "allow", "updatedPermissions": []})),
+            answer(json!({"behavior": "deny", "interrupt": true})),
+            answer(json!({"behavior": "maybe"})),
+            json!({"continue": false}).to_string(),
+        ] {
+            assert_eq!(
+                status(HookEvent::PermissionRequest, exit(0, &failing, "")),
+                HookRunStatus::Failed,
+                "{failing}"
+            );
+        }
+    }
+
+    #[test]
+    fn compaction_session_end_and_interrupt_answers() {
+        let o = interpret(HookEvent::PreCompact, &exit(0, r#"{"continue":false}"#, ""));
+        assert_eq!(o.status, HookRunStatus::Stopped);
+        assert_eq!(o.entries[0].text, "PreCompact hook stopped execution");
+        assert_eq!(
+            status(HookEvent::PostCompact, exit(0, "plain text", "")),
+            HookRunStatus::Completed
+        );
+        assert_eq!(
+            status(HookEvent::PreCompact, exit(2, "", "no")),
+            HookRunStatus::Failed
+        );
+        assert_eq!(
+            status(HookEvent::SessionEnd, exit(0, "bye", "")),
+            HookRunStatus::Completed
+        );
+        assert_eq!(
+            status(
+                HookEvent::Interrupt,
+                exit(0, r#"{"systemMessage":"noted"}"#, "")
+            ),
+            HookRunStatus::Completed
+        );
+        for failing in [r#"{"continue":true}"#, "plain"] {
+            assert_eq!(
+                status(HookEvent::Interrupt, exit(0, failing, "")),
+                HookRunStatus::Failed,
+                "{failing}"
+            );
+        }
+        assert_eq!(
+            status(HookEvent::Interrupt, exit(2, "", "x")),
+            HookRunStatus::Failed
         );
     }
 }

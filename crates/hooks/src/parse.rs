@@ -1,9 +1,9 @@
-//! Reads one hooks.json into handlers, and names the file and field of everything it skips.
+//! Reads one hooks.json, or the `[hooks]` table of one config.toml, into handlers, and names the
+//! field of everything it skips.
 
 use crate::event::HookEvent;
 use crate::matcher::Matcher;
 use serde_json::Value;
-use std::path::Path;
 
 /// Codex's default handler timeout, in seconds.
 const DEFAULT_TIMEOUT_SEC: u64 = 600;
@@ -15,7 +15,7 @@ pub struct CommandHandler {
     pub command: String,
     /// Seconds before the process is killed (at least 1).
     pub timeout_sec: u64,
-    /// `async: true` handlers run detached in Codex; Tally lists them but does not run them.
+    /// `async: true`: the handler runs detached and cannot block or stop anything.
     pub is_async: bool,
     /// Copied into run summaries.
     pub status_message: Option<String>,
@@ -33,40 +33,64 @@ pub(crate) struct ParsedHandler {
     pub handler: CommandHandler,
 }
 
-/// Parses `text` read from `path`; returns handlers in listing order and warnings.
-pub(crate) fn parse_hooks_json(path: &Path, text: &str) -> (Vec<ParsedHandler>, Vec<String>) {
-    let file = path.display();
-    let mut warnings = Vec::new();
+/// What one file (or one config.toml `[hooks]` table) yields: handlers in listing order, and
+/// the problems found, each naming the field (the caller adds the file).
+pub(crate) type Parsed = (Vec<ParsedHandler>, Vec<String>);
+
+/// Parses a hooks.json text.
+pub(crate) fn parse_hooks_json(text: &str) -> Parsed {
     let root: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => {
-            warnings.push(format!("{file}: invalid JSON: {e}"));
-            return (Vec::new(), warnings);
-        }
+        Err(e) => return (Vec::new(), vec![format!("invalid JSON: {e}")]),
     };
     let Some(events) = root.get("hooks") else {
-        warnings.push(format!("{file}: field `hooks` is missing"));
-        return (Vec::new(), warnings);
+        return (Vec::new(), vec!["field `hooks` is missing".into()]);
     };
     let Some(events) = events.as_object() else {
-        warnings.push(format!("{file}: field `hooks` must be an object"));
-        return (Vec::new(), warnings);
+        return (Vec::new(), vec!["field `hooks` must be an object".into()]);
     };
+    parse_events(events)
+}
+
+/// Parses the `[hooks]` table of a config.toml text: the same event map as hooks.json, next to
+/// the user's `hooks.state` (which is trust, not hooks). `None` when the table declares no events.
+pub(crate) fn parse_hooks_toml(table: &toml::Table) -> Option<Parsed> {
+    let hooks = table.get("hooks")?;
+    let Some(hooks) = hooks.as_table() else {
+        return Some((Vec::new(), vec!["field `hooks` must be a table".into()]));
+    };
+    let mut events = serde_json::Map::new();
+    for (name, value) in hooks.iter().filter(|(k, _)| k.as_str() != "state") {
+        // TOML values always have a JSON form (datetimes become strings), so this cannot fail
+        // on file input; a value that somehow did is reported, not unwrapped.
+        match serde_json::to_value(value) {
+            Ok(v) => {
+                events.insert(name.clone(), v);
+            }
+            Err(e) => return Some((Vec::new(), vec![format!("field `hooks.{name}`: {e}")])),
+        }
+    }
+    (!events.is_empty()).then(|| parse_events(&events))
+}
+
+/// Parses an event map (`hooks` of hooks.json or config.toml).
+fn parse_events(events: &serde_json::Map<String, Value>) -> Parsed {
+    let mut warnings = Vec::new();
     let mut out = Vec::new();
     for (name, groups) in events {
         let Some(event) = HookEvent::from_pascal(name) else {
-            warnings.push(format!("{file}: field `hooks.{name}`: unknown hook event"));
+            warnings.push(format!("field `hooks.{name}`: unknown hook event"));
             continue;
         };
         let Some(groups) = groups.as_array() else {
-            warnings.push(format!("{file}: field `hooks.{name}` must be an array"));
+            warnings.push(format!("field `hooks.{name}` must be an array"));
             continue;
         };
         for (gi, group) in groups.iter().enumerate() {
             parse_group(
                 &mut out,
                 &mut warnings,
-                &format!("{file}: field `hooks.{name}[{gi}]"),
+                &format!("field `hooks.{name}[{gi}]"),
                 event,
                 gi,
                 group,
@@ -168,8 +192,8 @@ fn parse_handler(h: &Value) -> Result<CommandHandler, String> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> (Vec<ParsedHandler>, Vec<String>) {
-        parse_hooks_json(Path::new("/h/hooks.json"), text)
+    fn parse(text: &str) -> Parsed {
+        parse_hooks_json(text)
     }
 
     #[test]
@@ -200,9 +224,7 @@ mod tests {
         assert!(hooks.is_empty());
         let joined = warnings.join("\n");
         assert!(
-            joined.contains(
-                "/h/hooks.json: field `hooks.PreToolUse[0].matcher` is not a valid regex"
-            ),
+            joined.contains("field `hooks.PreToolUse[0].matcher` is not a valid regex"),
             "{joined}"
         );
         assert!(
@@ -226,12 +248,46 @@ mod tests {
     }
 
     #[test]
-    fn invalid_json_names_the_file() {
+    fn invalid_json_is_reported() {
         let (hooks, warnings) = parse("{not json");
         assert!(hooks.is_empty());
-        assert!(
-            warnings[0].starts_with("/h/hooks.json: invalid JSON"),
-            "{warnings:?}"
+        assert!(warnings[0].starts_with("invalid JSON"), "{warnings:?}");
+    }
+
+    #[test]
+    fn toml_hooks_share_the_json_shape_and_skip_the_trust_state() {
+        let table: toml::Table = toml::from_str(
+            r#"
+            [[hooks.PreToolUse]]
+            matcher = "Bash"
+            [[hooks.PreToolUse.hooks]]
+            type = "command"
+            command = "echo pre"
+            timeout = 5
+
+            [hooks.state."/h/hooks.json:stop:0:0"]
+            trusted_hash = "sha256:x"
+            "#,
+        )
+        .unwrap();
+        let (hooks, warnings) = parse_hooks_toml(&table).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0].event, HookEvent::PreToolUse);
+        assert_eq!(hooks[0].matcher.as_deref(), Some("Bash"));
+        assert_eq!(hooks[0].handler.timeout_sec, 5);
+
+        let only_state: toml::Table =
+            toml::from_str("[hooks.state.\"k\"]\ntrusted_hash = \"sha256:x\"\n").unwrap();
+        assert!(parse_hooks_toml(&only_state).is_none());
+        assert!(parse_hooks_toml(&toml::Table::new()).is_none());
+
+        let bad: toml::Table = toml::from_str("[[hooks.Stop]]\nhooks = 3\n").unwrap();
+        let (hooks, warnings) = parse_hooks_toml(&bad).unwrap();
+        assert!(hooks.is_empty());
+        assert_eq!(
+            warnings,
+            ["field `hooks.Stop[0].hooks` must be an array; group skipped"]
         );
     }
 }

@@ -45,6 +45,24 @@ pub enum HookPayload {
         stop_hook_active: bool,
         last_assistant_message: Option<String>,
     },
+    /// An approval is about to be asked for (no `tool_use_id`).
+    PermissionRequest {
+        tool_name: String,
+        /// `{command, description?}`.
+        tool_input: Value,
+    },
+    /// A compaction is about to run; `trigger` is `manual` or `auto`.
+    PreCompact { trigger: String },
+    /// A compaction finished and replaced the history with its summary.
+    PostCompact {
+        trigger: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        compaction_summary: Option<String>,
+    },
+    /// The session is ending (the thread leaves this process); `reason` as Claude Code spells it.
+    SessionEnd { reason: String },
+    /// The turn was interrupted; no event fields.
+    Interrupt {},
 }
 
 #[derive(Serialize)]
@@ -55,8 +73,10 @@ struct Wire<'a> {
     transcript_path: Option<&'a str>,
     cwd: &'a str,
     hook_event_name: &'a str,
-    model: &'a str,
-    permission_mode: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permission_mode: Option<&'a str>,
     #[serde(flatten)]
     event: &'a HookPayload,
 }
@@ -70,19 +90,44 @@ impl HookPayload {
             HookPayload::PreToolUse { .. } => HookEvent::PreToolUse,
             HookPayload::PostToolUse { .. } => HookEvent::PostToolUse,
             HookPayload::Stop { .. } => HookEvent::Stop,
+            HookPayload::PermissionRequest { .. } => HookEvent::PermissionRequest,
+            HookPayload::PreCompact { .. } => HookEvent::PreCompact,
+            HookPayload::PostCompact { .. } => HookEvent::PostCompact,
+            HookPayload::SessionEnd { .. } => HookEvent::SessionEnd,
+            HookPayload::Interrupt {} => HookEvent::Interrupt,
         }
     }
 
-    /// The compact JSON written to stdin (no trailing newline); SessionStart has no `turn_id`.
+    /// What the event's matcher is applied to besides a tool name: SessionStart's `source`,
+    /// the compaction `trigger`, SessionEnd's `reason`.
+    pub fn matcher_subject(&self) -> Option<&str> {
+        match self {
+            HookPayload::SessionStart { source } => Some(source),
+            HookPayload::PreCompact { trigger } | HookPayload::PostCompact { trigger, .. } => {
+                Some(trigger)
+            }
+            HookPayload::SessionEnd { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The compact JSON written to stdin (no trailing newline). SessionStart has no `turn_id`;
+    /// compaction has no `permission_mode`; SessionEnd carries only `session_id`,
+    /// `transcript_path`, `cwd`, `hook_event_name` and `reason`, as Codex's SessionEnd input does
+    /// (HOOKS.md does not list it).
     pub fn to_stdin(&self, ctx: &PayloadContext) -> String {
+        let event = self.event();
+        let session_scoped = matches!(event, HookEvent::SessionStart | HookEvent::SessionEnd);
+        let ending = event == HookEvent::SessionEnd;
+        let compaction = matches!(event, HookEvent::PreCompact | HookEvent::PostCompact);
         let wire = Wire {
             session_id: &ctx.session_id,
-            turn_id: (self.event() != HookEvent::SessionStart).then_some(ctx.turn_id.as_str()),
+            turn_id: (!session_scoped).then_some(ctx.turn_id.as_str()),
             transcript_path: ctx.transcript_path.as_deref(),
             cwd: &ctx.cwd,
-            hook_event_name: self.event().pascal(),
-            model: &ctx.model,
-            permission_mode: &ctx.permission_mode,
+            hook_event_name: event.pascal(),
+            model: (!ending).then_some(ctx.model.as_str()),
+            permission_mode: (!ending && !compaction).then_some(ctx.permission_mode.as_str()),
             event: self,
         };
         // Serializing plain strings, bools and JSON values into a string cannot fail.
@@ -135,5 +180,48 @@ mod tests {
         }
         .to_stdin(&ctx());
         assert!(stop.ends_with(r#""hook_event_name":"Stop","model":"m","permission_mode":"default","stop_hook_active":false,"last_assistant_message":null}"#), "{stop}");
+    }
+
+    #[test]
+    fn the_other_events_carry_their_documented_fields() {
+        let p = HookPayload::PermissionRequest {
+            tool_name: "Bash".into(),
+            tool_input: json!({"command": "rm -rf build", "description": "clean"}),
+        }
+        .to_stdin(&ctx());
+        assert_eq!(
+            p,
+            r#"{"session_id":"thr","turn_id":"turn","transcript_path":null,"cwd":"/w","hook_event_name":"PermissionRequest","model":"m","permission_mode":"default","tool_name":"Bash","tool_input":{"command":"rm -rf build","description":"clean"}}"#
+        );
+        let pre = HookPayload::PreCompact {
+            trigger: "manual".into(),
+        }
+        .to_stdin(&ctx());
+        assert_eq!(
+            pre,
+            r#"{"session_id":"thr","turn_id":"turn","transcript_path":null,"cwd":"/w","hook_event_name":"PreCompact","model":"m","trigger":"manual"}"#
+        );
+        let post = HookPayload::PostCompact {
+            trigger: "manual".into(),
+            compaction_summary: Some("sum".into()),
+        }
+        .to_stdin(&ctx());
+        assert!(
+            post.ends_with(r#""hook_event_name":"PostCompact","model":"m","trigger":"manual","compaction_summary":"sum"}"#),
+            "{post}"
+        );
+        let end = HookPayload::SessionEnd {
+            reason: "other".into(),
+        }
+        .to_stdin(&ctx());
+        assert_eq!(
+            end,
+            r#"{"session_id":"thr","transcript_path":null,"cwd":"/w","hook_event_name":"SessionEnd","reason":"other"}"#
+        );
+        let interrupt = HookPayload::Interrupt {}.to_stdin(&ctx());
+        assert_eq!(
+            interrupt,
+            r#"{"session_id":"thr","turn_id":"turn","transcript_path":null,"cwd":"/w","hook_event_name":"Interrupt","model":"m","permission_mode":"default"}"#
+        );
     }
 }

@@ -85,10 +85,14 @@ pub struct HookStates {
 impl HookStates {
     /// Reads `hooks.state` from config.toml text; an unreadable table means no trust (and a warning).
     pub fn from_config_toml(text: &str) -> (HookStates, Option<String>) {
-        let table = match toml::from_str::<toml::Table>(text) {
-            Ok(t) => t,
-            Err(e) => return (HookStates::default(), Some(format!("invalid TOML: {e}"))),
-        };
+        match toml::from_str::<toml::Table>(text) {
+            Ok(t) => HookStates::from_table(&t),
+            Err(e) => (HookStates::default(), Some(format!("invalid TOML: {e}"))),
+        }
+    }
+
+    /// Reads `hooks.state` from a parsed config.toml.
+    pub fn from_table(table: &toml::Table) -> (HookStates, Option<String>) {
         let Some(state) = table.get("hooks").and_then(|h| h.get("state")) else {
             return (HookStates::default(), None);
         };

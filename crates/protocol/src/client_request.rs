@@ -20,6 +20,8 @@ client_method_table! {
     ThreadGoalSet => "thread/goal/set", ThreadGoalSetParams, ThreadGoalSetResponse;
     ThreadGoalGet => "thread/goal/get", ThreadIdParams, ThreadGoalGetResponse;
     ThreadGoalClear => "thread/goal/clear", ThreadGoalClearParams, ThreadGoalClearResponse;
+    ThreadNameSet => "thread/name/set", ThreadSetNameParams, EmptyResponse;
+    ThreadShellCommand => "thread/shellCommand", ThreadShellCommandParams, EmptyResponse;
     TurnStart => "turn/start", TurnStartParams, TurnStartResponse;
     TurnSteer => "turn/steer", TurnSteerParams, TurnSteerResponse;
     TurnInterrupt => "turn/interrupt", TurnInterruptParams, EmptyResponse;
@@ -49,6 +51,8 @@ impl ClientRequest {
             | ClientRequest::ThreadGoalGet(p) => Some(&p.thread_id),
             ClientRequest::ThreadGoalSet(p) => Some(&p.thread_id),
             ClientRequest::ThreadGoalClear(p) => Some(&p.thread_id),
+            ClientRequest::ThreadNameSet(p) => Some(&p.thread_id),
+            ClientRequest::ThreadShellCommand(p) => Some(&p.thread_id),
             ClientRequest::TurnStart(p) => Some(&p.thread_id),
             ClientRequest::TurnSteer(p) => Some(&p.thread_id),
             ClientRequest::TurnInterrupt(p) => Some(&p.thread_id),

@@ -145,3 +145,24 @@ fn goal_notifications_serialize_with_codex_names() {
     });
     assert_eq!(cleared.method(), "thread/goal/cleared");
 }
+
+#[test]
+fn shell_command_and_name_set_decode_and_name_a_missing_field() {
+    let req = ClientRequest::decode(
+        "thread/shellCommand",
+        Some(json!({"threadId": "t1", "command": "ls | wc -l"})),
+    )
+    .expect("decodes");
+    assert_eq!(req.thread_id(), Some("t1"));
+    let err = ClientRequest::decode("thread/shellCommand", Some(json!({"threadId": "t1"})))
+        .expect_err("no command");
+    let body = err.to_error_body();
+    assert_eq!(body.code, INVALID_PARAMS);
+    assert!(body.message.contains("command"), "{}", body.message);
+    let err = ClientRequest::decode(
+        "thread/name/set",
+        Some(json!({"threadId": "t1", "name": 7})),
+    )
+    .expect_err("name is a string");
+    assert!(err.to_error_body().message.contains("name"), "{err}");
+}

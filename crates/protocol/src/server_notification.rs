@@ -26,6 +26,8 @@ pub enum ServerNotification {
     ThreadClosed(ThreadIdNotification),
     #[serde(rename = "thread/tokenUsage/updated")]
     ThreadTokenUsageUpdated(ThreadTokenUsageUpdatedNotification),
+    #[serde(rename = "thread/name/updated")]
+    ThreadNameUpdated(ThreadNameUpdatedNotification),
     #[serde(rename = "thread/goal/updated")]
     ThreadGoalUpdated(ThreadGoalUpdatedNotification),
     #[serde(rename = "thread/goal/cleared")]
@@ -84,6 +86,7 @@ impl ServerNotification {
             ServerNotification::ThreadUnarchived(_) => "thread/unarchived",
             ServerNotification::ThreadClosed(_) => "thread/closed",
             ServerNotification::ThreadTokenUsageUpdated(_) => "thread/tokenUsage/updated",
+            ServerNotification::ThreadNameUpdated(_) => "thread/name/updated",
             ServerNotification::ThreadGoalUpdated(_) => "thread/goal/updated",
             ServerNotification::ThreadGoalCleared(_) => "thread/goal/cleared",
             ServerNotification::TurnStarted(_) => "turn/started",
@@ -144,6 +147,14 @@ pub struct ThreadTokenUsageUpdatedNotification {
     pub thread_id: String,
     pub turn_id: String,
     pub token_usage: ThreadTokenUsage,
+}
+
+/// `thread/name/updated`: a thread's name after `thread/name/set`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadNameUpdatedNotification {
+    pub thread_id: String,
+    pub thread_name: Option<String>,
 }
 
 /// `thread/goal/updated`: the thread's goal after a change; `turnId` is null when a client changed it.

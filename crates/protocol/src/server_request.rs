@@ -207,7 +207,7 @@ pub struct DynamicToolCallResponse {
     pub success: bool,
 }
 
-/// `item/tool/requestUserInput` params.
+/// `item/tool/requestUserInput` params (experimental): questions the model asks a person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolRequestUserInputParams {
@@ -215,13 +215,43 @@ pub struct ToolRequestUserInputParams {
     pub turn_id: String,
     pub item_id: String,
     pub is_blocking: bool,
-    pub questions: Vec<Value>,
+    pub questions: Vec<ToolRequestUserInputQuestion>,
+}
+
+/// One question of a user-input request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolRequestUserInputQuestion {
+    pub id: String,
+    pub header: String,
+    pub question: String,
+    #[serde(default)]
+    pub options: Option<Vec<ToolRequestUserInputOption>>,
+    /// The person may answer with free text instead of an option.
+    #[serde(default)]
+    pub is_other: bool,
+    /// The answer should not be shown (a password, a token).
+    #[serde(default)]
+    pub is_secret: bool,
+}
+
+/// One selectable option of a question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ToolRequestUserInputOption {
+    pub label: String,
+    pub description: String,
 }
 
 /// The answers to a user-input request, by question id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ToolRequestUserInputResponse {
-    pub answers: serde_json::Map<String, Value>,
+    pub answers: std::collections::BTreeMap<String, ToolRequestUserInputAnswer>,
+}
+
+/// A person's answer to one question: the chosen labels or the text they typed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ToolRequestUserInputAnswer {
+    pub answers: Vec<String>,
 }
 
 /// `account/chatgptAuthTokens/refresh` params.

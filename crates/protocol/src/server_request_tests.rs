@@ -56,3 +56,32 @@ fn serializes_as_method_and_params() {
     assert_eq!(v["method"], "item/fileChange/requestApproval");
     assert_eq!(v["params"]["itemId"], "call_1");
 }
+
+#[test]
+fn user_input_answers_must_be_lists_of_strings_by_question_id() {
+    let request = ServerRequest::ToolRequestUserInput(ToolRequestUserInputParams {
+        thread_id: "t".into(),
+        turn_id: "u".into(),
+        item_id: "call_1".into(),
+        is_blocking: true,
+        questions: vec![ToolRequestUserInputQuestion {
+            id: "color".into(),
+            header: "Color".into(),
+            question: "Which color?".into(),
+            options: None,
+            is_other: true,
+            is_secret: false,
+        }],
+    });
+    let ok = request
+        .response_from_result(json!({"answers": {"color": {"answers": ["blue"]}}}))
+        .expect("decodes");
+    let ServerResponse::ToolRequestUserInput(r) = ok else {
+        panic!("wrong variant: {ok:?}")
+    };
+    assert_eq!(r.answers["color"].answers, ["blue"]);
+    let err = request
+        .response_from_result(json!({"answers": {"color": "blue"}}))
+        .expect_err("a bare string is not an answer");
+    assert_eq!(err.method, "item/tool/requestUserInput");
+}

@@ -46,8 +46,8 @@ use tokio::time::Instant;
 pub use config::{spool_dir_for_home, DeliveryConfig, FsyncPolicy};
 pub use envelope::EventEnvelope;
 pub use sinks::{
-    AuthHeaderProvider, EventSink, HttpSink, HttpSinkConfig, HttpSinkError, JsonlSink, SinkResult,
-    INGEST_PATH,
+    AssertionRecovery, AuthHeaderProvider, EventSink, HttpSink, HttpSinkConfig, HttpSinkError,
+    JsonlSink, SinkResult, INGEST_PATH,
 };
 pub use spool::{read_spool_stats, SpoolStats};
 pub use stats::{DeliveryStats, DroppedStats, ErrorClass};

@@ -26,6 +26,8 @@ pub enum Reply {
     Hang,
     /// 413 when the batch holds more events than this, else 200.
     TooLargeOver(usize),
+    /// 401 with `{"error": code}` (the collector refusing a credential).
+    Refuse(&'static str),
 }
 
 /// One request as the collector saw it.
@@ -127,8 +129,13 @@ async fn ingest(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         next.or_else(|| inner.default.lock().unwrap().clone())
             .unwrap_or(Reply::Status(200))
     };
+    let mut refusal = None;
     let (status, retry_after) = match reply {
         Reply::Status(s) => (s, None),
+        Reply::Refuse(code) => {
+            refusal = Some(code);
+            (401, None)
+        }
         Reply::RetryAfter(s, after) => (s, Some(after)),
         Reply::TooLargeOver(max) if ids.len() > max => (413, None),
         Reply::TooLargeOver(_) => (200, None),
@@ -145,7 +152,14 @@ async fn ingest(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         body.len(),
         (200..300).contains(&status),
     );
-    let mut response = StatusCode::from_u16(status).unwrap().into_response();
+    let mut response = match refusal {
+        Some(code) => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"error": code})),
+        )
+            .into_response(),
+        None => StatusCode::from_u16(status).unwrap().into_response(),
+    };
     if let Some(after) = retry_after {
         response
             .headers_mut()

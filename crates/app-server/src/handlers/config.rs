@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 use std::hash::{Hash, Hasher};
 use tally_protocol::types::*;
 use tally_protocol::{ClientResponsePayload as P, JsonRpcErrorBody};
+use toml_edit::{DocumentMut, Item, Table, TableLike};
 
 pub(crate) async fn read(ctx: &Ctx, p: ConfigReadParams) -> HandlerResult {
     let c = &ctx.config;
@@ -92,13 +93,14 @@ fn write_edits(
             )));
         }
     }
-    let mut table: toml::Table = toml::from_str(&text)
+    // Edited in place, so the user's comments, key order and layout survive the rewrite.
+    let mut doc: DocumentMut = text
+        .parse()
         .map_err(|e| JsonRpcErrorBody::invalid_request(format!("{file}: invalid TOML: {e}")))?;
     for edit in &p.edits {
-        apply_edit(&mut table, edit).map_err(JsonRpcErrorBody::invalid_params)?;
+        apply_edit(&mut doc, edit).map_err(JsonRpcErrorBody::invalid_params)?;
     }
-    let new_text =
-        toml::to_string(&table).map_err(|e| JsonRpcErrorBody::internal(format!("{file}: {e}")))?;
+    let new_text = doc.to_string();
     // Write a sibling and rename it over the file, so a reader never sees half a config.
     let tmp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
     let io = |e: std::io::Error| JsonRpcErrorBody::internal(format!("{file}: {e}"));
@@ -115,8 +117,10 @@ fn write_edits(
     })
 }
 
-/// Applies one edit; `null` removes the key, `upsert` merges tables key by key.
-fn apply_edit(table: &mut toml::Table, edit: &ConfigEdit) -> Result<(), String> {
+/// Applies one edit; `null` removes the key, `upsert` merges tables key by key. Parent tables
+/// that do not exist yet are created implicit, so `hooks.state` edits write only
+/// `[hooks.state."<key>"]` headers.
+fn apply_edit(doc: &mut DocumentMut, edit: &ConfigEdit) -> Result<(), String> {
     let path = &edit.key_path;
     let keys: Vec<&str> = path.split('.').collect();
     let Some((last, parents)) = keys
@@ -125,62 +129,100 @@ fn apply_edit(table: &mut toml::Table, edit: &ConfigEdit) -> Result<(), String> 
     else {
         return Err(format!("keyPath `{path}` is not a dotted key"));
     };
-    let mut at = table;
+    let mut at: &mut dyn TableLike = doc.as_table_mut();
     for k in parents {
-        let next = at
-            .entry(k.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        at = next
-            .as_table_mut()
+        if !at.contains_key(k) {
+            at.insert(k, Item::Table(implicit_table()));
+        }
+        at = at
+            .get_mut(k)
+            .and_then(Item::as_table_like_mut)
             .ok_or_else(|| format!("keyPath `{path}`: `{k}` is not a table"))?;
     }
-    match (json_to_toml(&edit.value), edit.merge_strategy) {
+    match (json_to_item(&edit.value), edit.merge_strategy) {
         (None, _) => {
-            at.remove(*last);
+            at.remove(last);
         }
-        (Some(v), MergeStrategy::Replace) => {
-            at.insert(last.to_string(), v);
-        }
-        (Some(v), MergeStrategy::Upsert) => match at.get_mut(*last) {
-            Some(existing) => merge(existing, v),
+        (Some(v), strategy) => match at.get_mut(last) {
+            Some(existing) if strategy == MergeStrategy::Upsert => merge(existing, v),
+            Some(existing) => replace(existing, v),
             None => {
-                at.insert(last.to_string(), v);
+                at.insert(last, v);
             }
         },
     }
     Ok(())
 }
 
-fn merge(dst: &mut toml::Value, src: toml::Value) {
-    match (dst, src) {
-        (toml::Value::Table(d), toml::Value::Table(s)) => {
-            for (k, v) in s {
-                match d.get_mut(&k) {
-                    Some(existing) => merge(existing, v),
-                    None => {
-                        d.insert(k, v);
-                    }
-                }
+fn implicit_table() -> Table {
+    let mut t = Table::new();
+    t.set_implicit(true);
+    t
+}
+
+/// Merges `src` into `dst` table by table; anything else is replaced.
+fn merge(dst: &mut Item, src: Item) {
+    let entries: Vec<(String, Item)> = match (&*dst, src) {
+        (d, Item::Table(t)) if d.is_table_like() => t.into_iter().collect(),
+        (d, Item::Value(toml_edit::Value::InlineTable(t))) if d.is_table_like() => {
+            t.into_iter().map(|(k, v)| (k, Item::Value(v))).collect()
+        }
+        (_, src) => return replace(dst, src),
+    };
+    let Some(d) = dst.as_table_like_mut() else {
+        return;
+    };
+    for (k, v) in entries {
+        match d.get_mut(&k) {
+            Some(existing) => merge(existing, v),
+            None => {
+                d.insert(&k, v);
             }
         }
-        (dst, src) => *dst = src,
     }
 }
 
-/// JSON to TOML; `null` has no TOML form, so it means "absent".
-fn json_to_toml(v: &Value) -> Option<toml::Value> {
+/// Replaces a value, keeping the comment and spacing around the old one.
+fn replace(dst: &mut Item, src: Item) {
+    match (dst.as_value(), src) {
+        (Some(old), Item::Value(mut new)) => {
+            *new.decor_mut() = old.decor().clone();
+            *dst = Item::Value(new);
+        }
+        (_, src) => *dst = src,
+    }
+}
+
+/// JSON to a TOML item: objects become tables, the rest values; `null` has no TOML form, so it
+/// means "absent".
+fn json_to_item(v: &Value) -> Option<Item> {
+    match v {
+        Value::Object(o) => {
+            let mut t = implicit_table();
+            for (k, v) in o {
+                if let Some(item) = json_to_item(v) {
+                    t.insert(k, item);
+                }
+            }
+            Some(Item::Table(t))
+        }
+        other => json_to_value(other).map(Item::Value),
+    }
+}
+
+fn json_to_value(v: &Value) -> Option<toml_edit::Value> {
     Some(match v {
         Value::Null => return None,
-        Value::Bool(b) => toml::Value::Boolean(*b),
+        Value::Bool(b) => (*b).into(),
         Value::Number(n) => match n.as_i64() {
-            Some(i) => toml::Value::Integer(i),
-            None => toml::Value::Float(n.as_f64()?),
+            Some(i) => i.into(),
+            None => n.as_f64()?.into(),
         },
-        Value::String(s) => toml::Value::String(s.clone()),
-        Value::Array(a) => toml::Value::Array(a.iter().filter_map(json_to_toml).collect()),
-        Value::Object(o) => toml::Value::Table(
+        Value::String(s) => s.as_str().into(),
+        Value::Array(a) => toml_edit::Value::Array(a.iter().filter_map(json_to_value).collect()),
+        Value::Object(o) => toml_edit::Value::InlineTable(
             o.iter()
-                .filter_map(|(k, v)| Some((k.clone(), json_to_toml(v)?)))
+                .filter_map(|(k, v)| Some((k.clone(), json_to_value(v)?)))
                 .collect(),
         ),
     })
@@ -198,30 +240,70 @@ mod tests {
         }
     }
 
+    fn doc(text: &str) -> DocumentMut {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn upsert_merges_hook_state_and_replace_overwrites() {
-        let mut t: toml::Table =
-            toml::from_str("model = \"m\"\n[hooks.state.\"/h:stop:0:0\"]\ntrusted_hash = \"a\"\n")
-                .unwrap();
+        let mut d = doc("model = \"m\"\n[hooks.state.\"/h:stop:0:0\"]\ntrusted_hash = \"a\"\n");
         let trust = json!({"/h/hooks.json:pre_tool_use:0:0": {"trusted_hash": "sha256:b"}});
-        apply_edit(&mut t, &edit("hooks.state", trust, MergeStrategy::Upsert)).unwrap();
+        apply_edit(&mut d, &edit("hooks.state", trust, MergeStrategy::Upsert)).unwrap();
+        let t: toml::Table = toml::from_str(&d.to_string()).unwrap();
         let state = t["hooks"]["state"].as_table().unwrap();
         assert_eq!(state.len(), 2);
         assert_eq!(
             state["/h/hooks.json:pre_tool_use:0:0"]["trusted_hash"].as_str(),
             Some("sha256:b")
         );
-        apply_edit(&mut t, &edit("model", json!("n"), MergeStrategy::Replace)).unwrap();
-        assert_eq!(t["model"].as_str(), Some("n"));
-        apply_edit(&mut t, &edit("model", Value::Null, MergeStrategy::Replace)).unwrap();
-        assert!(!t.contains_key("model"));
+        apply_edit(&mut d, &edit("model", json!("n"), MergeStrategy::Replace)).unwrap();
+        assert_eq!(d["model"].as_str(), Some("n"));
+        apply_edit(&mut d, &edit("model", Value::Null, MergeStrategy::Replace)).unwrap();
+        assert!(!d.contains_key("model"));
     }
 
     #[test]
     fn a_key_path_through_a_value_is_refused() {
-        let mut t: toml::Table = toml::from_str("model = \"m\"").unwrap();
-        let err = apply_edit(&mut t, &edit("model.x", json!(1), MergeStrategy::Replace));
+        let mut d = doc("model = \"m\"");
+        let err = apply_edit(&mut d, &edit("model.x", json!(1), MergeStrategy::Replace));
         assert_eq!(err, Err("keyPath `model.x`: `model` is not a table".into()));
-        assert!(apply_edit(&mut t, &edit("a..b", json!(1), MergeStrategy::Replace)).is_err());
+        assert!(apply_edit(&mut d, &edit("a..b", json!(1), MergeStrategy::Replace)).is_err());
+    }
+
+    #[test]
+    fn comments_and_layout_survive_an_edit() {
+        let text = "# my settings\nmodel = \"m\"  # the usual one\n\n# analytics below\n[analytics]\nenabled = false # off for now\n\n[hooks.state.\"/h:stop:0:0\"] # trusted last week\ntrusted_hash = \"sha256:a\"\n";
+        let mut d = doc(text);
+        let trust = json!({"/h/hooks.json:stop:0:1": {"trusted_hash": "sha256:b"}});
+        apply_edit(&mut d, &edit("hooks.state", trust, MergeStrategy::Upsert)).unwrap();
+        apply_edit(&mut d, &edit("model", json!("n"), MergeStrategy::Replace)).unwrap();
+        apply_edit(
+            &mut d,
+            &edit("analytics", json!({"enabled": true}), MergeStrategy::Upsert),
+        )
+        .unwrap();
+        let out = d.to_string();
+        assert_eq!(
+            out,
+            "# my settings\nmodel = \"n\"  # the usual one\n\n# analytics below\n[analytics]\nenabled = true # off for now\n\n[hooks.state.\"/h:stop:0:0\"] # trusted last week\ntrusted_hash = \"sha256:a\"\n\n[hooks.state.\"/h/hooks.json:stop:0:1\"]\ntrusted_hash = \"sha256:b\"\n"
+        );
+    }
+
+    #[test]
+    fn new_tables_are_written_as_headers_and_inline_tables_merge() {
+        let mut d = doc("hooks = { state = { a = { trusted_hash = \"x\" } } }\n");
+        let trust = json!({"b": {"trusted_hash": "y"}});
+        apply_edit(&mut d, &edit("hooks.state", trust, MergeStrategy::Upsert)).unwrap();
+        let t: toml::Table = toml::from_str(&d.to_string()).unwrap();
+        assert_eq!(t["hooks"]["state"]["b"]["trusted_hash"].as_str(), Some("y"));
+        assert_eq!(t["hooks"]["state"]["a"]["trusted_hash"].as_str(), Some("x"));
+
+        let mut d = doc("");
+        let trust = json!({"/h/hooks.json:stop:0:0": {"trusted_hash": "sha256:c"}});
+        apply_edit(&mut d, &edit("hooks.state", trust, MergeStrategy::Upsert)).unwrap();
+        assert_eq!(
+            d.to_string(),
+            "[hooks.state.\"/h/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:c\"\n"
+        );
     }
 }

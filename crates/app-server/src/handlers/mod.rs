@@ -77,6 +77,8 @@ pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult 
         ClientRequest::ThreadGoalSet(p) => goal::set(&ctx, p).await,
         ClientRequest::ThreadGoalGet(p) => goal::get(&ctx, p).await,
         ClientRequest::ThreadGoalClear(p) => goal::clear(&ctx, p).await,
+        ClientRequest::ThreadNameSet(p) => thread::name_set(&ctx, p).await,
+        ClientRequest::ThreadShellCommand(p) => thread::shell_command(&ctx, p).await,
         ClientRequest::TurnStart(p) => turn::start(&ctx, p).await,
         ClientRequest::TurnSteer(p) => turn::steer(&ctx, p).await,
         ClientRequest::TurnInterrupt(p) => turn::interrupt(&ctx, p).await,

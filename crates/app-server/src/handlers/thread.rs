@@ -6,8 +6,9 @@ use tally_protocol::server_notification::*;
 use tally_protocol::types::*;
 use tally_protocol::{ClientResponsePayload as P, JsonRpcErrorBody, ServerNotification as N};
 
-/// Registers the thread's agent task in the background (agent identity on), so its first model
-/// request is already signed; until then its requests use the background task.
+/// Registers the thread's agent task in the background (agent identity on), or finds the one its
+/// rollout kept (a resume; a fork registers its own), so its first model request is already
+/// signed; a request that comes first waits for it within a deadline.
 fn prewarm_agent_task(ctx: &Ctx, thread_id: &str) {
     if ctx.auth.agent_identity().is_some() {
         let auth = ctx.auth.clone();
@@ -171,6 +172,9 @@ pub(crate) async fn loaded_list(ctx: &Ctx, p: ThreadLoadedListParams) -> Handler
 pub(crate) async fn archive(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
     let registry = ctx.outgoing.registry();
     let mut audience = registry.subscribers(&p.thread_id, "thread/archived");
+    // The thread leaves this process: its session ends (SessionEnd hooks) while its
+    // subscribers can still hear about it.
+    ctx.threads.end_session(&p.thread_id).await;
     ctx.threads
         .archive_thread(&p.thread_id)
         .map_err(core_error)?;
@@ -256,4 +260,47 @@ pub(crate) async fn turns_list(ctx: &Ctx, p: ThreadTurnsListParams) -> HandlerRe
         .map_err(core_error)?;
     let response = crate::turn_pages::page(thread.turns, &p);
     Ok(P::ThreadTurnsList(response).into())
+}
+
+pub(crate) async fn name_set(ctx: &Ctx, p: ThreadSetNameParams) -> HandlerResult {
+    let name = ctx.threads.set_thread_name(&p).map_err(core_error)?;
+    // The thread's subscribers hear it, and the caller even when it is not one of them.
+    let caller = ctx.connection;
+    let caller_subscribed = ctx
+        .outgoing
+        .registry()
+        .request_targets(&p.thread_id)
+        .contains(&caller);
+    let updated = N::ThreadNameUpdated(ThreadNameUpdatedNotification {
+        thread_id: p.thread_id.clone(),
+        thread_name: Some(name),
+    });
+    let outgoing = ctx.outgoing.clone();
+    let thread_id = p.thread_id;
+    Ok(HandlerReply::then(
+        P::ThreadNameSet(EmptyResponse {}),
+        Box::new(move || {
+            Box::pin(async move {
+                outgoing
+                    .send_thread_notification(&thread_id, &updated)
+                    .await;
+                if !caller_subscribed {
+                    outgoing.send_notification(caller, &updated).await;
+                }
+            })
+        }),
+    ))
+}
+
+pub(crate) async fn shell_command(ctx: &Ctx, p: ThreadShellCommandParams) -> HandlerResult {
+    let gate = ctx.threads.shell_command(p).map_err(core_error)?;
+    // The command's turn and item notifications wait for this response.
+    Ok(HandlerReply::then(
+        P::ThreadShellCommand(EmptyResponse {}),
+        Box::new(move || {
+            Box::pin(async move {
+                let _ = gate.send(());
+            })
+        }),
+    ))
 }

@@ -42,7 +42,8 @@ impl OfflineModel {
         let message_id = format!("msg_offline_{window}");
         let mut events = vec![ResponseEvent::Created];
         events.extend(reasoning_events(&reasoning_id));
-        let reply = match (request.input.last(), &request.output_schema) {
+        let last = request.input.iter().rev().find(|i| !is_shell_record(i));
+        let reply = match (last, &request.output_schema) {
             // A tool just answered: report its result and end the turn.
             (Some(ResponseItem::FunctionCallOutput { output, .. }), _) => {
                 let shown: String = output.trim().chars().take(MAX_QUOTED_OUTPUT).collect();
@@ -101,7 +102,8 @@ impl OfflineModel {
 const MAX_QUOTED_OUTPUT: usize = 400;
 
 /// The tool call a user message asks for, by the rules in the README:
-/// `run: <cmd>`, `run-escalated: <cmd>`, `patch: <patch>`, `tool: <name> [<json arguments>]`.
+/// `run: <cmd>`, `run-escalated: <cmd>`, `patch: <patch>`, `tool: <name> [<json arguments>]`,
+/// `ask: <question>`.
 fn tool_call_for(prompt: &str) -> Option<(String, serde_json::Value)> {
     use serde_json::json;
     if let Some((_, cmd)) = prompt.split_once("run-escalated:") {
@@ -122,6 +124,14 @@ fn tool_call_for(prompt: &str) -> Option<(String, serde_json::Value)> {
         let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, "{}"));
         let args = serde_json::from_str(args.trim()).unwrap_or_else(|_| json!({}));
         return Some((name.to_string(), args));
+    }
+    if let Some((_, question)) = prompt.split_once("ask:") {
+        return Some((
+            "request_user_input".into(),
+            json!({"questions": [{"id": "answer", "header": "Question", "question": question.trim(),
+                   "options": [{"label": "Yes", "description": "Go ahead."},
+                               {"label": "No", "description": "Do not go ahead."}]}]}),
+        ));
     }
     None
 }
@@ -265,9 +275,19 @@ fn reasoning_events(id: &str) -> Vec<ResponseEvent> {
 
 fn last_user_text(input: &[ResponseItem]) -> Option<String> {
     input.iter().rev().find_map(|item| match item {
-        ResponseItem::Message { role, .. } if role == "user" => item.message_text(),
+        ResponseItem::Message { role, .. } if role == "user" && !is_shell_record(item) => {
+            item.message_text()
+        }
         _ => None,
     })
+}
+
+/// A person's shell command and its output (`thread/shellCommand`): context, not a prompt.
+fn is_shell_record(item: &ResponseItem) -> bool {
+    matches!(item, ResponseItem::Message { role, .. } if role == "user")
+        && item
+            .message_text()
+            .is_some_and(|t| t.starts_with("<user_shell_command>"))
 }
 
 /// Roughly four characters a token, like a tokenizer would average.
@@ -335,6 +355,43 @@ mod tests {
             Some(("lookup".into(), json!({"id": 1})))
         );
         assert_eq!(tool_call_for("hello"), None);
+        let (name, args) = tool_call_for("ask: which color?").expect("a call");
+        assert_eq!(name, "request_user_input");
+        assert_eq!(args["questions"][0]["question"], "which color?");
+        assert_eq!(args["questions"][0]["id"], "answer");
+    }
+
+    #[test]
+    fn a_shell_record_is_context_not_the_prompt() {
+        use crate::model::{ModelRequest, ResponseEvent, ResponseItem};
+        let request = ModelRequest {
+            model: "m".into(),
+            prefix: vec![],
+            input: vec![
+                ResponseItem::text_message("user", "hello there"),
+                ResponseItem::text_message(
+                    "user",
+                    "<user_shell_command>\n<command>\necho run: ls\n</command>\n</user_shell_command>",
+                ),
+            ],
+            tools: vec![],
+            reasoning_effort: None,
+            output_schema: None,
+            metadata: Default::default(),
+        };
+        let (events, _) = super::OfflineModel.plan(&request);
+        assert!(!events.iter().any(|e| matches!(
+            e,
+            ResponseEvent::OutputItemDone(ResponseItem::FunctionCall { .. })
+        )));
+        let text = events
+            .iter()
+            .find_map(|e| match e {
+                ResponseEvent::OutputItemDone(item) => item.message_text(),
+                _ => None,
+            })
+            .unwrap_or_default();
+        assert!(text.contains("hello there"), "{text}");
     }
 
     fn guardian_answer(action: &str) -> (String, Option<std::time::Duration>) {

@@ -65,7 +65,9 @@ impl ResponsesClient {
             if let Err(e) = auth.ensure_fresh().await {
                 tracing::warn!(error = %e, "could not refresh credentials; using the current ones");
             }
-            let headers = auth.thread_headers(thread_id);
+            // A thread whose task is not registered under the current runtime (yet, or any
+            // more after a new runtime) gets one first, within a deadline.
+            let headers = auth.thread_request_headers(thread_id).await;
             if headers.is_empty() {
                 return Err(ModelError::MissingCredentials(OPENAI_KEY_VAR.into()));
             }
@@ -120,6 +122,14 @@ impl ResponsesClient {
                 .header("x-openai-subagent", sub.kind)
                 .header("x-codex-parent-thread-id", &sub.parent_thread_id);
         }
+        // The AgentAssertion this request is signed with, to renew it if the backend refuses it.
+        let assertion = auth_headers
+            .iter()
+            .find(|(name, value)| {
+                *name == reqwest::header::AUTHORIZATION
+                    && value.as_bytes().starts_with(b"AgentAssertion ")
+            })
+            .map(|(_, value)| value.clone());
         for (name, value) in auth_headers {
             builder = builder.header(name, value);
         }
@@ -134,23 +144,43 @@ impl ResponsesClient {
         let retry_after = retry_after(&response);
         let retryable = status.as_u16() == 429 || status.is_server_error();
         let body = response.text().await.unwrap_or_default();
+        let refused = match assertion {
+            Some(authorization) if status.as_u16() == 401 => {
+                tally_auth::registration::rejection_code(body.as_bytes()).map(|code| {
+                    RefusedAssertion {
+                        authorization,
+                        code,
+                    }
+                })
+            }
+            _ => None,
+        };
         let error = ModelError::Http {
             status: status.as_u16(),
             message: error_message(&body),
             retryable,
         };
-        Err(if retryable {
+        let mut attempt = if retryable {
             AttemptError::retry(error, retry_after)
         } else {
             AttemptError::fatal(error)
-        })
+        };
+        attempt.refused = refused;
+        Err(attempt)
     }
+}
+
+/// A 401 to a request signed with an `AgentAssertion`, with the backend's reason code.
+struct RefusedAssertion {
+    authorization: reqwest::header::HeaderValue,
+    code: String,
 }
 
 struct AttemptError {
     error: ModelError,
     retry: bool,
     retry_after: Option<Duration>,
+    refused: Option<RefusedAssertion>,
 }
 
 impl AttemptError {
@@ -159,6 +189,7 @@ impl AttemptError {
             error,
             retry: false,
             retry_after: None,
+            refused: None,
         }
     }
     fn retry(error: ModelError, retry_after: Option<Duration>) -> Self {
@@ -166,6 +197,7 @@ impl AttemptError {
             error,
             retry: true,
             retry_after,
+            refused: None,
         }
     }
 }
@@ -174,19 +206,40 @@ impl AttemptError {
 impl ModelClient for ResponsesClient {
     async fn stream(&self, request: ModelRequest) -> Result<ResponseStream, ModelError> {
         let mut attempt = 0u32;
-        let mut refreshed = false;
+        // One renewal per request, whichever credential was refused: never a loop.
+        let mut renewed = false;
         loop {
             match self.send_once(&request).await {
                 Ok(response) => {
                     return Ok(decode_stream(response, self.provider.stream_idle_timeout))
                 }
+                // A refused AgentAssertion with a reason code: the identity recovers (a new
+                // runtime when the backend revoked or forgot it), then the request is sent again
+                // with the new header; other refusals of an assertion end here.
+                Err(AttemptError {
+                    error,
+                    refused: Some(refused),
+                    ..
+                }) if !renewed => {
+                    let Some(auth) = self.login_auth() else {
+                        return Err(error);
+                    };
+                    renewed = true;
+                    if !auth
+                        .recover_refused_assertion(&refused.authorization, &refused.code)
+                        .await
+                    {
+                        tracing::warn!(code = %refused.code, "model request refused the agent assertion");
+                        return Err(error);
+                    }
+                }
                 // A refused ChatGPT token is refreshed once (single flight across callers), then
                 // the request is sent again; an API key or a failed refresh ends here.
-                Err(e) if matches!(e.error, ModelError::Http { status: 401, .. }) && !refreshed => {
+                Err(e) if matches!(e.error, ModelError::Http { status: 401, .. }) && !renewed => {
                     let Some(auth) = self.login_auth() else {
                         return Err(e.error);
                     };
-                    refreshed = true;
+                    renewed = true;
                     if let Err(refresh) = auth.refresh_after_unauthorized().await {
                         tracing::warn!(error = %refresh, "model request unauthorized; no refresh");
                         return Err(e.error);

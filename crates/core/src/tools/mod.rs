@@ -1,5 +1,6 @@
-//! The tools a turn offers the model: the shell (`exec_command`), `apply_patch`, and the client's
-//! dynamic tools, with the approval rules and the sandbox that govern them.
+//! The tools a turn offers the model: the shell (`exec_command`), `apply_patch`, the client's
+//! dynamic tools and (experimental) `request_user_input`, with the approval rules and the
+//! sandbox that govern them.
 
 pub(crate) mod apply_patch;
 pub(crate) mod approval;
@@ -10,3 +11,4 @@ pub(crate) mod exec;
 pub mod sandbox;
 pub(crate) mod spec;
 pub(crate) mod turn_diff;
+pub(crate) mod user_input;

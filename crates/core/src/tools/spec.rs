@@ -8,9 +8,16 @@ pub(crate) const EXEC_COMMAND: &str = "exec_command";
 /// The patch tool's name.
 pub(crate) const APPLY_PATCH: &str = "apply_patch";
 
-/// Every tool of a thread: the shell, `apply_patch`, then the client's dynamic tools.
-pub(crate) fn tool_definitions(dynamic: &[DynamicToolSpec]) -> Vec<Value> {
+/// Every tool of a thread: the shell, `apply_patch`, `request_user_input` when the thread
+/// offers it, then the client's dynamic tools.
+pub(crate) fn tool_definitions(
+    dynamic: &[DynamicToolSpec],
+    request_user_input: bool,
+) -> Vec<Value> {
     let mut tools = vec![exec_command(), apply_patch()];
+    if request_user_input {
+        tools.push(super::user_input::definition());
+    }
     tools.extend(dynamic.iter().filter_map(|spec| match spec {
         DynamicToolSpec::Function {
             name,

@@ -204,6 +204,26 @@ pub struct ThreadIdParams {
     pub thread_id: String,
 }
 
+/// `thread/name/set` params.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadSetNameParams {
+    pub thread_id: String,
+    pub name: String,
+}
+
+/// `thread/shellCommand` params: a command a person runs from the client (the TUI's `!cmd`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadShellCommandParams {
+    pub thread_id: String,
+    /// Evaluated by the shell, so pipes, redirects and quoting work.
+    pub command: String,
+    /// Kill the command after this many milliseconds (default one hour; 0 times out at once).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
 /// `thread/unsubscribe` result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ThreadUnsubscribeResponse {

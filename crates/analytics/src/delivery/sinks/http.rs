@@ -22,6 +22,21 @@ pub const INGEST_PATH: &str = "/codex/analytics-events/events";
 /// called per attempt so refreshed tokens are picked up. An empty list sends no auth.
 pub type AuthHeaderProvider = Arc<dyn Fn() -> Vec<(HeaderName, HeaderValue)> + Send + Sync>;
 
+/// Told when the collector refused a request signed with an `AgentAssertion` (401): renews the
+/// agent identity when the refusal says its runtime is gone. The sink then posts the batch once
+/// more with fresh headers; a second refusal is an ordinary [`SinkResult::Auth`] (the batch is
+/// kept), so a refusing collector never makes a loop.
+#[async_trait]
+pub trait AssertionRecovery: Send + Sync {
+    /// `authorization` is the header the refused request carried and `refusal` the start of the
+    /// answer's body (its reason code); true when the batch may be posted again at once. Must
+    /// return within the sender's attempt deadline or be cancelled without harm.
+    async fn recover(&self, authorization: &HeaderValue, refusal: &[u8]) -> bool;
+}
+
+/// Most of a refusal's body kept for its reason code.
+const MAX_REFUSAL_BYTES: usize = 4 * 1024;
+
 /// How to reach the collector.
 #[derive(Clone, Debug)]
 pub struct HttpSinkConfig {
@@ -75,6 +90,7 @@ pub struct HttpSink {
     headers: HeaderMap,
     gzip: bool,
     auth: AuthHeaderProvider,
+    recovery: Option<Arc<dyn AssertionRecovery>>,
 }
 
 impl std::fmt::Debug for HttpSink {
@@ -117,7 +133,14 @@ impl HttpSink {
             headers,
             gzip: config.gzip,
             auth,
+            recovery: None,
         })
+    }
+
+    /// Asks `recovery` to renew a refused `AgentAssertion` and posts once more when it did.
+    pub fn with_assertion_recovery(mut self, recovery: Arc<dyn AssertionRecovery>) -> Self {
+        self.recovery = Some(recovery);
+        self
     }
 
     /// An auth provider that sends no auth headers (a local collector without auth).
@@ -141,6 +164,85 @@ impl HttpSink {
     }
 }
 
+/// A 401 to a request signed with an `AgentAssertion`: the header it carried and the start of
+/// the answer (for its reason code).
+struct Refusal {
+    authorization: HeaderValue,
+    body: Vec<u8>,
+}
+
+impl HttpSink {
+    /// Posts `body` once with the current auth headers.
+    async fn post(&self, body: bytes::Bytes) -> (SinkResult, Option<Refusal>) {
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .body(body);
+        let mut assertion = None;
+        for (name, mut value) in (self.auth)() {
+            value.set_sensitive(true);
+            if name == reqwest::header::AUTHORIZATION
+                && value.as_bytes().starts_with(b"AgentAssertion ")
+            {
+                assertion = Some(value.clone());
+            }
+            request = request.header(name, value);
+        }
+        match request.send().await {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let result = classify_status(
+                    status,
+                    response.headers().get(RETRY_AFTER),
+                    SystemTime::now(),
+                );
+                // Read a little of the body so the connection can be reused; only a refusal of
+                // an assertion keeps its start (the reason code), and it is never logged.
+                let keep = if status == 401 && assertion.is_some() && self.recovery.is_some() {
+                    MAX_REFUSAL_BYTES
+                } else {
+                    0
+                };
+                let mut kept = Vec::new();
+                let mut seen = 0usize;
+                while seen < 64 * 1024 {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => {
+                            seen += chunk.len();
+                            let room = keep.saturating_sub(kept.len());
+                            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                        }
+                        _ => break,
+                    }
+                }
+                let refusal = match (keep > 0, assertion) {
+                    (true, Some(authorization)) => Some(Refusal {
+                        authorization,
+                        body: kept,
+                    }),
+                    _ => None,
+                };
+                (result, refusal)
+            }
+            Err(e) if e.is_timeout() => (
+                SinkResult::Retryable {
+                    retry_after: None,
+                    class: ErrorClass::Timeout,
+                },
+                None,
+            ),
+            Err(_) => (
+                SinkResult::Retryable {
+                    retry_after: None,
+                    class: ErrorClass::Network,
+                },
+                None,
+            ),
+        }
+    }
+}
+
 #[async_trait]
 impl EventSink for HttpSink {
     async fn send(&self, batch: &[EventEnvelope]) -> SinkResult {
@@ -148,41 +250,19 @@ impl EventSink for HttpSink {
             // Cannot happen for JSON values and string keys; refusing beats retrying forever.
             return SinkResult::Rejected(0);
         };
-        let mut request = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .body(body);
-        for (name, mut value) in (self.auth)() {
-            value.set_sensitive(true);
-            request = request.header(name, value);
-        }
-        match request.send().await {
-            Ok(mut response) => {
-                let result = classify_status(
-                    response.status().as_u16(),
-                    response.headers().get(RETRY_AFTER),
-                    SystemTime::now(),
-                );
-                // Read a little of the body so the connection can be reused; the content is ignored.
-                let mut seen = 0usize;
-                while seen < 64 * 1024 {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => seen += chunk.len(),
-                        _ => break,
-                    }
-                }
-                result
+        let body = bytes::Bytes::from(body);
+        let (result, refusal) = self.post(body.clone()).await;
+        // A refused assertion whose identity was renewed: once more, at once. Whatever the
+        // second answer is stands (a 401 keeps the batch for the sender's slow retries).
+        if let (Some(refusal), Some(recovery)) = (refusal, &self.recovery) {
+            if recovery
+                .recover(&refusal.authorization, &refusal.body)
+                .await
+            {
+                return self.post(body).await.0;
             }
-            Err(e) if e.is_timeout() => SinkResult::Retryable {
-                retry_after: None,
-                class: ErrorClass::Timeout,
-            },
-            Err(_) => SinkResult::Retryable {
-                retry_after: None,
-                class: ErrorClass::Network,
-            },
         }
+        result
     }
 }
 

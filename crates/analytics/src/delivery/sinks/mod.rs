@@ -10,7 +10,9 @@ use super::stats::ErrorClass;
 mod http;
 mod jsonl;
 
-pub use http::{AuthHeaderProvider, HttpSink, HttpSinkConfig, HttpSinkError, INGEST_PATH};
+pub use http::{
+    AssertionRecovery, AuthHeaderProvider, HttpSink, HttpSinkConfig, HttpSinkError, INGEST_PATH,
+};
 pub use jsonl::JsonlSink;
 
 /// What a sink made of one batch; the sender decides retry, split, keep or drop from it alone.
