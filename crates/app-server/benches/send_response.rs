@@ -1,5 +1,5 @@
-//! `OutgoingMessageSender::send_response` with analytics off, on (kept traffic), and on with
-//! traffic the filter ignores. Run: `cargo bench -p tally-app-server --bench send_response`.
+//! `OutgoingMessageSender::send_response` with analytics off and on, for traffic the reducer
+//! keeps and for traffic the filter ignores. Run: `cargo bench -p tally-app-server --bench send_response`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::sync::Arc;
@@ -41,10 +41,13 @@ fn bench(c: &mut Criterion) {
         next_cursor: None,
     });
     let mut group = c.benchmark_group("send_response");
-    let cases: [(&str, bool, &ClientResponsePayload); 3] = [
-        ("analytics_off", false, &steer),
-        ("analytics_on_kept", true, &steer),
-        ("analytics_on_ignored", true, &models),
+    // Each payload with analytics off and on, so each ratio compares the same serialization:
+    // turn/steer is traffic the reducer keeps, model/list traffic the filter ignores.
+    let cases: [(&str, bool, &ClientResponsePayload); 4] = [
+        ("kept_turn_steer/analytics_off", false, &steer),
+        ("kept_turn_steer/analytics_on", true, &steer),
+        ("ignored_model_list/analytics_off", false, &models),
+        ("ignored_model_list/analytics_on", true, &models),
     ];
     for (name, enabled, payload) in cases {
         let (facts_tx, mut facts_rx) = mpsc::channel(1 << 16);

@@ -9,7 +9,7 @@
 //! Hooks: PreCompact runs after `turn/started` (a `continue: false` answer gates the
 //! compaction off, with a warning); PostCompact runs once the summary replaced the history.
 
-use crate::clock::{new_id, now_ms, now_secs};
+use crate::clock::{new_id, now_ms};
 use crate::event_sink::{CompactionReport, LifecycleReport, ThreadEventSink};
 use crate::hook_dispatch::{run_event, EventHooks, EventRequest, HookSite};
 use crate::model::{
@@ -349,13 +349,7 @@ impl CompactionRunner {
     }
 
     async fn record_usage(&mut self, last: TokenUsageBreakdown) {
-        let usage = {
-            let mut state = self.thread.state();
-            state.token_usage.total.add(&last);
-            state.token_usage.last = last;
-            state.token_usage
-        };
-        self.thread.persist(&[RolloutLine::TokenUsage(usage)]);
+        self.thread.add_token_usage(last);
         self.emit_usage().await;
     }
 
@@ -372,17 +366,7 @@ impl CompactionRunner {
     }
 
     async fn complete_item(&self, item: ThreadItem) {
-        self.thread.persist(&[RolloutLine::Item {
-            turn_id: self.turn_id.clone(),
-            item: item.clone(),
-        }]);
-        {
-            let mut state = self.thread.state();
-            state.updated_at = now_secs();
-            if let Some(turn) = state.turns.iter_mut().rev().find(|t| t.id == self.turn_id) {
-                turn.items.push(item.clone());
-            }
-        }
+        self.thread.record_item(&self.turn_id, &item);
         self.emit(ServerNotification::ItemCompleted(
             ItemCompletedNotification {
                 item,
@@ -409,25 +393,7 @@ impl CompactionRunner {
 
     /// Records the end in memory and on disk, and frees the thread.
     fn close_turn(&self, turn: &Turn) {
-        {
-            let mut state = self.thread.state();
-            if let Some(t) = state.turns.iter_mut().rev().find(|t| t.id == self.turn_id) {
-                t.status = turn.status;
-                t.error = turn.error.clone();
-                t.completed_at = turn.completed_at;
-                t.duration_ms = turn.duration_ms;
-            }
-            if state
-                .active
-                .as_ref()
-                .is_some_and(|a| a.turn_id == self.turn_id)
-            {
-                state.active = None;
-            }
-        }
-        self.thread
-            .persist(&[RolloutLine::TurnCompleted(turn.clone())]);
-        self.thread.sync();
+        self.thread.close_turn(turn);
     }
 
     fn turn_view(&self, status: TurnStatus, error: Option<TurnError>) -> Turn {

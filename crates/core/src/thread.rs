@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tally_protocol::types::{
     ApprovalsReviewer, AskForApproval, DynamicToolSpec, SandboxPolicy, Thread, ThreadActiveFlag,
-    ThreadStatus, ThreadTokenUsage, Turn, UserInput,
+    ThreadItem, ThreadStatus, ThreadTokenUsage, TokenUsageBreakdown, Turn, UserInput,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -173,6 +173,54 @@ impl LoadedThread {
         if let Some(Err(e)) = writer.as_mut().map(RolloutWriter::sync) {
             tracing::warn!(thread = %self.id, error = %e, "failed to sync rollout");
         }
+    }
+
+    /// Records a completed item of `turn_id` on disk and in the turn.
+    pub fn record_item(&self, turn_id: &str, item: &ThreadItem) {
+        self.persist(&[RolloutLine::Item {
+            turn_id: turn_id.to_owned(),
+            item: item.clone(),
+        }]);
+        let mut state = self.state();
+        state.updated_at = crate::clock::now_secs();
+        if let Some(turn) = state.turns.iter_mut().rev().find(|t| t.id == turn_id) {
+            turn.items.push(item.clone());
+        }
+    }
+
+    /// Adds one model response's usage to the thread's totals, on disk too; returns the totals.
+    pub fn add_token_usage(&self, last: TokenUsageBreakdown) -> ThreadTokenUsage {
+        let usage = {
+            let mut state = self.state();
+            state.token_usage.total.add(&last);
+            state.token_usage.last = last;
+            state.token_usage
+        };
+        self.persist(&[RolloutLine::TokenUsage(usage)]);
+        usage
+    }
+
+    /// Records a turn's end in memory and on disk (items are already there), and frees the
+    /// thread for the next turn.
+    pub fn close_turn(&self, turn: &Turn) {
+        {
+            let mut state = self.state();
+            if let Some(t) = state.turns.iter_mut().rev().find(|t| t.id == turn.id) {
+                t.status = turn.status;
+                t.error = turn.error.clone();
+                t.completed_at = turn.completed_at;
+                t.duration_ms = turn.duration_ms;
+            }
+            if state.active.as_ref().is_some_and(|a| a.turn_id == turn.id) {
+                state.active = None;
+            }
+        }
+        let stored = Turn {
+            items: Vec::new(),
+            ..turn.clone()
+        };
+        self.persist(&[RolloutLine::TurnCompleted(stored)]);
+        self.sync();
     }
 
     /// The thread's status as clients see it.

@@ -1,7 +1,7 @@
 //! Runs one turn: streams the model, turns its events into items and notifications in the
 //! order Codex sends them, and handles steer, interrupt, retries and failure.
 
-use crate::clock::{new_id, now_ms, now_secs};
+use crate::clock::{new_id, now_ms};
 use crate::event_sink::ThreadEventSink;
 use crate::model::{
     ModelClient, ModelError, ModelRequest, RequestMetadata, ResponseEvent, ResponseItem,
@@ -387,11 +387,7 @@ impl TurnRunner {
         if matches!(item, ThreadItem::AgentMessage { .. }) {
             self.last_agent_message = Some(item.clone());
         }
-        self.thread.persist(&[RolloutLine::Item {
-            turn_id: self.turn_id.clone(),
-            item: item.clone(),
-        }]);
-        self.push_turn_item(item.clone());
+        self.thread.record_item(&self.turn_id, &item);
         self.emit(ServerNotification::ItemCompleted(
             ItemCompletedNotification {
                 item,
@@ -431,22 +427,8 @@ impl TurnRunner {
         self.thread.state().history.extend(items);
     }
 
-    fn push_turn_item(&self, item: ThreadItem) {
-        let mut state = self.thread.state();
-        state.updated_at = now_secs();
-        if let Some(turn) = state.turns.iter_mut().rev().find(|t| t.id == self.turn_id) {
-            turn.items.push(item);
-        }
-    }
-
     async fn record_usage(&mut self, last: tally_protocol::types::TokenUsageBreakdown) {
-        let usage = {
-            let mut state = self.thread.state();
-            state.token_usage.total.add(&last);
-            state.token_usage.last = last;
-            state.token_usage
-        };
-        self.thread.persist(&[RolloutLine::TokenUsage(usage)]);
+        self.thread.add_token_usage(last);
         self.emit_usage().await;
     }
 
@@ -518,26 +500,7 @@ impl TurnRunner {
 
     /// Records the turn's end in memory and on disk, and frees the thread for the next turn.
     fn close_turn(&self, turn: &Turn) {
-        {
-            let mut state = self.thread.state();
-            if let Some(t) = state.turns.iter_mut().rev().find(|t| t.id == self.turn_id) {
-                t.status = turn.status;
-                t.error = turn.error.clone();
-                t.completed_at = turn.completed_at;
-                t.duration_ms = turn.duration_ms;
-            }
-            if state
-                .active
-                .as_ref()
-                .is_some_and(|a| a.turn_id == self.turn_id)
-            {
-                state.active = None;
-            }
-        }
-        let mut stored = turn.clone();
-        stored.items.clear();
-        self.thread.persist(&[RolloutLine::TurnCompleted(stored)]);
-        self.thread.sync();
+        self.thread.close_turn(turn);
     }
 
     async fn emit_error(&self, e: &ModelError, will_retry: bool) -> TurnError {

@@ -6,7 +6,7 @@
 //! output deltas, `item/completed`, `thread/status/changed` (idle), `turn/completed`. Either way
 //! the model reads the command and its output, as Codex records it, before its next request.
 
-use crate::clock::{now_ms, now_secs};
+use crate::clock::now_ms;
 use crate::event_sink::ThreadEventSink;
 use crate::model::ResponseItem;
 use crate::rollout::RolloutLine;
@@ -220,17 +220,7 @@ impl UserShellRun {
     }
 
     async fn complete_item(&self, item: ThreadItem) {
-        self.thread.persist(&[RolloutLine::Item {
-            turn_id: self.turn_id.clone(),
-            item: item.clone(),
-        }]);
-        {
-            let mut state = self.thread.state();
-            state.updated_at = now_secs();
-            if let Some(turn) = state.turns.iter_mut().rev().find(|t| t.id == self.turn_id) {
-                turn.items.push(item.clone());
-            }
-        }
+        self.thread.record_item(&self.turn_id, &item);
         self.emit(ServerNotification::ItemCompleted(
             ItemCompletedNotification {
                 item,
@@ -245,24 +235,7 @@ impl UserShellRun {
 
     /// Records the end in memory and on disk, and frees the thread.
     fn close_turn(&self, turn: &Turn) {
-        {
-            let mut state = self.thread.state();
-            if let Some(t) = state.turns.iter_mut().rev().find(|t| t.id == self.turn_id) {
-                t.status = turn.status;
-                t.completed_at = turn.completed_at;
-                t.duration_ms = turn.duration_ms;
-            }
-            if state
-                .active
-                .as_ref()
-                .is_some_and(|a| a.turn_id == self.turn_id)
-            {
-                state.active = None;
-            }
-        }
-        self.thread
-            .persist(&[RolloutLine::TurnCompleted(turn.clone())]);
-        self.thread.sync();
+        self.thread.close_turn(turn);
     }
 
     fn turn_view(&self, started_at_ms: i64, status: TurnStatus) -> Turn {

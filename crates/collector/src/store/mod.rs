@@ -12,7 +12,6 @@ use crate::report::{Report, ReportQuery};
 pub mod clickhouse;
 mod clickhouse_report;
 pub mod sqlite;
-mod sqlite_checkpoint;
 mod sqlite_report;
 mod sqlite_schema;
 

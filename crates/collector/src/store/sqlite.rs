@@ -1,6 +1,5 @@
 //! The embedded engine: one SQLite file in WAL mode, a writer connection (one transaction per
-//! batch) and a reader connection for reports, both used from blocking threads, and a checkpoint
-//! thread that copies the WAL into the database off the ingest path.
+//! batch) and a reader connection for reports, both used from blocking threads.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,7 +10,6 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_schema::MIGRATIONS;
 use super::{EventStore, IngestBatch, InsertOutcome, StoreError};
 use crate::config::{SqliteConfig, Synchronous};
@@ -25,7 +23,6 @@ use crate::report::{Report, ReportQuery};
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
-    checkpointer: Arc<Checkpointer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -44,15 +41,10 @@ impl SqliteStore {
         }
         let mut writer = open_connection(&config.path, config)?;
         migrate(&mut writer)?;
-        // The checkpoint thread copies the WAL; a commit never does it inline.
-        writer.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
         let reader = open_connection(&config.path, config)?;
-        let checkpointer =
-            Checkpointer::start(open_connection(&config.path, config)?, &config.path)?;
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
-            checkpointer: Arc::new(checkpointer),
         })
     }
 
@@ -68,7 +60,6 @@ impl SqliteStore {
         let tx = conn.transaction()?;
         let outcome = write_batch(&tx, batch)?;
         tx.commit()?;
-        self.checkpointer.after_commit();
         Ok(outcome)
     }
 
@@ -108,7 +99,6 @@ impl SqliteStore {
                 .map(|_| Err(StoreError::Worker(format!("commit failed: {message}"))))
                 .collect();
         }
-        self.checkpointer.after_commit();
         results
     }
 
@@ -173,9 +163,6 @@ fn lock(m: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, 
 fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))?;
-    // Takes effect only on a new file: 16 KiB pages halve the B-tree splits and WAL frames per
-    // event against the 4 KiB default (events are ~1.5 KiB of JSON each).
-    conn.execute_batch("PRAGMA page_size = 16384")?;
     // `journal_mode` returns a row, so it is read rather than executed.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
