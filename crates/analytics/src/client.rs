@@ -222,6 +222,7 @@ impl AnalyticsEventsClient {
             | ServerNotification::ThreadTokenUsageUpdated(_)
             | ServerNotification::Error(_)
             | ServerNotification::HookCompleted(_)
+            | ServerNotification::ThreadClosed(_)
             | ServerNotification::ItemGuardianApprovalReviewCompleted(_) => true,
             ServerNotification::ItemStarted(n) => crate::tool_items::is_tool(&n.item),
             ServerNotification::ItemCompleted(n) => crate::tool_items::is_tool(&n.item),

@@ -222,7 +222,7 @@ impl Reducer {
                 request_id,
                 message,
                 ..
-            } => self.on_error_response(connection, request_id, &message, at),
+            } => self.on_error_response(connection, request_id, &message),
             AnalyticsFact::Notification(n) => self.on_notification(n, at),
             AnalyticsFact::ServerRequest {
                 connection,
@@ -708,12 +708,10 @@ impl Reducer {
         connection: u64,
         id: RequestId,
         message: &str,
-        at: i64,
     ) -> Vec<AnalyticsEvent> {
         let Some((created, pending)) = self.requests.remove(&(connection, id)) else {
             return vec![];
         };
-        let _ = at;
         match pending {
             PendingClientRequest::TurnSteer {
                 thread_id,
@@ -781,8 +779,19 @@ impl Reducer {
             }
             ServerNotification::TurnCompleted(done) => self.turn_completed(done, at),
             ServerNotification::HookCompleted(n) => self.hook_completed(&n),
+            ServerNotification::ThreadClosed(n) => {
+                self.release_thread(&n.thread_id);
+                vec![]
+            }
             _ => vec![],
         }
+    }
+
+    /// The thread left memory (idle unload): its state goes; a resume brings it back.
+    fn release_thread(&mut self, thread_id: &str) {
+        self.threads.remove(thread_id);
+        self.turns.retain(|_, t| t.thread_id != thread_id);
+        self.item_starts.retain(|(t, _, _), _| t != thread_id);
     }
 
     /// `codex_hook_run` for one handler run; the model is the turn's, else the thread's.

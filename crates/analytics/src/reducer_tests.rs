@@ -672,3 +672,39 @@ fn a_turn_whose_latest_diff_has_lines_is_followed_by_accepted_line_fingerprints(
     assert_eq!(p["repo_hash"], serde_json::Value::Null);
     assert_eq!(p["accepted_deleted_lines"], 4);
 }
+
+#[test]
+fn thread_closed_releases_the_thread_and_a_resume_brings_it_back() {
+    let mut h = Harness::new();
+    h.initialize(1);
+    start_thread(&mut h, 1, "thr-1");
+    start_thread(&mut h, 1, "thr-2");
+    start_turn(&mut h, 1, "thr-1", "turn-1", 10);
+    h.feed(AnalyticsFact::Notification(
+        ServerNotification::ThreadClosed(ThreadIdNotification {
+            thread_id: "thr-1".into(),
+        }),
+    ));
+    assert!(!h.reducer.threads.contains_key("thr-1"));
+    assert!(!h.reducer.turns.contains_key("turn-1"));
+    assert!(
+        h.reducer.threads.contains_key("thr-2"),
+        "other threads stay"
+    );
+    h.feed(AnalyticsFact::ClientResponse {
+        connection: 1,
+        request_id: RequestId::Integer(20),
+        payload: ClientResponsePayload::ThreadResume(ThreadResumeResponse {
+            session: session("thr-1"),
+            turns_backwards_cursor: None,
+            items_backwards_cursor: None,
+        }),
+    });
+    assert!(h.reducer.threads.contains_key("thr-1"));
+    let modes: Vec<_> = h
+        .params("codex_thread_initialized")
+        .iter()
+        .map(|p| p["initialization_mode"].clone())
+        .collect();
+    assert_eq!(modes, ["new", "new", "resumed"]);
+}

@@ -7,6 +7,7 @@ pub mod auth_setup;
 mod connection;
 mod error_map;
 mod handlers;
+mod idle_unload;
 mod initialize;
 pub mod outgoing;
 mod processor;

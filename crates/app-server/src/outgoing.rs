@@ -138,6 +138,19 @@ impl OutgoingMessageSender {
         }
     }
 
+    /// Sends a notification to every initialized connection that did not opt out of it.
+    pub async fn broadcast_notification(&self, n: &ServerNotification) {
+        self.analytics.track_notification(n);
+        let Some(frame) = self.notification_frame(n) else {
+            return;
+        };
+        for connection in self.registry.initialized_connections() {
+            if self.registry.wants_notification(connection, n.method()) {
+                let _ = self.registry.deliver(connection, frame.clone()).await;
+            }
+        }
+    }
+
     /// Sends a notification to every connection subscribed to `thread_id`.
     pub async fn send_thread_notification(&self, thread_id: &str, n: &ServerNotification) {
         self.analytics.track_notification(n);

@@ -164,6 +164,13 @@ impl OutgoingMessageSender {
         }
     }
 
+    /// Whether a server request on `thread_id` still waits for an answer.
+    pub fn has_pending_for_thread(&self, thread_id: &str) -> bool {
+        self.lock_pending()
+            .values()
+            .any(|p| p.request.thread_id() == Some(thread_id))
+    }
+
     /// Re-sends the thread's still-pending requests to `connection`, oldest first, with their
     /// original ids; the connection may answer them from now on.
     pub async fn replay_pending(&self, thread_id: &str, connection: ConnectionId) {

@@ -116,6 +116,14 @@ impl ConnectionRegistry {
         removed
     }
 
+    /// Whether any connection is subscribed to a thread.
+    pub fn has_subscribers(&self, thread_id: &str) -> bool {
+        self.lock()
+            .subscriptions
+            .get(thread_id)
+            .is_some_and(|subs| !subs.is_empty())
+    }
+
     /// Drops every subscription to a thread (it was archived or unloaded).
     pub fn clear_thread(&self, thread_id: &str) {
         self.lock().subscriptions.remove(thread_id);

@@ -4,8 +4,11 @@ use crate::outgoing::OutgoingMessageSender;
 use crate::processor::MessageProcessor;
 use crate::registry::ConnectionRegistry;
 use crate::thread_events::ThreadEventsToSubscribers;
+use crate::transport::unix::ControlSocket;
+use crate::transport::ws_auth::WsAuth;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tally_core::{Config, ThreadManager};
 use tokio::net::TcpListener;
@@ -36,6 +39,8 @@ impl std::fmt::Debug for AppServerOptions {
 pub struct AppServer {
     processor: Arc<MessageProcessor>,
     analytics: std::sync::Mutex<Option<tally_analytics::pipeline::AnalyticsPipeline>>,
+    /// Stops the idle-unload sweeper (at shutdown, or when the server is dropped).
+    idle_unload_stop: tokio_util::sync::CancellationToken,
 }
 
 /// Where `--listen` asks the server to listen.
@@ -43,29 +48,53 @@ pub struct AppServer {
 pub enum ListenTarget {
     Stdio,
     WebSocket(SocketAddr),
+    /// A Unix socket; `None` is the default control socket under the home.
+    Unix(Option<PathBuf>),
 }
 
+/// The flags that make a non-loopback listener acceptable (named in the refusal).
+pub const WS_AUTH_FLAGS_HINT: &str = "add --ws-auth capability-token --ws-token-file PATH, or --ws-auth signed-bearer-token --ws-shared-secret-file PATH";
+
 impl ListenTarget {
-    /// Parses `stdio://` or `ws://IP:PORT`; a non-loopback address is refused (no auth yet).
+    /// Parses `stdio://`, `ws://IP:PORT`, `unix://` or `unix://PATH`.
     pub fn parse(url: &str) -> Result<Self, String> {
         if url == "stdio://" || url == "stdio" {
             return Ok(ListenTarget::Stdio);
         }
+        if let Some(path) = url.strip_prefix("unix://") {
+            return Ok(ListenTarget::Unix(
+                (!path.is_empty()).then(|| PathBuf::from(path)),
+            ));
+        }
         let Some(rest) = url.strip_prefix("ws://") else {
             return Err(format!(
-                "--listen {url:?}: expected stdio:// or ws://IP:PORT"
+                "--listen {url:?}: expected stdio://, ws://IP:PORT, unix:// or unix://PATH"
             ));
         };
         let addr: SocketAddr = rest
             .trim_end_matches('/')
             .parse()
             .map_err(|e| format!("--listen {url:?}: {e} (expected ws://IP:PORT)"))?;
-        if !addr.ip().is_loopback() {
-            return Err(format!(
-                "--listen {url:?}: refusing to listen on a non-loopback address without WebSocket auth"
-            ));
-        }
         Ok(ListenTarget::WebSocket(addr))
+    }
+
+    /// Refuses a non-loopback WebSocket listener without auth, saying which flags to add.
+    pub fn check_auth(&self, has_auth: bool) -> Result<(), String> {
+        match self {
+            ListenTarget::WebSocket(addr) if !addr.ip().is_loopback() && !has_auth => Err(format!(
+                "--listen ws://{addr}: refusing a non-loopback listener without WebSocket auth; {WS_AUTH_FLAGS_HINT}"
+            )),
+            ListenTarget::Stdio if has_auth => {
+                Err("--ws-auth applies to ws:// and unix:// listeners, not stdio".to_string())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        self.idle_unload_stop.cancel();
     }
 }
 
@@ -103,9 +132,15 @@ impl AppServer {
         }
         let threads = Arc::new(threads);
         crate::auth_setup::keep_thread_tasks_with_threads(&auth, &threads);
+        let idle_unload_stop = tokio_util::sync::CancellationToken::new();
+        if let Some(timeout) = config.thread_idle_unload {
+            let _ =
+                crate::idle_unload::spawn(&threads, &outgoing, timeout, idle_unload_stop.clone());
+        }
         Self {
             processor: Arc::new(MessageProcessor::new(outgoing, threads, config, auth)),
             analytics: std::sync::Mutex::new(analytics),
+            idle_unload_stop,
         }
     }
 
@@ -113,6 +148,7 @@ impl AppServer {
     /// cancels async hooks, then flushes analytics within its deadline; what is not sent stays
     /// spooled for the next start.
     pub async fn shutdown(&self) {
+        self.idle_unload_stop.cancel();
         self.processor.threads.shutdown().await;
         let pipeline = self.analytics.lock().ok().and_then(|mut a| a.take());
         if let Some(p) = pipeline {
@@ -155,7 +191,40 @@ impl AppServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        crate::transport::websocket::serve_websocket(self.processor.clone(), listener, shutdown)
-            .await
+        self.run_websocket_with_auth(listener, None, shutdown).await
+    }
+
+    /// Serves WebSocket clients on `listener`, each upgrade checked by `auth` when given.
+    pub async fn run_websocket_with_auth(
+        &self,
+        listener: TcpListener,
+        auth: Option<WsAuth>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        crate::transport::websocket::serve_websocket(
+            self.processor.clone(),
+            listener,
+            auth.map(Arc::new),
+            shutdown,
+        )
+        .await
+    }
+
+    /// Serves WebSocket clients over the Unix `socket` until `shutdown` completes, then removes
+    /// the socket file.
+    pub async fn run_unix(
+        &self,
+        mut socket: ControlSocket,
+        auth: Option<WsAuth>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Some(listener) = socket.take_listener() else {
+            return Err(std::io::Error::other("control socket already served"));
+        };
+        let router =
+            crate::transport::websocket::router(self.processor.clone(), auth.map(Arc::new));
+        let served = crate::transport::websocket::serve_on(listener, router, shutdown).await;
+        drop(socket);
+        served
     }
 }

@@ -1,9 +1,11 @@
 //! Subcommands and their flags.
 
+use crate::ws_auth_args::WsAuthArgs;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tally_app_server::server::ListenTarget;
+use tally_app_server::transport::unix::{default_socket_path, ControlSocket};
 use tally_app_server::{AppServer, AppServerOptions};
 use tally_core::Config;
 
@@ -22,18 +24,22 @@ pub struct Cli {
 pub enum Command {
     /// Run the app-server (stdio by default), a drop-in for `codex app-server`.
     AppServer {
-        /// stdio:// (default) or ws://IP:PORT.
+        /// stdio:// (default), ws://IP:PORT, unix:// (the home's control socket) or unix://PATH.
         #[arg(long, default_value = "stdio://")]
         listen: String,
+        #[command(flatten)]
+        ws: WsAuthArgs,
         /// Accepted for compatibility with clients that start `codex app-server` with it.
         #[arg(long, hide = true)]
         analytics_default_enabled: bool,
     },
     /// Run the app-server on WebSocket plus an embedded collector and dashboard, and print the URLs.
     Serve {
-        /// ws://IP:PORT to listen on (loopback only).
+        /// ws://IP:PORT (non-loopback needs --ws-auth), unix:// or unix://PATH.
         #[arg(long, default_value = "ws://127.0.0.1:4545")]
         listen: String,
+        #[command(flatten)]
+        ws: WsAuthArgs,
         /// Where the embedded collector (dashboard, ingest) listens.
         #[arg(long, default_value = "127.0.0.1:4546")]
         collector_listen: std::net::SocketAddr,
@@ -141,11 +147,12 @@ impl Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let home = tally_core::home::resolve_home(cli.home.as_deref());
     match cli.command {
-        Command::AppServer { listen, .. } => run_app_server(&home, &listen, None).await,
+        Command::AppServer { listen, ws, .. } => run_app_server(&home, &listen, &ws, None).await,
         Command::Serve {
             listen,
+            ws,
             collector_listen,
-        } => run_app_server(&home, &listen, Some(collector_listen)).await,
+        } => run_app_server(&home, &listen, &ws, Some(collector_listen)).await,
         Command::Collector {
             listen,
             command: None,
@@ -194,9 +201,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn run_app_server(
     home: &std::path::Path,
     listen: &str,
+    ws: &WsAuthArgs,
     embedded_collector: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     let target = ListenTarget::parse(listen).map_err(anyhow::Error::msg)?;
+    let auth = ws.resolve().map_err(anyhow::Error::msg)?;
+    target
+        .check_auth(auth.is_some())
+        .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(home).with_context(|| format!("creating home {}", home.display()))?;
     let config = Config::load(home)?;
     tracing::info!(home = %home.display(), model = %config.model, provider = %config.model_provider.id, "config loaded");
@@ -223,11 +235,23 @@ async fn run_app_server(
                 println!("  dashboard:  {}/", c.base_url());
                 println!("  report:     tally report --since 7d");
             }
-            tracing::info!(%local, "listening");
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            server.run_websocket(listener, shutdown).await
+            tracing::info!(%local, auth = auth.is_some(), "listening");
+            server
+                .run_websocket_with_auth(listener, auth, shutdown_signal())
+                .await
+        }
+        ListenTarget::Unix(path) => {
+            let path = path.unwrap_or_else(|| default_socket_path(home));
+            let socket = ControlSocket::bind(&path)
+                .with_context(|| format!("binding the control socket {}", path.display()))?;
+            if let Some(c) = &collector {
+                println!("Tally app-server listening on unix://{}", path.display());
+                println!("  Codex TUI:  codex --remote unix://{}", path.display());
+                println!("  dashboard:  {}/", c.base_url());
+                println!("  report:     tally report --since 7d");
+            }
+            tracing::info!(path = %path.display(), "listening");
+            server.run_unix(socket, auth, shutdown_signal()).await
         }
     };
     // Analytics flush into the embedded store before the store stops.
@@ -236,6 +260,22 @@ async fn run_app_server(
         c.shutdown().await?;
     }
     Ok(served?)
+}
+
+/// Ctrl-C or SIGTERM: either ends the listener (and removes a control socket).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }
 
 /// Starts the embedded collector (SQLite under the home) and routes analytics straight into its store.

@@ -5,6 +5,7 @@ mod auth_cmd;
 mod collector_cmd;
 mod commands;
 mod store_sink;
+mod ws_auth_args;
 
 use clap::Parser;
 use std::process::ExitCode;

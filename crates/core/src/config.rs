@@ -29,6 +29,15 @@ pub struct ConfigToml {
     pub features: Option<FeaturesToml>,
     pub agent_identity: Option<AgentIdentityToml>,
     pub tools: Option<ToolsToml>,
+    pub app_server: Option<AppServerToml>,
+}
+
+/// `[app_server]`: how the app-server manages loaded threads.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AppServerToml {
+    /// Unload a loaded thread after this many milliseconds without subscribers or activity
+    /// (default 1,800,000 = 30 min, as in Codex; 0 never unloads).
+    pub thread_idle_unload_ms: Option<u64>,
 }
 
 /// `[tools]`: optional tools offered to the model (Codex's keys).
@@ -149,6 +158,9 @@ pub struct Config {
     /// `[tools.experimental_request_user_input] enabled`: offer `request_user_input` (to
     /// experimental clients only).
     pub request_user_input: bool,
+    /// `[app_server] thread_idle_unload_ms`: how long a thread may stay loaded without
+    /// subscribers or activity; `None` never unloads.
+    pub thread_idle_unload: Option<Duration>,
     /// Problems found while loading, each to be shown as a `configWarning`.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -170,6 +182,8 @@ pub struct ConfigError {
 
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-5.1-codex";
 pub const DEFAULT_OFFLINE_MODEL: &str = "tally-offline-1";
+/// Codex unloads a thread after 30 minutes without subscribers or activity.
+pub const DEFAULT_THREAD_IDLE_UNLOAD_MS: u64 = 30 * 60 * 1000;
 /// Codex's fixed Guardian review deadline.
 pub const DEFAULT_GUARDIAN_REVIEW_TIMEOUT_MS: u64 = 90_000;
 
@@ -263,6 +277,15 @@ impl Config {
                 .and_then(|t| t.experimental_request_user_input.as_ref())
                 .and_then(|t| t.enabled)
                 .unwrap_or(false),
+            thread_idle_unload: match toml
+                .app_server
+                .as_ref()
+                .and_then(|a| a.thread_idle_unload_ms)
+                .unwrap_or(DEFAULT_THREAD_IDLE_UNLOAD_MS)
+            {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
             warnings: Vec::new(),
         })
     }

@@ -91,3 +91,22 @@ fn request_user_input_is_off_unless_codex_s_tools_key_enables_it() {
     .expect_err("type error");
     assert!(err.to_string().contains("enabled"), "{err}");
 }
+
+#[test]
+fn thread_idle_unload_defaults_to_thirty_minutes_and_zero_turns_it_off() {
+    let c = load("", false).expect("loads");
+    assert_eq!(
+        c.thread_idle_unload,
+        Some(std::time::Duration::from_secs(30 * 60))
+    );
+    let c = load("[app_server]\nthread_idle_unload_ms = 250\n", false).expect("loads");
+    assert_eq!(
+        c.thread_idle_unload,
+        Some(std::time::Duration::from_millis(250))
+    );
+    let c = load("[app_server]\nthread_idle_unload_ms = 0\n", false).expect("loads");
+    assert_eq!(c.thread_idle_unload, None);
+    let err =
+        load("[app_server]\nthread_idle_unload_ms = \"soon\"\n", false).expect_err("wrong type");
+    assert!(err.to_string().contains("thread_idle_unload_ms"), "{err}");
+}

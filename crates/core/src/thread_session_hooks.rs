@@ -1,5 +1,5 @@
 //! Hooks the manager runs outside a turn: discovery for a compaction, and SessionEnd when a
-//! thread leaves this process (archived, or the server shuts down).
+//! thread leaves this process (archived, unloaded when idle, or the server shuts down).
 
 use super::ThreadManager;
 use crate::hook_dispatch::{run_event, EventHooks, EventRequest, HookSite};
@@ -39,6 +39,30 @@ impl ThreadManager {
             return;
         }
         self.run_session_end(&thread).await;
+    }
+
+    /// Whether thread `id` is loaded and running a turn (a user turn, compaction or shell command).
+    pub fn has_running_turn(&self, id: &str) -> bool {
+        self.loaded(id).is_some_and(|t| t.state().active.is_some())
+    }
+
+    /// Idle unload: ends the thread's session (SessionEnd hooks) and drops it from memory. Its
+    /// rollout stays, so `thread/resume` loads it again. Returns false, keeping the thread, when
+    /// it is not loaded or a turn runs.
+    pub async fn unload_thread(&self, id: &str) -> bool {
+        let Some(thread) = self.loaded(id) else {
+            return false;
+        };
+        if thread.state().active.is_some() {
+            return false;
+        }
+        self.run_session_end(&thread).await;
+        let mut threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        // A turn may have started while SessionEnd ran; the thread then stays.
+        if thread.state().active.is_some() {
+            return false;
+        }
+        threads.remove(id).is_some()
     }
 
     /// Server shutdown: SessionEnd for every session that started (concurrently, each handler

@@ -62,6 +62,38 @@ impl AppClient {
         let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        Self::over_websocket_stream(socket, mode)
+    }
+
+    /// A client at `url` whose upgrade carries `Authorization: Bearer <token>`.
+    pub async fn over_websocket_with_bearer(url: &str, token: &str, mode: SchemaMode) -> Self {
+        let request = bearer_request(url, token);
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        Self::over_websocket_stream(socket, mode)
+    }
+
+    /// A client over a Unix socket at `path`: a normal HTTP upgrade to `ws://localhost/rpc`, as
+    /// the Codex TUI does for `--remote unix://PATH`.
+    pub async fn over_unix_socket(path: &std::path::Path, mode: SchemaMode) -> Self {
+        let stream = tokio::net::UnixStream::connect(path)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", path.display()));
+        let (socket, _) = tokio_tungstenite::client_async("ws://localhost/rpc", stream)
+            .await
+            .unwrap_or_else(|e| panic!("WebSocket upgrade over {} failed: {e}", path.display()));
+        Self::over_websocket_stream(socket, mode)
+    }
+
+    /// A client over an already upgraded WebSocket on any stream.
+    pub fn over_websocket_stream<S>(
+        socket: tokio_tungstenite::WebSocketStream<S>,
+        mode: SchemaMode,
+    ) -> Self
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (mut sink, mut stream) = socket.split();
         let (out_tx, mut out_rx) = mpsc::channel::<String>(256);
         let (in_tx, in_rx) = mpsc::channel::<String>(4096);
@@ -230,6 +262,22 @@ impl AppClient {
     pub fn close(self) {
         drop(self);
     }
+}
+
+/// A WebSocket client request for `url` carrying `Authorization: Bearer <token>`.
+pub fn bearer_request(
+    url: &str,
+    token: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url
+        .into_client_request()
+        .unwrap_or_else(|e| panic!("bad WebSocket url {url}: {e}"));
+    let value = format!("Bearer {token}")
+        .parse()
+        .unwrap_or_else(|e| panic!("bad bearer header: {e}"));
+    request.headers_mut().insert("authorization", value);
+    request
 }
 
 /// The `method` of each message (or `response`/`error` for answers).

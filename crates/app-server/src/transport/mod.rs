@@ -1,8 +1,11 @@
-//! Transports: stdio (NDJSON) and WebSocket (one JSON message per text frame).
+//! Transports: stdio (NDJSON), WebSocket (one JSON message per text frame) over TCP or a Unix
+//! socket, and the bearer-token auth of WebSocket upgrades.
 
 mod bounded_lines;
 pub mod stdio;
+pub mod unix;
 pub mod websocket;
+pub mod ws_auth;
 
 pub use bounded_lines::{BoundedLines, Line};
 

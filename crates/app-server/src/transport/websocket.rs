@@ -1,9 +1,11 @@
 //! The WebSocket transport: one JSON message per text frame, many connections, plus
 //! `/readyz` and `/healthz` on the same listener. Requests carrying `Origin` are refused
-//! (a browser page must not drive a local agent).
+//! (a browser page must not drive a local agent). The same router serves TCP and Unix-socket
+//! listeners; an optional [`WsAuth`] checks the upgrade's bearer token first.
 
 use crate::connection::OutboundPolicy;
 use crate::processor::{ConnectionSession, MessageProcessor};
+use crate::transport::ws_auth::WsAuth;
 use crate::transport::MAX_MESSAGE_BYTES;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -20,13 +22,19 @@ use tokio::sync::mpsc;
 /// Outbound frames queued per WebSocket client before it is disconnected as too slow.
 pub const WS_OUTBOUND_CAPACITY: usize = 32 * 1024;
 
+#[derive(Clone)]
+struct WsState {
+    processor: Arc<MessageProcessor>,
+    auth: Option<Arc<WsAuth>>,
+}
+
 /// The router: health endpoints and a WebSocket upgrade on any other path.
-pub(crate) fn router(processor: Arc<MessageProcessor>) -> Router {
+pub(crate) fn router(processor: Arc<MessageProcessor>, auth: Option<Arc<WsAuth>>) -> Router {
     Router::new()
         .route("/readyz", get(health))
         .route("/healthz", get(health))
         .fallback(upgrade)
-        .with_state(processor)
+        .with_state(WsState { processor, auth })
 }
 
 async fn health(headers: HeaderMap) -> Response {
@@ -37,12 +45,22 @@ async fn health(headers: HeaderMap) -> Response {
 }
 
 async fn upgrade(
-    State(processor): State<Arc<MessageProcessor>>,
+    State(WsState { processor, auth }): State<WsState>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     if headers.contains_key("origin") {
         return (StatusCode::FORBIDDEN, "cross-origin requests are refused").into_response();
+    }
+    if let Some(auth) = &auth {
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        if let Err(reason) = auth.check(presented, tally_core::clock::now_secs()) {
+            // The reason names what failed, never the token.
+            tracing::info!(%reason, "refusing WebSocket upgrade");
+            return (StatusCode::UNAUTHORIZED, reason.to_string()).into_response();
+        }
     }
     let ws = match ws {
         Ok(ws) => ws,
@@ -95,10 +113,11 @@ async fn serve_socket(processor: Arc<MessageProcessor>, socket: WebSocket) {
     writer.abort();
 }
 
-/// Serves WebSocket clients on `listener` until `shutdown` completes.
+/// Serves WebSocket clients on a TCP `listener` until `shutdown` completes.
 pub(crate) async fn serve_websocket(
     processor: Arc<MessageProcessor>,
     listener: TcpListener,
+    auth: Option<Arc<WsAuth>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
@@ -108,7 +127,20 @@ pub(crate) async fn serve_websocket(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(processor))
+    serve_on(listener, router(processor, auth), shutdown).await
+}
+
+/// Serves the router on any listener (TCP, Unix socket) until `shutdown` completes.
+pub(crate) async fn serve_on<L>(
+    listener: L,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }
