@@ -4,6 +4,7 @@
 
 use crate::facts::{
     AnalyticsFact, ClientInfoFact, CompactionFact, GoalFact, ServerRequestEnd, TimedFact,
+    TurnProfileFact,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -303,6 +304,15 @@ impl AnalyticsEventsClient {
     /// A thread's goal changed.
     pub fn track_goal(&self, fact: &GoalFact) {
         self.push(|| AnalyticsFact::Goal(fact.clone()));
+    }
+
+    /// A user turn ended with this profile.
+    pub fn track_turn_profile(&self, thread_id: &str, turn_id: &str, profile: &TurnProfileFact) {
+        self.push(|| AnalyticsFact::TurnProfile {
+            thread_id: thread_id.to_string(),
+            turn_id: turn_id.to_string(),
+            profile: *profile,
+        });
     }
 
     /// A turn that changed files ran in the repository with `repo_hash`.

@@ -125,6 +125,12 @@ pub enum AnalyticsFact {
         turn_id: String,
         repo_hash: Option<String>,
     },
+    /// Where a user turn's time went, sent by core as the turn ends (core fact).
+    TurnProfile {
+        thread_id: String,
+        turn_id: String,
+        profile: TurnProfileFact,
+    },
     /// A `turn/diff/updated`, reduced at the door to its hunk line counts (the diff stays out).
     TurnDiff {
         turn_id: String,
@@ -146,6 +152,21 @@ pub struct CompactionFact {
     pub active_context_tokens_after: i64,
     pub started_at_ms: i64,
     pub completed_at_ms: i64,
+}
+
+/// A user turn's profile: its duration split into buckets that add up to it, and its sampling
+/// counts (bucket meanings: `tally_core::turn_profile`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TurnProfileFact {
+    pub before_first_sampling_ms: i64,
+    pub sampling_ms: i64,
+    pub compaction_ms: i64,
+    pub between_sampling_overhead_ms: i64,
+    pub tool_blocking_ms: i64,
+    pub after_last_sampling_ms: i64,
+    pub sampling_request_count: i64,
+    pub sampling_retry_count: i64,
+    pub tools_change_count: i64,
 }
 
 /// How a goal changed (`event_kind`).

@@ -105,8 +105,8 @@ pub(crate) fn guardian_review_event(
         user_authorization: r.user_authorization.map(|a| a.as_str()),
         outcome: r.outcome.map(|o| o.as_str()),
         guardian_thread_id: session.map(|s| s.guardian_thread_id.clone()),
+        // `trunk_reused` on every review, the first included, as Codex 0.169 reports it.
         guardian_session_kind: session.map(|s| match s.kind {
-            SessionKind::TrunkNew => "trunk_new",
             SessionKind::TrunkReused => "trunk_reused",
         }),
         guardian_model: with_session(cap_identifier(&r.model)),
@@ -156,10 +156,7 @@ pub(crate) fn reviewer_thread_initialized(
     client: &AppServerClient,
     runtime: &RuntimeInfo,
 ) -> Option<ThreadInitializedEvent> {
-    let session = r
-        .session
-        .as_ref()
-        .filter(|s| s.kind == SessionKind::TrunkNew)?;
+    let session = r.session.as_ref().filter(|s| s.created)?;
     Some(ThreadInitializedEvent {
         thread_id: session.guardian_thread_id.clone(),
         session_id: r.parent_thread_id.clone(),
@@ -231,7 +228,7 @@ pub(crate) fn reviewer_turn_events(
                 approvals_reviewer,
                 guardian_v2_enabled: false,
                 sandbox_network_access: false,
-                is_first_turn: session.kind == SessionKind::TrunkNew && i == 0,
+                is_first_turn: session.created && i == 0,
                 multi_agent_version: "v1",
                 collaboration_mode: "default",
                 num_input_images: 0,

@@ -51,6 +51,7 @@ fn report() -> ReviewReport {
             guardian_thread_id: "thr-g".into(),
             created_at_ms: 1_759_999_990_000,
             kind: SessionKind::TrunkReused,
+            created: false,
             had_prior_review_context: true,
         }),
         model: "gpt-x".into(),
@@ -95,7 +96,7 @@ fn reviewer_thread_is_a_guardian_sub_agent_of_the_reviewed_thread() {
     let mut r = report();
     assert_eq!(reviewer_thread_initialized(&r, &client(), &runtime()), None);
     if let Some(s) = r.session.as_mut() {
-        s.kind = SessionKind::TrunkNew;
+        s.created = true;
     }
     let init = reviewer_thread_initialized(&r, &client(), &runtime()).expect("a new session");
     let v = serde_json::to_value(&init).expect("json");
@@ -106,6 +107,12 @@ fn reviewer_thread_is_a_guardian_sub_agent_of_the_reviewed_thread() {
     assert_eq!(v["parent_thread_id"], "thr-1");
     assert_eq!(v["app_server_client"]["rpc_transport"], "in_process");
     assert_eq!(v["created_at"], 1_759_999_990);
+    // The review that created the reviewer thread still reports `trunk_reused`, as Codex does.
+    let review =
+        serde_json::to_value(guardian_review_event(&r, client(), runtime())).expect("json");
+    assert_eq!(review["guardian_session_kind"], "trunk_reused");
+    let turns = reviewer_turn_events(&r, &client(), &runtime(), "auto_review");
+    assert!(turns[0].is_first_turn);
 }
 
 #[test]

@@ -21,7 +21,7 @@ pub use client::{AnalyticsEventsClient, ClientStats};
 pub use events::AnalyticsEvent;
 pub use facts::{
     AnalyticsFact, ClientInfoFact, CompactionFact, GoalEventKind, GoalFact, RpcTransport,
-    ServerRequestEnd, TimedFact,
+    ServerRequestEnd, TimedFact, TurnProfileFact,
 };
 pub use reducer::{Reducer, ReducerLimits, ReducerStats};
 

@@ -4,6 +4,7 @@
 use crate::events::*;
 use crate::facts::{
     AnalyticsFact, ClientInfoFact, CompactionFact, GoalFact, ServerRequestEnd, TimedFact,
+    TurnProfileFact,
 };
 use crate::lifecycle_events::{self as lifecycle, Attribution, TurnLines};
 use crate::normalize::*;
@@ -110,6 +111,8 @@ struct TurnState {
     usage: Option<Usage>,
     sampling_requests: i64,
     sampling_retries: i64,
+    /// Core's `TurnProfile` fact; absent on paths that send none (the event's profile is 0).
+    profile: Option<TurnProfileFact>,
     counts: TurnToolCounts,
     interrupt_at_ms: Option<i64>,
     /// Hunk lines of the latest `turn/diff/updated` and the repository's hash.
@@ -253,6 +256,14 @@ impl Reducer {
             } => {
                 if let Some(t) = self.turns.get_mut(&turn_id) {
                     t.lines.repo_hash = repo_hash;
+                }
+                vec![]
+            }
+            AnalyticsFact::TurnProfile {
+                turn_id, profile, ..
+            } => {
+                if let Some(t) = self.turns.get_mut(&turn_id) {
+                    t.profile = Some(profile);
                 }
                 vec![]
             }
@@ -637,6 +648,7 @@ impl Reducer {
             usage: None,
             sampling_requests: 0,
             sampling_retries: 0,
+            profile: None,
             counts: TurnToolCounts::default(),
             interrupt_at_ms: None,
             lines: TurnLines::default(),
@@ -913,6 +925,13 @@ impl Reducer {
             http_status_code: error_status,
         });
         let usage = turn.usage.clone();
+        // Without core's profile (an older path), the buckets are 0 and the counts come from
+        // the notifications: usage updates per sampling, errors that will retry.
+        let profile = turn.profile.unwrap_or(TurnProfileFact {
+            sampling_request_count: turn.sampling_requests,
+            sampling_retry_count: turn.sampling_retries,
+            ..TurnProfileFact::default()
+        });
         let duration_ms = done.turn.duration_ms.or(Some(at - turn.started_at_ms));
         let c = &turn.config;
         let event = TurnEvent {
@@ -975,15 +994,15 @@ impl Reducer {
             output_tokens: usage.as_ref().map(|u| u.output),
             reasoning_output_tokens: usage.as_ref().map(|u| u.reasoning),
             total_tokens: usage.as_ref().map(|u| u.total),
-            before_first_sampling_ms: 0,
-            sampling_ms: 0,
-            compaction_ms: 0,
-            between_sampling_overhead_ms: 0,
-            tool_blocking_ms: 0,
-            after_last_sampling_ms: 0,
-            sampling_request_count: turn.sampling_requests,
-            sampling_retry_count: turn.sampling_retries,
-            tools_change_count: 0,
+            before_first_sampling_ms: profile.before_first_sampling_ms,
+            sampling_ms: profile.sampling_ms,
+            compaction_ms: profile.compaction_ms,
+            between_sampling_overhead_ms: profile.between_sampling_overhead_ms,
+            tool_blocking_ms: profile.tool_blocking_ms,
+            after_last_sampling_ms: profile.after_last_sampling_ms,
+            sampling_request_count: profile.sampling_request_count,
+            sampling_retry_count: profile.sampling_retry_count,
+            tools_change_count: profile.tools_change_count,
             duration_ms,
             started_at: done.turn.started_at.or(Some(turn.started_at_ms / 1000)),
             completed_at: done.turn.completed_at.or(Some(at / 1000)),

@@ -245,6 +245,67 @@ fn a_turn_joins_request_response_usage_and_completion_into_one_turn_event() {
 }
 
 #[test]
+fn the_turn_event_carries_the_turn_profile_from_core() {
+    let mut h = Harness::new();
+    h.initialize(1);
+    start_thread(&mut h, 1, "thr-1");
+    start_turn(&mut h, 1, "thr-1", "turn-1", 2);
+    h.feed(usage("thr-1", "turn-1", 10));
+    h.feed(AnalyticsFact::TurnProfile {
+        thread_id: "thr-1".into(),
+        turn_id: "turn-1".into(),
+        profile: TurnProfileFact {
+            before_first_sampling_ms: 12,
+            sampling_ms: 900,
+            compaction_ms: 0,
+            between_sampling_overhead_ms: 30,
+            tool_blocking_ms: 540,
+            after_last_sampling_ms: 32,
+            sampling_request_count: 2,
+            sampling_retry_count: 1,
+            tools_change_count: 1,
+        },
+    });
+    h.feed(completed("thr-1", turn("turn-1", TurnStatus::Completed)));
+    let p = &h.params("codex_turn_event")[0];
+    assert_eq!(p["before_first_sampling_ms"], 12);
+    assert_eq!(p["sampling_ms"], 900);
+    assert_eq!(p["compaction_ms"], 0);
+    assert_eq!(p["between_sampling_overhead_ms"], 30);
+    assert_eq!(p["tool_blocking_ms"], 540);
+    assert_eq!(p["after_last_sampling_ms"], 32);
+    assert_eq!(p["sampling_request_count"], 2);
+    assert_eq!(p["sampling_retry_count"], 1);
+    assert_eq!(p["tools_change_count"], 1);
+    assert_eq!(p["duration_ms"], 1514);
+}
+
+#[test]
+fn a_turn_without_a_profile_is_still_emitted_with_zero_buckets() {
+    let mut h = Harness::new();
+    h.initialize(1);
+    start_thread(&mut h, 1, "thr-1");
+    start_turn(&mut h, 1, "thr-1", "turn-1", 2);
+    h.feed(usage("thr-1", "turn-1", 10));
+    h.feed(completed("thr-1", turn("turn-1", TurnStatus::Completed)));
+    let p = &h.params("codex_turn_event")[0];
+    for field in [
+        "before_first_sampling_ms",
+        "sampling_ms",
+        "compaction_ms",
+        "between_sampling_overhead_ms",
+        "tool_blocking_ms",
+        "after_last_sampling_ms",
+        "tools_change_count",
+    ] {
+        assert_eq!(p[field], 0, "{field}");
+    }
+    // The counts fall back to the notifications.
+    assert_eq!(p["sampling_request_count"], 1);
+    assert_eq!(p["sampling_retry_count"], 0);
+}
+
+#[test]
 fn an_interrupted_turn_has_null_tokens_and_the_interrupt_time() {
     let mut h = Harness::new();
     h.initialize(1);

@@ -2,7 +2,7 @@
 
 use crate::outgoing::{OutgoingMessageSender, ServerRequestOutcome};
 use std::sync::Arc;
-use tally_analytics::{CompactionFact, GoalEventKind, GoalFact};
+use tally_analytics::{CompactionFact, GoalEventKind, GoalFact, TurnProfileFact};
 use tally_core::{GoalChange, LifecycleReport, RequestResolution, ThreadEventSink};
 use tally_protocol::{ServerNotification, ServerRequest};
 
@@ -65,6 +65,25 @@ impl ThreadEventSink for ThreadEventsToSubscribers {
                 turn_id,
                 repo_hash,
             } => analytics.track_turn_repository(&thread_id, &turn_id, repo_hash.as_deref()),
+            LifecycleReport::TurnProfile {
+                thread_id,
+                turn_id,
+                profile: p,
+            } => analytics.track_turn_profile(
+                &thread_id,
+                &turn_id,
+                &TurnProfileFact {
+                    before_first_sampling_ms: p.before_first_sampling_ms,
+                    sampling_ms: p.sampling_ms,
+                    compaction_ms: p.compaction_ms,
+                    between_sampling_overhead_ms: p.between_sampling_overhead_ms,
+                    tool_blocking_ms: p.tool_blocking_ms,
+                    after_last_sampling_ms: p.after_last_sampling_ms,
+                    sampling_request_count: p.sampling_request_count,
+                    sampling_retry_count: p.sampling_retry_count,
+                    tools_change_count: p.tools_change_count,
+                },
+            ),
         }
     }
 }

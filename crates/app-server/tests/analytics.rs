@@ -181,3 +181,90 @@ async fn analytics_disabled_in_config_sends_nothing_and_spools_nothing() {
         "no spool when analytics is off"
     );
 }
+
+#[tokio::test]
+async fn a_turn_event_profiles_the_turn_with_approval_wait_as_tool_blocking() {
+    let mock = MockResponsesServer::start().await;
+    let collector = FakeCollector::start().await;
+    let home = home_with_analytics(&mock, collector.url());
+    // Top-level keys go before the provider table.
+    let path = home.path().join("config.toml");
+    let config = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(&path, format!("approval_policy = \"untrusted\"\n{config}")).expect("write");
+    let workspace = tempfile::tempdir().expect("workspace");
+    let server = server(&home);
+    let mut client = line_client(&server, SchemaMode::Stable);
+    client.initialize(false).await;
+    let started = client
+        .call_ok(
+            "thread/start",
+            json!({"cwd": workspace.path().display().to_string()}),
+        )
+        .await;
+    let thread_id = started["thread"]["id"].as_str().expect("id").to_string();
+
+    // The first request fails once and is sent again by the client; the model then calls a
+    // command that waits on the user's approval, and answers after its output.
+    mock.enqueue(MockReply::error(500, "try again"));
+    mock.enqueue_stream(sse::function_call_turn(
+        "call_1",
+        "exec_command",
+        &json!({"cmd": "touch profiled && echo done"}).to_string(),
+    ));
+    mock.enqueue_stream(sse::text_turn_whole("msg_2", "Done."));
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": input("run it")}),
+        )
+        .await;
+    let approval = client
+        .wait_for(|m| {
+            m["method"] == "item/commandExecution/requestApproval" && m.get("id").is_some()
+        })
+        .await;
+    // The time the user takes to decide is what the profile must show as tool blocking.
+    let waited = Duration::from_millis(300);
+    tokio::time::sleep(waited).await;
+    client
+        .send(json!({"id": approval["id"], "result": {"decision": "accept"}}))
+        .await;
+    client.notification("turn/completed").await;
+
+    server.shutdown().await;
+    let events = collector.wait_for_events(2, Duration::from_secs(10)).await;
+    let turn = events
+        .iter()
+        .find(|e| e["event_type"] == "codex_turn_event")
+        .map(|e| &e["event_params"])
+        .unwrap_or_else(|| panic!("no codex_turn_event in {events:#?}"));
+    let ms = |field: &str| {
+        turn[field]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{field} in {turn:#}"))
+    };
+    assert!(
+        ms("tool_blocking_ms") >= waited.as_millis() as i64,
+        "{turn:#}"
+    );
+    assert_eq!(ms("sampling_request_count"), 2, "{turn:#}");
+    assert_eq!(ms("sampling_retry_count"), 1, "{turn:#}");
+    assert_eq!(ms("tools_change_count"), 0, "{turn:#}");
+    assert_eq!(ms("compaction_ms"), 0, "{turn:#}");
+    let buckets = [
+        "before_first_sampling_ms",
+        "sampling_ms",
+        "compaction_ms",
+        "between_sampling_overhead_ms",
+        "tool_blocking_ms",
+        "after_last_sampling_ms",
+    ]
+    .iter()
+    .map(|f| ms(f))
+    .sum::<i64>();
+    assert!(
+        (buckets - ms("duration_ms")).abs() <= 5,
+        "buckets sum to {buckets}, duration is {}: {turn:#}",
+        ms("duration_ms")
+    );
+}

@@ -87,6 +87,34 @@ fn assert_no_approval_request(messages: &[Value]) {
     );
 }
 
+/// With automatic review nobody is asked: the thread stays `active` without `waitingOnApproval`.
+fn assert_never_waiting_on_approval(messages: &[Value]) {
+    let statuses: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["method"] == "thread/status/changed")
+        .map(|m| &m["params"]["status"])
+        .collect();
+    assert!(!statuses.is_empty(), "the turn changes the thread's status");
+    for status in &statuses {
+        let flags = status["activeFlags"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            !flags.contains(&json!("waitingOnApproval")),
+            "auto review never waits on the user: {statuses:#?}"
+        );
+    }
+}
+
+/// Methods in the order they arrived, without the streaming noise.
+fn methods(messages: &[Value]) -> Vec<&str> {
+    messages
+        .iter()
+        .filter_map(|m| m["method"].as_str())
+        .collect()
+}
+
 fn find<'a>(messages: &'a [Value], method: &str) -> &'a Value {
     messages
         .iter()
@@ -118,6 +146,21 @@ async fn auto_review_runs_an_allowed_command_without_asking_the_client() {
     assert_eq!(done["params"]["reviewId"], started["params"]["reviewId"]);
     assert_eq!(command_status(&messages), "completed");
     assert!(h.workspace.path().join("approved.txt").exists());
+    assert_never_waiting_on_approval(&messages);
+    // As Codex: a guardianWarning with the verdict, right before the completed review.
+    let warning = find(&messages, "guardianWarning");
+    assert_eq!(warning["params"]["threadId"], h.thread_id.as_str());
+    let warning_text = warning["params"]["message"].as_str().expect("message");
+    assert!(
+        warning_text.starts_with("Automatic approval review approved (risk: low"),
+        "{warning_text}"
+    );
+    let order = methods(&messages);
+    let at = |m: &str| order.iter().position(|x| *x == m).expect("present");
+    assert_eq!(
+        at("guardianWarning") + 1,
+        at("item/autoApprovalReview/completed")
+    );
 }
 
 #[tokio::test]
@@ -133,6 +176,12 @@ async fn auto_review_denial_declines_the_command() {
         h.workspace.path().join("build").exists(),
         "a denied command never runs"
     );
+    assert_never_waiting_on_approval(&messages);
+    let warning = find(&messages, "guardianWarning");
+    assert!(warning["params"]["message"]
+        .as_str()
+        .expect("message")
+        .starts_with("Automatic approval review denied (risk: high"));
 }
 
 #[tokio::test]
@@ -159,6 +208,12 @@ async fn a_review_past_its_deadline_times_out_and_declines() {
     let done = find(&messages, "item/autoApprovalReview/completed");
     assert_eq!(done["params"]["review"]["status"], "timedOut");
     assert_eq!(command_status(&messages), "declined");
+    assert_never_waiting_on_approval(&messages);
+    let warning = find(&messages, "guardianWarning");
+    assert!(warning["params"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("timed out after 300 ms"));
     let turn = find(&messages, "turn/completed");
     assert_eq!(turn["params"]["turn"]["status"], "completed");
 }
@@ -188,8 +243,13 @@ async fn interrupting_the_turn_cancels_its_review() {
         .notification("item/autoApprovalReview/completed")
         .await;
     assert_eq!(done["params"]["review"]["status"], "aborted");
-    let turn = h.client.notification("turn/completed").await;
+    let rest = h.client.collect_until("turn/completed").await;
+    let turn = rest.last().expect("turn/completed");
     assert_eq!(turn["params"]["turn"]["status"], "interrupted");
+    assert!(
+        !methods(&rest).contains(&"guardianWarning"),
+        "Codex warns of no cancelled review: {rest:#?}"
+    );
 }
 
 #[tokio::test]
@@ -249,7 +309,8 @@ async fn reviews_become_codex_guardian_review_events_with_session_reuse() {
     assert_eq!(first["failure_reason"], Value::Null);
     assert_eq!(first["attempt_count"], 1);
     assert_eq!(first["outcome"], "allow");
-    assert_eq!(first["guardian_session_kind"], "trunk_new");
+    // Codex 0.169 reports `trunk_reused` even on a thread's first review; Tally matches it.
+    assert_eq!(first["guardian_session_kind"], "trunk_reused");
     assert_eq!(first["had_prior_review_context"], false);
     assert_eq!(first["guardian_model"], "tally-offline-1");
     assert_eq!(first["guardian_model_provider_id"], "tally-offline");
@@ -260,6 +321,11 @@ async fn reviews_become_codex_guardian_review_events_with_session_reuse() {
                "additional_permissions": null, "tty": false})
     );
     assert!(first["input_tokens"].as_i64().expect("tokens") > 0);
+    // The review's own timing: first output within the whole review, which lasts about as
+    // long as the review event says.
+    let ttft = first["time_to_first_token_ms"].as_u64().expect("ttft");
+    let latency = first["completion_latency_ms"].as_u64().expect("latency");
+    assert!(ttft <= latency, "{ttft} > {latency}");
     assert!(first["target_item_id"]
         .as_str()
         .expect("item")
@@ -277,6 +343,7 @@ async fn reviews_become_codex_guardian_review_events_with_session_reuse() {
     assert_eq!(malformed["failure_reason"], "parse_error");
     assert_eq!(malformed["attempt_count"], 3);
     assert_eq!(malformed["outcome"], Value::Null);
+    assert!(malformed["time_to_first_token_ms"].is_u64());
 
     assert_eq!(unbuildable["terminal_status"], "failed_closed");
     assert_eq!(unbuildable["failure_reason"], "prompt_build_error");
@@ -301,6 +368,11 @@ async fn reviews_become_codex_guardian_review_events_with_session_reuse() {
     };
     let id = &first["review_id"];
     assert!(position("codex_guardian_review", id) < position("codex_review_event", id));
+    for (review, guardian) in reviews.iter().zip(&events) {
+        let duration = review["duration_ms"].as_u64().expect("duration");
+        let latency = guardian["completion_latency_ms"].as_u64().expect("latency");
+        assert!(latency <= duration + 5, "{latency} vs {duration}");
+    }
     let statuses: Vec<&Value> = reviews.iter().map(|r| &r["status"]).collect();
     assert_eq!(
         statuses,
@@ -348,6 +420,16 @@ async fn reviews_become_codex_guardian_review_events_with_session_reuse() {
     assert!(reviewer_turns
         .iter()
         .all(|t| t["approvals_reviewer"] == "auto_review" && t["status"] == "completed"));
+    let first_turns: Vec<bool> = reviewer_turns
+        .iter()
+        .map(|t| t["is_first_turn"] == true)
+        .collect();
+    assert_eq!(first_turns, [true, false, false, false, false]);
+    // The 3-attempt failure reports one response's usage (its last), not the sum, as Codex.
+    let tokens = |v: &Value| v["input_tokens"].as_i64().expect("tokens");
+    assert_eq!(tokens(malformed), tokens(&reviewer_turns[4]));
+    let attempts_sum: i64 = reviewer_turns[2..5].iter().map(tokens).sum();
+    assert!(tokens(malformed) < attempts_sum);
     let parent_turns = of(&all, "codex_turn_event").len() - reviewer_turns.len();
     assert_eq!(parent_turns, 4);
 }
@@ -427,6 +509,15 @@ async fn a_reviewed_action_full_of_canaries_leaves_none_of_them() {
     assert_eq!(review.body["text"]["format"]["name"], "codex_output_schema");
     assert!(review.raw_body.contains("Planned action JSON"));
     assert_eq!(requests[0].header("x-openai-subagent"), None);
+    // The model learns the truth: the reviewer, not the user, denied it, and how risky it was;
+    // the rationale may reach the model (never analytics).
+    let told = &requests[2].raw_body;
+    assert!(
+        told.contains("the automatic approval reviewer denied this action (risk: critical, user authorization: low)"),
+        "{told}"
+    );
+    assert!(told.contains(&format!("rationale {CANARY}")));
+    assert!(!told.contains("rejected by user"));
 
     server.shutdown().await;
     let events = guardian_events(&collector, 1).await;

@@ -35,7 +35,7 @@ pub trait ThreadEventSink: Send + Sync {
     async fn guardian_review(&self, _report: &tally_guardian::ReviewReport) {}
 
     /// Records something only core knows (a compaction ended, a goal changed, the repository of
-    /// a turn that changed files) for analytics; reports carry ids, enums and counts only.
+    /// a turn that changed files, a turn's profile) for analytics; reports carry ids, enums and counts only.
     async fn lifecycle(&self, _report: LifecycleReport) {}
 }
 
@@ -49,6 +49,12 @@ pub enum LifecycleReport {
         thread_id: String,
         turn_id: String,
         repo_hash: Option<String>,
+    },
+    /// Where a user turn's time went, sent as it ends (before its `turn/completed`).
+    TurnProfile {
+        thread_id: String,
+        turn_id: String,
+        profile: crate::turn_profile::TurnProfileSummary,
     },
 }
 

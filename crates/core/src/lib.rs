@@ -21,6 +21,7 @@ mod thread_settings;
 pub mod thread_tasks;
 pub mod tools;
 mod turn_items;
+pub mod turn_profile;
 mod turn_runner;
 mod user_shell;
 
@@ -30,6 +31,7 @@ pub use event_sink::{
     CompactionReport, GoalChange, GoalReport, LifecycleReport, RequestResolution, ThreadEventSink,
 };
 pub use thread_manager::{ClientIdentity, StartedTurn, ThreadManager};
+pub use turn_profile::TurnProfileSummary;
 
 /// Tally's own version, reported in `userAgent` and `Thread.cliVersion`.
 pub const TALLY_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,15 +1,17 @@
 //! Approvals judged by Guardian instead of a person when the thread's reviewer is
 //! `auto_review` (or legacy `guardian_subagent`): the client sees the review's notifications,
-//! never an approval request, and anything but an explicit allow declines.
+//! never an approval request (so the thread never shows `waitingOnApproval`), and anything but
+//! an explicit allow declines. The model is told who declined and why, never "the user".
 
 use super::{Interrupted, TurnRunner, Verdict};
 use crate::clock::now_ms;
 use crate::tools::call::ExecArgs;
 use std::path::{Path, PathBuf};
 use tally_guardian::{
-    ApprovalRequestSource, Decision, PlannedAction, ReviewRequest, ReviewResult,
-    SandboxPermissions, TerminalStatus,
+    ApprovalRequestSource, PlannedAction, ReviewRequest, ReviewResult, SandboxPermissions,
+    TerminalStatus,
 };
+use tally_protocol::server_notification::GuardianWarningNotification;
 use tally_protocol::types::*;
 use tally_protocol::ServerNotification;
 use tokio_util::sync::CancellationToken;
@@ -75,7 +77,11 @@ impl TurnRunner {
     ) -> Result<Verdict, Interrupted> {
         let Some(guardian) = self.guardian.clone() else {
             // Automatic review was asked for but no reviewer exists: never fall back to running.
-            return Ok(Verdict::Decline);
+            return Ok(Verdict::AutoDenied(
+                "automatic approval review is not available here, so the action was declined \
+                 (it fails closed). Ask the user for guidance or explicit approval."
+                    .into(),
+            ));
         };
         let review_id = uuid::Uuid::now_v7().to_string();
         let started_at_ms = now_ms();
@@ -122,8 +128,19 @@ impl TurnRunner {
                 }
             }
         };
-        // Analytics first, as Codex posts codex_guardian_review before the review event.
+        log_timing(&result);
+        // Analytics first, as Codex posts codex_guardian_review before the review event; then,
+        // as Codex does, the user's warning and the completed review.
         self.sink.guardian_review(&result.report).await;
+        if let Some(message) = result.warning_for_user() {
+            self.emit(ServerNotification::GuardianWarning(
+                GuardianWarningNotification {
+                    thread_id: self.thread.id.clone(),
+                    message,
+                },
+            ))
+            .await;
+        }
         self.emit(ServerNotification::ItemGuardianApprovalReviewCompleted(
             completed_notification(
                 &self.thread.id,
@@ -138,11 +155,28 @@ impl TurnRunner {
         if let Some(stop) = stopped {
             return Err(stop);
         }
-        Ok(match result.report.decision {
-            Decision::Approved => Verdict::Accept { for_session: false },
-            Decision::Denied | Decision::Aborted => Verdict::Decline,
+        Ok(match result.explanation_for_model() {
+            None => Verdict::Accept { for_session: false },
+            Some(why) => Verdict::AutoDenied(why),
         })
     }
+}
+
+/// Queue wait and model time have no slot in `codex_guardian_review` nor in the
+/// `item/autoApprovalReview/*` notifications (its `time_to_first_token_ms` and
+/// `completion_latency_ms` are filled from the same timing): they are logged at debug, by
+/// review id and never with the action.
+fn log_timing(result: &ReviewResult) {
+    let r = &result.report;
+    tracing::debug!(
+        review_id = %r.review_id,
+        queue_wait_ms = r.timing.queue_wait_ms,
+        model_ms = r.timing.model_ms,
+        total_ms = r.timing.total_ms,
+        time_to_first_token_ms = ?r.timing.time_to_first_token_ms,
+        attempt_count = r.attempt_count,
+        "guardian review timing"
+    );
 }
 
 /// The completed notification; it keeps the started one's `startedAtMs`.

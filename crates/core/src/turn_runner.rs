@@ -10,9 +10,11 @@ use crate::rollout::RolloutLine;
 use crate::thread::{LoadedThread, TurnControl};
 use crate::tools::turn_diff::TurnDiff;
 use crate::turn_items::InFlightItems;
+use crate::turn_profile::TurnProfile;
 use futures::StreamExt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tally_protocol::server_notification::*;
 use tally_protocol::types::{
     CodexErrorInfo, ThreadItem, ThreadStatus, Turn, TurnError, TurnItemsView, TurnStatus, UserInput,
@@ -34,6 +36,8 @@ pub(crate) struct TurnRunner {
     /// Whether commands can be confined with Landlock.
     landlock: bool,
     started_at_ms: i64,
+    /// Where the turn's time goes, for the `TurnProfile` analytics fact.
+    profile: TurnProfile,
     last_agent_message: Option<ThreadItem>,
     /// Input steered in while a tool ran; recorded once the tool's output is in history.
     deferred_steers: Vec<(Vec<UserInput>, Option<String>)>,
@@ -101,6 +105,7 @@ impl TurnRunner {
             output_schema,
             landlock,
             started_at_ms: now_ms(),
+            profile: TurnProfile::new(Instant::now()),
             last_agent_message: None,
             deferred_steers: Vec::new(),
             turn_diff: TurnDiff::default(),
@@ -158,8 +163,11 @@ impl TurnRunner {
 
     async fn sample_until_done(&mut self) -> TurnOutcome {
         let mut retries = 0u32;
+        let mut retrying = false;
         loop {
-            match self.stream_once().await {
+            let outcome = self.sample(retrying).await;
+            retrying = false;
+            match outcome {
                 StreamOutcome::Completed { follow_up: true } | StreamOutcome::Steered => {
                     retries = 0
                 }
@@ -190,6 +198,7 @@ impl TurnRunner {
                         return TurnOutcome::Failed(e);
                     }
                     retries += 1;
+                    retrying = true;
                     self.emit_error(&e, true).await;
                     let wait = crate::model::backoff_delay(retries - 1);
                     if let Some(h) = self.wait_or_control(wait).await {
@@ -264,11 +273,23 @@ impl TurnRunner {
         }
     }
 
-    async fn stream_once(&mut self) -> StreamOutcome {
+    /// One sampling, timed for the turn's profile; `retry` when it retries a broken one.
+    async fn sample(&mut self, retry: bool) -> StreamOutcome {
+        self.profile.sampling_started(Instant::now(), retry);
+        let request_retries = AtomicU32::new(0);
+        let outcome = self.stream_once(&request_retries).await;
+        self.profile
+            .request_retries(request_retries.load(Ordering::Relaxed));
+        self.profile.sampling_ended(Instant::now());
+        outcome
+    }
+
+    async fn stream_once(&mut self, request_retries: &AtomicU32) -> StreamOutcome {
         let request = self.build_request();
+        self.profile.tools_offered(&request.tools);
         let model = self.model.clone();
         let opened = tokio::select! {
-            r = model.stream(request) => r,
+            r = model.stream_counting_retries(request, request_retries) => r,
             ctl = self.control.recv() => return self.on_control(ctl, &mut InFlightItems::default()).await,
         };
         let mut stream = match opened {
@@ -342,6 +363,7 @@ impl TurnRunner {
         } = &done
         {
             self.push_history(vec![done.clone()]);
+            self.profile.tool_started(Instant::now());
             let flow = match self.pre_tool_use(call_id, name, arguments).await {
                 PreTool::Blocked(output) => ToolFlow::Output(output),
                 PreTool::Run(arguments) => match self.run_tool(call_id, name, &arguments).await {
@@ -360,6 +382,7 @@ impl TurnRunner {
                 call_id: call_id.clone(),
                 output,
             }]);
+            self.profile.tool_ended(Instant::now());
             // Accepted steers are recorded even when the turn stops here: input is never lost.
             for (input, client_id) in std::mem::take(&mut self.deferred_steers) {
                 self.record_user_message(input, client_id).await;
@@ -476,7 +499,15 @@ impl TurnRunner {
             (TurnStatus::Completed, None) => (vec![], TurnItemsView::Summary),
             _ => (vec![], TurnItemsView::NotLoaded),
         };
+        let profile = self.profile.finish(Instant::now());
         let turn = self.turn_view(status, items, view, error);
+        self.sink
+            .lifecycle(crate::event_sink::LifecycleReport::TurnProfile {
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                profile,
+            })
+            .await;
         if !self.turn_diff.is_empty() {
             // Accepted-line analytics need the repository, computed here: the reducer does no I/O.
             let cwd = self.thread.state().settings.cwd.clone();

@@ -51,6 +51,8 @@ enum Verdict {
     Cancel,
     /// A PermissionRequest hook rejected the call before anyone was asked.
     HookDenied(String),
+    /// Automatic approval review declined the call; the text tells the model why.
+    AutoDenied(String),
 }
 
 impl From<PermissionHook> for Verdict {
@@ -144,7 +146,7 @@ impl TurnRunner {
                         permission_input(&args.cmd, reason.as_deref()),
                     )
                     .await;
-                let asked = hooked.is_none();
+                let asked = hooked.is_none() && !self.auto_review();
                 if asked {
                     self.set_waiting_on_approval(true).await;
                 }
@@ -206,6 +208,13 @@ impl TurnRunner {
                         return ToolFlow::Output(format!(
                             "exec_command failed: `{}` was rejected by a PermissionRequest hook: {message}",
                             args.cmd
+                        ));
+                    }
+                    Ok(Verdict::AutoDenied(why)) => {
+                        self.complete_item(declined).await;
+                        let cmd = &args.cmd;
+                        return ToolFlow::Output(format!(
+                            "exec_command failed: `{cmd}` not run: {why}"
                         ));
                     }
                     Ok(Verdict::Accept { for_session }) => {
@@ -354,7 +363,7 @@ impl TurnRunner {
                         permission_input(patch, reason.as_deref()),
                     )
                     .await;
-                let asked = hooked.is_none();
+                let asked = hooked.is_none() && !self.auto_review();
                 if asked {
                     self.set_waiting_on_approval(true).await;
                 }
@@ -403,6 +412,12 @@ impl TurnRunner {
                         self.complete_item(view(PatchApplyStatus::Declined)).await;
                         return ToolFlow::Output(format!(
                             "apply_patch failed: patch rejected by a PermissionRequest hook: {message}"
+                        ));
+                    }
+                    Ok(Verdict::AutoDenied(why)) => {
+                        self.complete_item(view(PatchApplyStatus::Declined)).await;
+                        return ToolFlow::Output(format!(
+                            "apply_patch failed: patch not applied: {why}"
                         ));
                     }
                     Ok(Verdict::Accept { for_session }) => {

@@ -5,6 +5,7 @@
 
 mod action;
 mod assessment;
+mod notice;
 mod prompt;
 mod review;
 mod session;

@@ -53,17 +53,6 @@ pub struct TokenUsage {
     pub total_tokens: i64,
 }
 
-impl TokenUsage {
-    fn add(&mut self, o: &TokenUsage) {
-        self.input_tokens += o.input_tokens;
-        self.cached_input_tokens += o.cached_input_tokens;
-        self.cache_write_input_tokens += o.cache_write_input_tokens;
-        self.output_tokens += o.output_tokens;
-        self.reasoning_output_tokens += o.reasoning_output_tokens;
-        self.total_tokens += o.total_tokens;
-    }
-}
-
 /// One sampling request to the reviewer model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewSample {
@@ -158,10 +147,16 @@ pub enum FailureReason {
     SessionError,
 }
 
-/// Whether the review opened its session or continued one.
+/// `guardian_session_kind` as reported.
+///
+/// Codex 0.169 reports `trunk_reused` on every review, the thread's first included (it sets
+/// its trunk session up before the first review runs), and Codex's source also knows
+/// `trunk_new` and `ephemeral_forked`. Tally matches what Codex is seen to send, so that fleets
+/// of both compare: every review is `TrunkReused`. Whether a review created the reviewer
+/// thread is [`SessionInfo::created`]; whether it continued earlier assessments is
+/// [`SessionInfo::had_prior_review_context`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionKind {
-    TrunkNew,
     TrunkReused,
 }
 
@@ -171,7 +166,10 @@ pub struct SessionInfo {
     pub guardian_thread_id: String,
     /// When the session (the reviewer thread) was created, Unix ms.
     pub created_at_ms: i64,
+    /// Always [`SessionKind::TrunkReused`], as Codex reports it (see [`SessionKind`]).
     pub kind: SessionKind,
+    /// This review created the reviewer thread (its first `codex_thread_initialized`).
+    pub created: bool,
     /// An earlier review of the thread reached an assessment in this session.
     pub had_prior_review_context: bool,
 }
@@ -232,6 +230,11 @@ pub struct ReviewReport {
     pub model_provider_id: String,
     pub reasoning_effort: Option<String>,
     pub review_timeout_ms: u64,
+    /// The usage of the review's last completed model response, not the sum over attempts:
+    /// Codex 0.169 reported one response's usage on a review that took 3 attempts, and Tally
+    /// matches it so that `codex_guardian_review` token counts compare across fleets. Zeros
+    /// when no response completed (timeout, cancel, session or prompt-build failure). The
+    /// usage of every attempt is in [`AttemptRecord::usage`].
     pub tokens: TokenUsage,
     pub timing: ReviewTiming,
     /// Every sampling attempt, in order.
@@ -420,11 +423,8 @@ impl Guardian {
             p.session = Some(SessionInfo {
                 guardian_thread_id: session.guardian_thread_id.clone(),
                 created_at_ms: session.created_at_ms,
-                kind: if created {
-                    SessionKind::TrunkNew
-                } else {
-                    SessionKind::TrunkReused
-                },
+                kind: SessionKind::TrunkReused,
+                created,
                 had_prior_review_context: had_prior,
             });
         });
@@ -484,7 +484,8 @@ impl Guardian {
                 Err(_) => return Ended::ModelFailed,
             };
             update(progress, |p| {
-                p.tokens.add(&reply.usage);
+                // One response's usage, as Codex reports it (see `ReviewReport::tokens`).
+                p.tokens = reply.usage;
                 if p.first_token.is_none() {
                     p.first_token = reply
                         .time_to_first_token

@@ -107,8 +107,15 @@ async fn allow_approves_with_the_assessment_usage_and_a_new_session() {
     assert_eq!(rep.tokens.input_tokens, 100);
     assert_eq!(rep.tokens.total_tokens, 107);
     let session = rep.session.as_ref().expect("a session");
-    assert_eq!(session.kind, SessionKind::TrunkNew);
+    // As Codex reports it: `trunk_reused` even on the review that created the session.
+    assert_eq!(session.kind, SessionKind::TrunkReused);
+    assert!(session.created);
     assert!(!session.had_prior_review_context);
+    assert_eq!(r.explanation_for_model(), None);
+    assert_eq!(
+        r.warning_for_user().as_deref(),
+        Some("Automatic approval review approved (risk: low, user authorization: high): asked for")
+    );
     assert!(rep.timing.time_to_first_token_ms.is_some());
     assert!(rep.timing.total_ms >= rep.timing.model_ms);
     assert_eq!(rep.review_timeout_ms, 200);
@@ -138,6 +145,49 @@ async fn deny_declines_with_its_enums() {
         (Decision::Denied, TerminalStatus::Denied, None)
     );
     assert_eq!(r.report.risk_level, Some(RiskLevel::Critical));
+    // The model is told who denied it and how risky it was, never that the user rejected it.
+    let told = r.explanation_for_model().expect("an explanation");
+    assert!(
+        told.starts_with(
+            "the automatic approval reviewer denied this action (risk: critical, user authorization: unknown)."
+        ),
+        "{told}"
+    );
+    assert!(!told.contains("user rejected") && !told.contains("by user"));
+    assert!(
+        !told.contains("Reviewer's reason"),
+        "no rationale was given"
+    );
+}
+
+#[tokio::test]
+async fn a_denial_shows_the_model_and_the_user_the_rationale() {
+    let model = ScriptedModel::new(vec![Script::Answer(
+        r#"{"risk_level":"high","user_authorization":"low","outcome":"deny","rationale":"deletes the repo"}"#,
+    )]);
+    let r = guardian(model)
+        .review(
+            request("rev-1", "rm -rf .", said("hi")),
+            CancellationToken::new(),
+        )
+        .await;
+    let told = r.explanation_for_model().expect("an explanation");
+    assert!(
+        told.contains("(risk: high, user authorization: low)"),
+        "{told}"
+    );
+    assert!(
+        told.contains("Reviewer's reason: deletes the repo"),
+        "{told}"
+    );
+    assert!(
+        told.contains("Do not try to reach the same result"),
+        "{told}"
+    );
+    assert_eq!(
+        r.warning_for_user().as_deref(),
+        Some("Automatic approval review denied (risk: high, user authorization: low): deletes the repo")
+    );
 }
 
 #[tokio::test]
@@ -179,7 +229,15 @@ async fn malformed_answers_are_retried_then_fail_closed() {
     let last = &seen[2].messages;
     assert_eq!(last[last.len() - 2].role, Role::Assistant);
     assert!(last[last.len() - 1].text.contains("not a valid assessment"));
-    assert_eq!(rep.tokens.output_tokens, 21);
+    // One response's usage, as Codex reports it on the 3-attempt failure; not the sum.
+    assert_eq!(rep.tokens.output_tokens, 7);
+    assert_eq!(rep.tokens.total_tokens, 107);
+    let told = r.explanation_for_model().expect("an explanation");
+    assert!(
+        told.starts_with("the automatic approval review failed closed (the reviewer gave no valid assessment in 3 attempts)"),
+        "{told}"
+    );
+    assert!(!told.contains("risk:"), "no assessment, no risk: {told}");
 }
 
 #[tokio::test]
@@ -217,6 +275,15 @@ async fn no_answer_before_the_deadline_times_out_and_declines() {
     assert_eq!(rep.timing.time_to_first_token_ms, None);
     assert_eq!(rep.tokens, TokenUsage::default());
     assert!(rep.timing.total_ms >= 200);
+    let told = r.explanation_for_model().expect("an explanation");
+    assert!(
+        told.contains("did not finish within its 200 ms deadline, so it failed closed"),
+        "{told}"
+    );
+    assert!(r
+        .warning_for_user()
+        .expect("a warning")
+        .contains("timed out"));
 }
 
 #[tokio::test]
@@ -244,6 +311,11 @@ async fn cancel_aborts_the_review() {
         )
     );
     assert!(r.report.timing.total_ms < 200);
+    assert_eq!(
+        r.warning_for_user(),
+        None,
+        "Codex warns of no cancelled review"
+    );
 }
 
 #[tokio::test]
@@ -262,6 +334,11 @@ async fn a_model_failure_fails_closed_as_a_session_error() {
     assert!(r.report.session.is_some());
     assert_eq!(r.report.attempts.len(), 1);
     assert_eq!(r.report.attempts[0].status, AttemptStatus::Failed);
+    let told = r.explanation_for_model().expect("an explanation");
+    assert!(
+        told.contains("failed closed (the review session failed)"),
+        "{told}"
+    );
 }
 
 #[tokio::test]
@@ -291,6 +368,11 @@ async fn an_unbuildable_prompt_fails_closed_without_asking_the_model() {
     assert!(r.report.attempts.is_empty());
     assert_eq!(r.report.session, None);
     assert!(model.seen().is_empty());
+    let told = r.explanation_for_model().expect("an explanation");
+    assert!(
+        told.contains("failed closed (the action was too large"),
+        "{told}"
+    );
 }
 
 #[tokio::test]
@@ -320,12 +402,12 @@ async fn a_second_review_continues_the_session_with_only_the_new_history() {
     );
     assert_eq!(s1.guardian_thread_id, s2.guardian_thread_id);
     assert_eq!(
-        (s1.kind, s1.had_prior_review_context),
-        (SessionKind::TrunkNew, false)
+        (s1.kind, s1.created, s1.had_prior_review_context),
+        (SessionKind::TrunkReused, true, false)
     );
     assert_eq!(
-        (s2.kind, s2.had_prior_review_context),
-        (SessionKind::TrunkReused, true)
+        (s2.kind, s2.created, s2.had_prior_review_context),
+        (SessionKind::TrunkReused, false, true)
     );
     assert_eq!(second.report.terminal_status, TerminalStatus::Denied);
     let seen = model.seen();
@@ -349,8 +431,8 @@ async fn a_failed_review_leaves_no_context_behind() {
         .await;
     let s = r.report.session.expect("session");
     assert_eq!(
-        (s.kind, s.had_prior_review_context),
-        (SessionKind::TrunkReused, false)
+        (s.kind, s.created, s.had_prior_review_context),
+        (SessionKind::TrunkReused, false, false)
     );
     assert_eq!(model.seen()[1].messages.len(), 3);
 }

@@ -74,6 +74,8 @@ pub enum ServerNotification {
     ItemGuardianApprovalReviewCompleted(
         crate::types::ItemGuardianApprovalReviewCompletedNotification,
     ),
+    #[serde(rename = "guardianWarning")]
+    GuardianWarning(GuardianWarningNotification),
 }
 
 impl ServerNotification {
@@ -115,6 +117,7 @@ impl ServerNotification {
             ServerNotification::ItemGuardianApprovalReviewCompleted(_) => {
                 "item/autoApprovalReview/completed"
             }
+            ServerNotification::GuardianWarning(_) => "guardianWarning",
         }
     }
 }
@@ -281,6 +284,14 @@ pub struct ErrorNotification {
 pub struct WarningNotification {
     pub message: String,
     pub thread_id: Option<String>,
+}
+
+/// `guardianWarning`: what an automatic approval review concluded, for the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardianWarningNotification {
+    pub thread_id: String,
+    pub message: String,
 }
 
 /// `configWarning`: one config problem, naming the file.

@@ -1,6 +1,7 @@
 use crate::config::{ModelProviderInfo, ProviderKind};
 use crate::model::{ModelRequest, OfflineModel, ResponseEvent, ResponsesClient};
 use futures::stream::BoxStream;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
 /// The events of one model response, ending after `Completed` or an error.
@@ -11,6 +12,17 @@ pub type ResponseStream = BoxStream<'static, Result<ResponseEvent, ModelError>>;
 pub trait ModelClient: Send + Sync {
     /// Opens a stream for `request`; request-level retries happen inside.
     async fn stream(&self, request: ModelRequest) -> Result<ResponseStream, ModelError>;
+
+    /// Like `stream`, adding one to `retries` each time the request is sent again after a
+    /// transient failure; a client that never retries inside uses the default.
+    async fn stream_counting_retries(
+        &self,
+        request: ModelRequest,
+        retries: &AtomicU32,
+    ) -> Result<ResponseStream, ModelError> {
+        let _ = retries;
+        self.stream(request).await
+    }
 
     /// How many times a stream that breaks mid-way may be retried by the turn.
     fn stream_max_retries(&self) -> u32;

@@ -7,6 +7,7 @@ use crate::model::{
 };
 use futures::StreamExt;
 use serde_json::Value;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tally_protocol::types::TokenUsageBreakdown;
 
@@ -205,6 +206,15 @@ impl AttemptError {
 #[async_trait::async_trait]
 impl ModelClient for ResponsesClient {
     async fn stream(&self, request: ModelRequest) -> Result<ResponseStream, ModelError> {
+        self.stream_counting_retries(request, &AtomicU32::new(0))
+            .await
+    }
+
+    async fn stream_counting_retries(
+        &self,
+        request: ModelRequest,
+        retries: &AtomicU32,
+    ) -> Result<ResponseStream, ModelError> {
         let mut attempt = 0u32;
         // One renewal per request, whichever credential was refused: never a loop.
         let mut renewed = false;
@@ -251,6 +261,7 @@ impl ModelClient for ResponsesClient {
                         .unwrap_or_else(|| backoff(attempt))
                         .min(MAX_BACKOFF);
                     tracing::warn!(attempt, ?wait, error = %e.error, "model request failed; retrying");
+                    retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
