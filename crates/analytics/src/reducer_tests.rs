@@ -384,6 +384,7 @@ fn command_approval(thread_id: &str, turn_id: &str) -> ServerRequest {
         environment_id: None,
         approval_id: None,
         proposed_execpolicy_amendment: None,
+        available_decisions: None,
     })
 }
 

@@ -38,6 +38,9 @@ struct PendingRequest {
     responder: oneshot::Sender<ServerRequestOutcome>,
     /// The serialized request, re-sent unchanged on replay.
     frame: Arc<str>,
+    /// The same request without its experimental params, for clients that did not opt in
+    /// (`None` when it has none).
+    stable_frame: Option<Arc<str>>,
     /// True while no connection that may answer is connected (see `requests`).
     orphaned: tokio::sync::watch::Sender<bool>,
 }
@@ -183,17 +186,24 @@ impl OutgoingMessageSender {
     ) -> (RequestId, oneshot::Receiver<ServerRequestOutcome>) {
         let id = RequestId::Integer(self.next_request_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
-        let frame: Arc<str> = match serde_json::to_value(&request) {
-            Ok(Value::Object(mut obj)) => {
-                obj.insert("id".into(), json!(id));
-                Arc::from(Value::Object(obj).to_string())
-            }
-            _ => {
-                self.serialization_failures.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.send(ServerRequestOutcome::Cancelled);
-                return (id, rx);
-            }
-        };
+        let (frame, stable_frame): (Arc<str>, Option<Arc<str>>) =
+            match serde_json::to_value(&request) {
+                Ok(Value::Object(mut obj)) => {
+                    obj.insert("id".into(), json!(id));
+                    let full = Value::Object(obj.clone());
+                    let stripped = obj
+                        .get_mut("params")
+                        .and_then(Value::as_object_mut)
+                        .and_then(|params| params.remove("availableDecisions"))
+                        .map(|_| Arc::from(Value::Object(obj).to_string()));
+                    (Arc::from(full.to_string()), stripped)
+                }
+                _ => {
+                    self.serialization_failures.fetch_add(1, Ordering::Relaxed);
+                    let _ = tx.send(ServerRequestOutcome::Cancelled);
+                    return (id, rx);
+                }
+            };
         match targets.as_slice() {
             [only] => self
                 .analytics
@@ -209,11 +219,13 @@ impl OutgoingMessageSender {
                 targets: targets.clone(),
                 responder: tx,
                 frame: frame.clone(),
+                stable_frame: stable_frame.clone(),
                 orphaned: tokio::sync::watch::Sender::new(targets.is_empty()),
             },
         );
         for connection in targets {
-            if let Err(e) = self.registry.deliver(connection, frame.clone()).await {
+            let frame = self.frame_for(connection, &frame, stable_frame.as_ref());
+            if let Err(e) = self.registry.deliver(connection, frame).await {
                 tracing::debug!(%connection, ?e, "request not delivered");
             }
         }
@@ -317,6 +329,27 @@ impl OutgoingMessageSender {
                 tracing::error!(method = n.method(), "cannot serialize notification");
                 None
             }
+        }
+    }
+
+    /// The frame of a request as `connection` gets it: experimental params only for clients
+    /// that opted into the experimental API.
+    fn frame_for(
+        &self,
+        connection: ConnectionId,
+        frame: &Arc<str>,
+        stable: Option<&Arc<str>>,
+    ) -> Arc<str> {
+        match stable {
+            Some(stable)
+                if !self
+                    .registry
+                    .session(connection)
+                    .is_some_and(|s| s.experimental_api) =>
+            {
+                stable.clone()
+            }
+            _ => frame.clone(),
         }
     }
 

@@ -191,7 +191,8 @@ impl OutgoingMessageSender {
                         RequestId::Integer(i) => *i,
                         RequestId::String(_) => i64::MAX,
                     };
-                    (order, p.frame.clone())
+                    let frame = self.frame_for(connection, &p.frame, p.stable_frame.as_ref());
+                    (order, frame)
                 })
                 .collect()
         };

@@ -217,6 +217,12 @@ async fn accept_for_session_is_not_asked_again_for_the_same_command() {
     let thread_id = start_in(&mut client, &workspace, json!({})).await;
     start_turn(&mut client, &thread_id, "run: touch marker").await;
     let request = server_request(&mut client, "item/commandExecution/requestApproval").await;
+    // A client that did not opt into the experimental API gets no `availableDecisions`.
+    assert!(request["params"].get("availableDecisions").is_none());
+    assert_eq!(
+        request["params"]["proposedExecpolicyAmendment"],
+        json!(["touch", "marker"])
+    );
     answer(
         &mut client,
         &request,
@@ -239,6 +245,57 @@ async fn accept_for_session_is_not_asked_again_for_the_same_command() {
         "completed"
     );
     assert!(workspace.path().join("marker").exists());
+}
+
+#[tokio::test]
+async fn an_accepted_execpolicy_amendment_stops_asking_for_commands_with_that_prefix() {
+    let home = offline_home("untrusted", "workspace-write");
+    let workspace = tempfile::tempdir().expect("workspace");
+    let server = offline_server(&home, AppServerOptions::default());
+    // Experimental: the client checks `availableDecisions` against the experimental schema.
+    let mut client = line_client(&server, SchemaMode::Experimental);
+    client.initialize(true).await;
+    let thread_id = start_in(&mut client, &workspace, json!({})).await;
+    start_turn(&mut client, &thread_id, "run: touch marker").await;
+    let request = server_request(&mut client, "item/commandExecution/requestApproval").await;
+    let amendment = json!(["touch", "marker"]);
+    assert_eq!(request["params"]["proposedExecpolicyAmendment"], amendment);
+    assert_eq!(
+        request["params"]["availableDecisions"],
+        json!(["accept", "acceptForSession",
+            {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}},
+            "decline", "cancel"])
+    );
+    answer(
+        &mut client,
+        &request,
+        json!({"decision": {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}}}),
+    )
+    .await;
+    client.collect_until("turn/completed").await;
+    assert!(workspace.path().join("marker").exists());
+
+    // A longer command with the same prefix runs without asking.
+    start_turn(&mut client, &thread_id, "run: touch marker second").await;
+    let second = client.collect_until("turn/completed").await;
+    assert!(
+        !methods(&second)
+            .iter()
+            .any(|m| m.ends_with("requestApproval")),
+        "asked again: {second:#?}"
+    );
+    assert!(workspace.path().join("second").exists());
+
+    // Another prefix is still asked about, and shell syntax gets no amendment.
+    start_turn(&mut client, &thread_id, "run: touch other && true").await;
+    let third = server_request(&mut client, "item/commandExecution/requestApproval").await;
+    assert!(third["params"].get("proposedExecpolicyAmendment").is_none());
+    assert_eq!(
+        third["params"]["availableDecisions"],
+        json!(["accept", "acceptForSession", "decline", "cancel"])
+    );
+    answer(&mut client, &third, json!({"decision": "decline"})).await;
+    client.collect_until("turn/completed").await;
 }
 
 #[tokio::test]
@@ -460,6 +517,75 @@ async fn a_dynamic_tool_round_trips_through_item_tool_call() {
     assert_eq!(item["success"], true);
     assert_eq!(item["contentItems"][0]["text"], "ticket T-1 is open");
     assert!(final_text(&rest).contains("ticket T-1 is open"));
+}
+
+/// The names of the tools a model request offered.
+fn offered_tools(body: &Value) -> Vec<String> {
+    body["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn dynamic_tools_survive_a_restart_and_a_fork() {
+    let mock = MockResponsesServer::start().await;
+    let home = home_for(&mock, 1);
+    let workspace = tempfile::tempdir().expect("workspace");
+    let thread_id;
+    {
+        let server = server(&home);
+        let mut client = line_client(&server, SchemaMode::Experimental);
+        client.initialize(true).await;
+        let tools = json!({"dynamicTools": [{"type": "function", "name": "lookup_ticket",
+            "description": "Finds a ticket", "inputSchema": {"type": "object"}}]});
+        thread_id = start_in(&mut client, &workspace, tools).await;
+        mock.enqueue_stream(sse::text_turn_whole("msg_1", "first"));
+        start_turn(&mut client, &thread_id, "hello").await;
+        client.notification("turn/completed").await;
+    }
+    assert!(offered_tools(&mock.requests()[0].body).contains(&"lookup_ticket".to_string()));
+
+    let restarted = server(&home);
+    let mut client = line_client(&restarted, SchemaMode::Experimental);
+    client.initialize(true).await;
+    client
+        .call_ok("thread/resume", json!({"threadId": thread_id}))
+        .await;
+    mock.enqueue_stream(sse::text_turn_whole("msg_2", "second"));
+    start_turn(&mut client, &thread_id, "again").await;
+    client.notification("turn/completed").await;
+    let resumed = offered_tools(&mock.requests()[1].body);
+    assert!(
+        resumed.contains(&"lookup_ticket".to_string()),
+        "{resumed:?}"
+    );
+
+    // A fork of the thread (read from disk by a fresh server) offers them too.
+    drop(client);
+    let fresh = server(&home);
+    let mut client = line_client(&fresh, SchemaMode::Experimental);
+    client.initialize(true).await;
+    let forked = client
+        .call_ok("thread/fork", json!({"threadId": thread_id}))
+        .await;
+    let fork_id = forked["thread"]["id"]
+        .as_str()
+        .expect("fork id")
+        .to_string();
+    mock.enqueue_stream(sse::text_turn_whole("msg_3", "third"));
+    start_turn(&mut client, &fork_id, "forked").await;
+    client.notification("turn/completed").await;
+    let fork_tools = offered_tools(&mock.requests()[2].body);
+    assert!(
+        fork_tools.contains(&"lookup_ticket".to_string()),
+        "{fork_tools:?}"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use tally_protocol::types::{
-    SessionSource, ThreadGoal, ThreadItem, ThreadTokenUsage, Turn, TurnStatus,
+    DynamicToolSpec, SessionSource, ThreadGoal, ThreadItem, ThreadTokenUsage, Turn, TurnStatus,
 };
 
 /// What a thread is, recorded once as the first line of its rollout.
@@ -26,6 +26,9 @@ pub struct ThreadMeta {
     pub thread_source: Option<String>,
     #[serde(default)]
     pub reasoning_effort: Option<String>,
+    /// Tools the client declared on `thread/start` (offered again on resume; a fork copies them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamic_tools: Vec<DynamicToolSpec>,
 }
 
 /// One line of a rollout file.

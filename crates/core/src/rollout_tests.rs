@@ -14,6 +14,7 @@ fn meta(id: &str) -> ThreadMeta {
         cli_version: "0".into(),
         thread_source: None,
         reasoning_effort: None,
+        dynamic_tools: Vec::new(),
     }
 }
 

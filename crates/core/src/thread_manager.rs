@@ -166,6 +166,7 @@ impl ThreadManager {
             cli_version: crate::TALLY_VERSION.to_string(),
             thread_source: params.thread_source.clone(),
             reasoning_effort: settings.reasoning_effort.clone(),
+            dynamic_tools: settings.dynamic_tools.clone(),
         };
         let ephemeral = params.ephemeral.unwrap_or(false);
         let thread = self.create(meta, settings, ephemeral, Snapshot::default())?;
@@ -271,6 +272,7 @@ impl ThreadManager {
             },
             cwd: loaded.meta.cwd.clone(),
             reasoning_effort: loaded.meta.reasoning_effort.clone(),
+            dynamic_tools: loaded.meta.dynamic_tools.clone(),
             ..settings
         };
         let updated_at = loaded.updated_at;
@@ -315,6 +317,7 @@ impl ThreadManager {
                 let settings = ThreadSettings {
                     model: loaded.meta.model.clone(),
                     cwd: loaded.meta.cwd.clone(),
+                    dynamic_tools: loaded.meta.dynamic_tools.clone(),
                     ..settings
                 };
                 (loaded.meta.clone(), settings, Snapshot::of_rollout(loaded))
@@ -337,6 +340,7 @@ impl ThreadManager {
             forked_from_id: Some(source_meta.id.clone()),
             originator: Some(client.originator.clone()),
             thread_source: params.thread_source.clone().or(source_meta.thread_source),
+            dynamic_tools: settings.dynamic_tools.clone(),
             ..source_meta
         };
         let thread = self.create(meta, settings, params.ephemeral, snapshot)?;

@@ -152,6 +152,22 @@ impl TurnRunner {
                 }
                 self.start_item(item.view(CommandExecutionStatus::InProgress, None))
                     .await;
+                let amendment = commands::proposed_prefix(&args.cmd);
+                let mut decisions = vec![
+                    CommandExecutionApprovalDecision::Accept,
+                    CommandExecutionApprovalDecision::AcceptForSession,
+                ];
+                if let Some(prefix) = &amendment {
+                    decisions.push(
+                        CommandExecutionApprovalDecision::AcceptWithExecpolicyAmendment {
+                            execpolicy_amendment: prefix.clone(),
+                        },
+                    );
+                }
+                decisions.extend([
+                    CommandExecutionApprovalDecision::Decline,
+                    CommandExecutionApprovalDecision::Cancel,
+                ]);
                 let request = ServerRequest::CommandExecutionRequestApproval(
                     CommandExecutionRequestApprovalParams {
                         thread_id: self.thread.id.clone(),
@@ -165,7 +181,8 @@ impl TurnRunner {
                         command_actions: Some(item.actions.clone()),
                         environment_id: None,
                         approval_id: None,
-                        proposed_execpolicy_amendment: None,
+                        proposed_execpolicy_amendment: amendment,
+                        available_decisions: Some(decisions),
                     },
                 );
                 let verdict = match hooked {
@@ -565,6 +582,12 @@ impl TurnRunner {
     /// Sends an approval request and reduces the answer to a verdict. Anything that is not a
     /// valid answer is a refusal: an error answer declines, a lapsed request cancels.
     async fn ask(&mut self, request: ServerRequest) -> Result<Verdict, Interrupted> {
+        let proposed = match &request {
+            ServerRequest::CommandExecutionRequestApproval(p) => {
+                p.proposed_execpolicy_amendment.clone()
+            }
+            _ => None,
+        };
         let sink = self.sink.clone();
         let thread_id = self.thread.id.clone();
         let resolution = self
@@ -573,8 +596,19 @@ impl TurnRunner {
         Ok(match resolution {
             RequestResolution::Answered(ServerResponse::CommandExecutionRequestApproval(r)) => {
                 match r.decision {
+                    CommandExecutionApprovalDecision::AcceptWithExecpolicyAmendment {
+                        execpolicy_amendment,
+                    } => {
+                        // Only the amendment Tally proposed is kept; any other is a one-time accept.
+                        if proposed.as_ref() == Some(&execpolicy_amendment) {
+                            self.thread
+                                .state()
+                                .approvals
+                                .approve_prefix(&execpolicy_amendment);
+                        }
+                        Verdict::Accept { for_session: false }
+                    }
                     CommandExecutionApprovalDecision::Accept
-                    | CommandExecutionApprovalDecision::AcceptWithExecpolicyAmendment { .. }
                     | CommandExecutionApprovalDecision::ApplyNetworkPolicyAmendment { .. } => {
                         Verdict::Accept { for_session: false }
                     }

@@ -128,6 +128,9 @@ pub struct CommandExecutionRequestApprovalParams {
     pub approval_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposed_execpolicy_amendment: Option<Vec<String>>,
+    /// Experimental: the decisions the client may offer, in order (Codex sends it to every client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_decisions: Option<Vec<CommandExecutionApprovalDecision>>,
 }
 
 /// What a command approval is about.

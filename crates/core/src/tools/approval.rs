@@ -6,10 +6,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use tally_protocol::types::{ApprovalPolicyName, AskForApproval, SandboxPolicy};
 
-/// Approvals a person granted with `acceptForSession`, kept while the thread is loaded.
+/// Approvals a person granted with `acceptForSession` (or an accepted execpolicy amendment),
+/// kept while the thread is loaded.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct SessionApprovals {
     commands: HashSet<String>,
+    /// Command prefixes from `acceptWithExecpolicyAmendment`: simple commands starting with one run.
+    prefixes: Vec<Vec<String>>,
     patch_paths: HashSet<PathBuf>,
 }
 
@@ -18,8 +21,19 @@ impl SessionApprovals {
         self.commands.insert(cmd.to_string());
     }
 
+    /// Allows every simple command starting with `prefix` (an empty prefix allows nothing).
+    pub fn approve_prefix(&mut self, prefix: &[String]) {
+        if !prefix.is_empty() && !self.prefixes.iter().any(|p| p == prefix) {
+            self.prefixes.push(prefix.to_vec());
+        }
+    }
+
     pub fn command_approved(&self, cmd: &str) -> bool {
         self.commands.contains(cmd)
+            || self
+                .prefixes
+                .iter()
+                .any(|p| super::commands::starts_with_prefix(cmd, p))
     }
 
     pub fn approve_paths(&mut self, paths: &[PathBuf]) {

@@ -43,6 +43,20 @@ fn simple_words(cmd: &str) -> Option<Vec<&str>> {
     (!words.is_empty()).then_some(words)
 }
 
+/// The execpolicy amendment Tally proposes for `cmd`: the words of a simple command (Codex's
+/// `prefix_rule` shape); `None` when the command uses shell syntax.
+pub(crate) fn proposed_prefix(cmd: &str) -> Option<Vec<String>> {
+    simple_words(cmd).map(|w| w.into_iter().map(str::to_string).collect())
+}
+
+/// Whether `cmd` is a simple command whose words start with `prefix` (never an empty prefix).
+pub(crate) fn starts_with_prefix(cmd: &str, prefix: &[String]) -> bool {
+    !prefix.is_empty()
+        && simple_words(cmd).is_some_and(|w| {
+            w.len() >= prefix.len() && w.iter().zip(prefix).all(|(a, b)| *a == b.as_str())
+        })
+}
+
 /// Programs that only read, run without asking under `untrusted`.
 const READ_ONLY_PROGRAMS: &[&str] = &[
     "cat", "echo", "false", "grep", "head", "ls", "nl", "pwd", "rg", "stat", "tail", "true",

@@ -3,6 +3,7 @@
 
 use super::capped_output::CappedOutput;
 use super::sandbox::PreparedSandbox;
+use super::utf8_stream::Utf8Stream;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -64,13 +65,15 @@ pub(crate) async fn run(
     }
     let mut child = cmd.spawn()?;
     let mut group = KillGroupOnDrop(child.id());
-    let (chunk_tx, mut chunk_rx) = mpsc::channel::<Vec<u8>>(16);
+    // Chunks are tagged with their pipe (0 stdout, 1 stderr) so each is decoded on its own.
+    let (chunk_tx, mut chunk_rx) = mpsc::channel::<(usize, Vec<u8>)>(16);
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(pump(out, chunk_tx.clone()));
+        tokio::spawn(pump(out, 0, chunk_tx.clone()));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(pump(err, chunk_tx.clone()));
+        tokio::spawn(pump(err, 1, chunk_tx.clone()));
     }
+    let mut decoders = [Utf8Stream::default(), Utf8Stream::default()];
     drop(chunk_tx);
     let mut output = CappedOutput::new(req.output_cap);
     let deadline = tokio::time::sleep(req.timeout);
@@ -81,10 +84,14 @@ pub(crate) async fn run(
     while status.is_none() || pipes_open {
         tokio::select! {
             chunk = chunk_rx.recv(), if pipes_open => match chunk {
-                Some(bytes) => {
+                Some((pipe, bytes)) => {
                     let head = output.push(&bytes);
-                    if !head.is_empty() {
-                        let _ = deltas.send(String::from_utf8_lossy(head).into_owned()).await;
+                    let text = match decoders.get_mut(pipe) {
+                        Some(decoder) if !head.is_empty() => decoder.push(head),
+                        _ => String::new(),
+                    };
+                    if !text.is_empty() {
+                        let _ = deltas.send(text).await;
                     }
                 }
                 None => pipes_open = false,
@@ -125,13 +132,17 @@ pub(crate) async fn run(
     })
 }
 
-async fn pump(mut from: impl tokio::io::AsyncRead + Unpin, to: mpsc::Sender<Vec<u8>>) {
+async fn pump(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    pipe: usize,
+    to: mpsc::Sender<(usize, Vec<u8>)>,
+) {
     let mut buf = vec![0u8; 8192];
     loop {
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                if to.send(buf[..n].to_vec()).await.is_err() {
+                if to.send((pipe, buf[..n].to_vec())).await.is_err() {
                     return;
                 }
             }

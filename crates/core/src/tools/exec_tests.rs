@@ -76,3 +76,17 @@ async fn a_missing_program_is_an_error_not_a_panic() {
     let (tx, _rx) = mpsc::channel(1);
     assert!(run(req, tx).await.is_err());
 }
+
+#[tokio::test]
+async fn a_character_written_in_two_halves_streams_whole() {
+    // "日" is E6 97 A5; the pause makes the two writes arrive as separate pipe reads.
+    let (r, streamed) = run_collecting(bash(
+        r"printf '\xe6'; sleep 0.2; printf '\x97\xa5 ok\n'",
+        Duration::from_secs(10),
+        OUTPUT_CAP,
+    ))
+    .await;
+    assert_eq!(r.exit_code, 0);
+    assert_eq!(streamed, "日 ok\n");
+    assert_eq!(r.output, "日 ok\n");
+}

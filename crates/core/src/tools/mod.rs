@@ -12,3 +12,4 @@ pub mod sandbox;
 pub(crate) mod spec;
 pub(crate) mod turn_diff;
 pub(crate) mod user_input;
+mod utf8_stream;
