@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth_json::{self, AgentIdentityRecord, AuthDotJson, ThreadTask};
 use crate::error::AuthError;
@@ -170,6 +170,15 @@ struct Recovery {
     paused: bool,
 }
 
+/// When a task the backend forgot may be registered again, and whether signing is paused.
+#[derive(Default)]
+struct TaskRecovery {
+    /// When a task was last dropped and registered again.
+    last: Option<Instant>,
+    /// A second task refusal came within [`REREGISTER_COOLDOWN`]: requests use bearer until then.
+    bearer_until: Option<Instant>,
+}
+
 /// A thread's task and the runtime that registered it.
 #[derive(Clone)]
 struct CachedTask {
@@ -204,7 +213,9 @@ pub struct AgentIdentity {
     // Single flight for registrations, so concurrent threads do not register twice.
     register_lock: tokio::sync::Mutex<()>,
     recovery: Mutex<Recovery>,
+    task_recovery: Mutex<TaskRecovery>,
     fallback_logged: AtomicBool,
+    skew_logged: AtomicBool,
 }
 
 impl std::fmt::Debug for AgentIdentity {
@@ -277,7 +288,9 @@ impl AgentIdentity {
             store: RwLock::new(None),
             register_lock: tokio::sync::Mutex::new(()),
             recovery: Mutex::new(Recovery::default()),
+            task_recovery: Mutex::new(TaskRecovery::default()),
             fallback_logged: AtomicBool::new(!supported),
+            skew_logged: AtomicBool::new(false),
         })
     }
 
@@ -353,7 +366,7 @@ impl AgentIdentity {
     /// thread (or its task is not registered yet); `None` when nothing is registered or the host
     /// is not supported.
     pub(crate) fn assertion(&self, thread_id: Option<&str>) -> Option<String> {
-        if !self.supported {
+        if !self.supported || self.signing_paused() {
             return None;
         }
         let record = self.record()?;
@@ -366,6 +379,171 @@ impl AgentIdentity {
             &task,
             SystemTime::now(),
         ))
+    }
+
+    /// Whether requests use bearer for now because tasks were refused twice in a row.
+    fn signing_paused(&self) -> bool {
+        let recovery = self.task_recovery.lock().unwrap_or_else(|p| p.into_inner());
+        recovery.bearer_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// The thread whose task (of `runtime`) is `task`, if any.
+    fn thread_of_task(&self, runtime: &str, task: &str) -> Option<String> {
+        let tasks = self.thread_tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks
+            .iter()
+            .find(|(_, c)| c.runtime == runtime && c.task == task)
+            .map(|(thread, _)| thread.clone())
+    }
+
+    /// The backend answered `agent_task_unknown` to `refused`: the task it named (a thread's or
+    /// the background one) is dropped and a new task of the same runtime registered (and
+    /// persisted). A second such refusal within [`REREGISTER_COOLDOWN`] registers nothing:
+    /// requests use bearer until the cooldown has passed. True when the request may be sent once
+    /// more with fresh headers (a new task, another caller's replacement, or bearer).
+    pub(crate) async fn task_refused(
+        &self,
+        bearer: &[(HeaderName, HeaderValue)],
+        refused: &AgentAssertion,
+    ) -> bool {
+        if !self.supported {
+            return false;
+        }
+        let Some(record) = self.record() else {
+            return false;
+        };
+        // The runtime was replaced since: the request is signed by the new one.
+        if record.agent_runtime_id != refused.agent_runtime_id {
+            return true;
+        }
+        let runtime = record.agent_runtime_id;
+        let stale = refused.task_id.as_str();
+        let thread = if record.background_task_id.as_deref() == Some(stale) {
+            None
+        } else {
+            match self.thread_of_task(&runtime, stale) {
+                Some(thread) => Some(thread),
+                // Another caller replaced it already: sign again.
+                None => return true,
+            }
+        };
+        let which = thread.as_deref().unwrap_or("(background)");
+        let again = {
+            let mut recovery = self.task_recovery.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let again = recovery
+                .last
+                .is_some_and(|t| now.duration_since(t) < REREGISTER_COOLDOWN);
+            if again {
+                recovery.bearer_until = Some(now + REREGISTER_COOLDOWN);
+            } else {
+                recovery.last = Some(now);
+            }
+            again
+        };
+        if again {
+            tracing::warn!(
+                agent_runtime_id = %runtime,
+                task_id = stale,
+                thread_id = which,
+                "agent task refused again soon after registering a new one; using bearer auth and not registering again for now"
+            );
+            return true;
+        }
+        tracing::warn!(
+            agent_runtime_id = %runtime,
+            task_id = stale,
+            thread_id = which,
+            "agent task unknown to the backend; registering a new one"
+        );
+        match thread {
+            None => {
+                if let Err(e) = self.replace_background_task(bearer, &runtime, stale).await {
+                    tracing::warn!(error = %e, "agent background task not registered again; using bearer auth");
+                }
+            }
+            Some(thread) => {
+                self.replace_thread_task(bearer, &runtime, &thread, stale)
+                    .await
+            }
+        }
+        true
+    }
+
+    /// Drops the background task `stale` of `runtime` (unless already replaced) and registers a
+    /// new one.
+    async fn replace_background_task(
+        &self,
+        bearer: &[(HeaderName, HeaderValue)],
+        runtime: &str,
+        stale: &str,
+    ) -> Result<(), AuthError> {
+        {
+            let _guard = self.lock_registration().await?;
+            if let Some(record) = self.record().filter(|r| {
+                r.agent_runtime_id == runtime && r.background_task_id.as_deref() == Some(stale)
+            }) {
+                self.set_record(Some(AgentIdentityRecord {
+                    background_task_id: None,
+                    ..record
+                }))?;
+            }
+        }
+        self.ensure_background(bearer).await
+    }
+
+    /// Drops `thread_id`'s task `stale` of `runtime` (unless already replaced) and registers and
+    /// persists a new one; on failure the thread uses the background task.
+    async fn replace_thread_task(
+        &self,
+        bearer: &[(HeaderName, HeaderValue)],
+        runtime: &str,
+        thread_id: &str,
+        stale: &str,
+    ) {
+        let lock = self.thread_lock(thread_id);
+        let Ok(_guard) = tokio::time::timeout(REGISTER_LOCK_DEADLINE, lock.lock()).await else {
+            tracing::warn!(thread_id, "agent task registration is stuck");
+            return;
+        };
+        if self.cached_task(runtime, thread_id).as_deref() != Some(stale) {
+            return;
+        }
+        self.thread_tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(thread_id);
+        // The store still holds the refused task: register, do not load.
+        let ok = self.register_thread_task(bearer, thread_id, false).await;
+        self.note_thread_task(thread_id, ok);
+    }
+
+    /// The backend refused `refused` for its timestamp (`code`: expired or dated in the future),
+    /// i.e. the clocks disagree; nothing is registered. Logged once; waits until a new second so
+    /// the next header carries a new timestamp. True when the request may be signed again.
+    pub(crate) async fn clock_skew_refused(&self, refused: &AgentAssertion, code: &str) -> bool {
+        if !self.supported || self.record().is_none() {
+            return false;
+        }
+        if !self.skew_logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                code,
+                refused_timestamp = %refused.timestamp,
+                local_time = %rfc3339_seconds(SystemTime::now()),
+                "the backend refused an agent assertion's timestamp (clock skew?); signing again with a new timestamp"
+            );
+        }
+        let now = SystemTime::now();
+        if rfc3339_seconds(now) == refused.timestamp {
+            let into = now
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let rest = 1_000_000_000u32.saturating_sub(into);
+            tokio::time::sleep(Duration::from_nanos(u64::from(rest)) + Duration::from_millis(5))
+                .await;
+        }
+        true
     }
 
     pub(crate) fn note_fallback(&self) {
@@ -598,16 +776,17 @@ impl AgentIdentity {
         if self.thread_task(thread_id).is_some() {
             return;
         }
-        let ok = self.register_thread_task(bearer, thread_id).await;
+        let ok = self.register_thread_task(bearer, thread_id, true).await;
         self.note_thread_task(thread_id, ok);
     }
 
-    /// Finds or registers `thread_id`'s task; the caller holds the thread's lock. True when the
-    /// thread has a task of the current runtime afterwards.
+    /// Finds (when `reuse_stored`) or registers `thread_id`'s task; the caller holds the thread's
+    /// lock. True when the thread has a task of the current runtime afterwards.
     async fn register_thread_task(
         &self,
         bearer: &[(HeaderName, HeaderValue)],
         thread_id: &str,
+        reuse_stored: bool,
     ) -> bool {
         self.prepare(bearer).await;
         let Some(runtime) = self.runtime_id() else {
@@ -616,6 +795,7 @@ impl AgentIdentity {
         // A resumed thread keeps the task its store kept (if the same runtime registered it).
         if let Some(task) = self
             .thread_task_store()
+            .filter(|_| reuse_stored)
             .and_then(|s| s.load(&runtime, thread_id))
         {
             self.cache_task(&runtime, thread_id, &task);

@@ -525,45 +525,59 @@ impl AuthManager {
         self.thread_headers(thread_id)
     }
 
-    /// A backend answered 401 with the reason `code` to a request sent with `authorization`:
-    /// when that was an `AgentAssertion` whose runtime the backend no longer knows (revoked or
-    /// unknown), the runtime is dropped and registered again (as
-    /// [`AuthManager::agent_assertion_refused`], but a runtime another caller already replaced
-    /// is not dropped twice). True when the refused runtime is no longer the one in use (a new
-    /// one signs, or requests fell back to bearer because registering again is paused), so the
-    /// request may be sent once more with fresh headers. Waits at most [`AGENT_IDENTITY_WAIT`],
-    /// the recovery going on in the background past it.
+    /// A backend answered 401 with the reason `code` to a request sent with `authorization` (an
+    /// `AgentAssertion`; anything else never recovers). True when the request may be sent once
+    /// more with fresh headers; callers retry once per request, never in a loop:
+    /// - the runtime is revoked or unknown: it is dropped and registered again (as
+    ///   [`AuthManager::agent_assertion_refused`], but a runtime another caller already replaced
+    ///   is not dropped twice); true when the refused runtime is no longer the one in use (a new
+    ///   one signs, or requests fell back to bearer because registering again is paused);
+    /// - `agent_task_unknown`: the task the header named (a thread's or the background one) is
+    ///   dropped and a new one of the same runtime registered and persisted; a second such
+    ///   refusal within [`crate::agent_identity::REREGISTER_COOLDOWN`] registers nothing and
+    ///   requests use bearer until it has passed;
+    /// - the timestamp was refused (expired or future-dated: clock skew): nothing is registered,
+    ///   the header is signed again with a new timestamp (logged once).
+    ///
+    /// Waits at most [`AGENT_IDENTITY_WAIT`], a recovery going on in the background past it.
     pub async fn recover_refused_assertion(
         self: &Arc<Self>,
         authorization: &HeaderValue,
         code: &str,
     ) -> bool {
-        if self.identity.is_none() || !crate::registration::is_runtime_gone(code) {
+        let Some(identity) = &self.identity else {
             return false;
-        }
+        };
         let Some(refused) = crate::AgentAssertion::from_header(authorization) else {
             return false;
         };
+        if crate::registration::is_clock_skew(code) {
+            return identity.clock_skew_refused(&refused, code).await;
+        }
+        let task_gone = crate::registration::is_task_gone(code);
+        if !task_gone && !crate::registration::is_runtime_gone(code) {
+            return false;
+        }
         let manager = Arc::clone(self);
         let code = code.to_owned();
         let stale = refused.agent_runtime_id.clone();
         let work = tokio::spawn(async move {
-            if let Some(identity) = &manager.identity {
-                let bearer = manager.bearer_headers();
-                identity
-                    .assertion_refused(&bearer, &code, Some(&stale))
-                    .await;
+            let Some(identity) = &manager.identity else {
+                return false;
+            };
+            let bearer = manager.bearer_headers();
+            if task_gone {
+                return identity.task_refused(&bearer, &refused).await;
             }
+            identity
+                .assertion_refused(&bearer, &code, Some(&stale))
+                .await;
+            identity.runtime_id().as_deref() != Some(stale.as_str())
         });
-        if !matches!(
+        matches!(
             tokio::time::timeout(AGENT_IDENTITY_WAIT, work).await,
-            Ok(Ok(()))
-        ) {
-            return false;
-        }
-        self.identity
-            .as_ref()
-            .is_some_and(|i| i.runtime_id().as_deref() != Some(refused.agent_runtime_id.as_str()))
+            Ok(Ok(true))
+        )
     }
 
     /// Keeps each thread's agent task in `store` (e.g. with the thread's own record) instead of

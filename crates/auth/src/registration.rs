@@ -33,6 +33,24 @@ pub fn is_runtime_gone(code: &str) -> bool {
     RUNTIME_GONE_CODES.contains(&code)
 }
 
+/// 401 reason code meaning the backend forgot (or revoked) the task the assertion named: drop
+/// that task, register a new one of the same runtime.
+pub const TASK_GONE_CODE: &str = "agent_task_unknown";
+
+/// Whether a 401 reason code says the assertion's task is unknown.
+pub fn is_task_gone(code: &str) -> bool {
+    code == TASK_GONE_CODE
+}
+
+/// 401 reason codes meaning the assertion's timestamp is outside the backend's window (expired or
+/// dated in the future): clock skew, not a bad identity; sign again, register nothing.
+pub const CLOCK_SKEW_CODES: [&str; 2] = ["agent_assertion_expired", "agent_assertion_future_dated"];
+
+/// Whether a 401 reason code says the assertion's timestamp was refused.
+pub fn is_clock_skew(code: &str) -> bool {
+    CLOCK_SKEW_CODES.contains(&code)
+}
+
 /// Why a registration call failed.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -265,5 +283,9 @@ mod tests {
             is_runtime_gone("agent_runtime_revoked") && is_runtime_gone("agent_runtime_unknown")
         );
         assert!(!is_runtime_gone("agent_task_unknown"));
+        assert!(is_task_gone("agent_task_unknown") && !is_task_gone("agent_runtime_unknown"));
+        assert!(is_clock_skew("agent_assertion_expired"));
+        assert!(is_clock_skew("agent_assertion_future_dated"));
+        assert!(!is_clock_skew("agent_task_unknown") && !is_task_gone("agent_assertion_expired"));
     }
 }

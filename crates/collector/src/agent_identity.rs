@@ -580,6 +580,21 @@ impl IdentityRegistry {
         Ok(true)
     }
 
+    /// Forgets one task of a runtime at once, so its assertions are refused with
+    /// `agent_task_unknown` (`Ok(false)` when the runtime or task is unknown; `Err` when it
+    /// cannot be saved, though it is forgotten in this process).
+    pub fn forget_task(&self, agent_runtime_id: &str, task_id: &str) -> Result<bool, String> {
+        let mut runtimes = self.runtimes();
+        let Some(runtime) = runtimes.get_mut(agent_runtime_id) else {
+            return Ok(false);
+        };
+        if !runtime.tasks.remove(task_id) {
+            return Ok(false);
+        }
+        self.save(&runtimes)?;
+        Ok(true)
+    }
+
     /// Every registered runtime, sorted by id.
     pub fn list(&self) -> Vec<RuntimeSummary> {
         let mut out: Vec<RuntimeSummary> = self

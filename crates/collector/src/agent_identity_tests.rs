@@ -170,6 +170,18 @@ fn unknown_task_is_rejected() {
 }
 
 #[test]
+fn a_forgotten_task_is_rejected_at_once_and_its_runtime_stays() {
+    let f = fixture();
+    let header = assertion(&f.key, &f.runtime, &f.task, T0);
+    assert!(f.registry.verify(&header, at(T0)).is_ok());
+    assert_eq!(f.registry.forget_task(&f.runtime, &f.task), Ok(true));
+    assert_eq!(f.registry.forget_task(&f.runtime, &f.task), Ok(false));
+    assert_eq!(f.registry.forget_task("rt_nobody", &f.task), Ok(false));
+    rejected(&f, &header, T0, Rejection::UnknownTask);
+    assert!(f.registry.list().iter().all(|r| !r.revoked && r.tasks == 0));
+}
+
+#[test]
 fn revoked_runtime_is_rejected_at_once() {
     let f = fixture();
     let header = assertion(&f.key, &f.runtime, &f.task, T0);
