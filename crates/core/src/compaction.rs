@@ -18,13 +18,14 @@ use crate::model::{
 };
 use crate::rollout::RolloutLine;
 use crate::thread::{LoadedThread, TurnControl};
+use crate::turn_emitter::TurnEmitter;
 use crate::turn_runner::{turn_error, InterruptHandshake, RESPONSE_GATE_DEADLINE};
 use futures::StreamExt;
 use std::sync::Arc;
 use tally_hooks::HookPayload;
 use tally_protocol::server_notification::*;
 use tally_protocol::types::{
-    ThreadItem, ThreadStatus, TokenUsageBreakdown, Turn, TurnError, TurnItemsView, TurnStatus,
+    ThreadItem, ThreadStatus, TokenUsageBreakdown, Turn, TurnError, TurnStatus,
 };
 use tally_protocol::ServerNotification;
 use tokio::sync::{mpsc, oneshot};
@@ -88,16 +89,20 @@ impl CompactionRunner {
     /// Runs the compaction; `gate` fires once the `{}` response is sent.
     pub async fn run(mut self, gate: oneshot::Receiver<()>) {
         let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
-        self.emit_status(ThreadStatus::Active {
-            active_flags: vec![],
-        })
-        .await;
-        let turn = self.turn_view(TurnStatus::InProgress, None);
-        self.emit(ServerNotification::TurnStarted(TurnNotification {
-            thread_id: self.thread.id.clone(),
-            turn,
-        }))
-        .await;
+        self.emitter()
+            .emit_status(ThreadStatus::Active {
+                active_flags: vec![],
+            })
+            .await;
+        let turn =
+            self.emitter()
+                .turn_view(self.started_at_ms, TurnStatus::InProgress, Vec::new(), None);
+        self.emitter()
+            .emit(ServerNotification::TurnStarted(TurnNotification {
+                thread_id: self.thread.id.clone(),
+                turn,
+            }))
+            .await;
         if let Some(reason) = self.pre_compact().await {
             // Gated off by a hook: no compaction happened, so there is no item and nothing to
             // report to analytics; the turn simply ends.
@@ -107,28 +112,35 @@ impl CompactionRunner {
                 message.push_str(&r);
             }
             self.warn(message).await;
-            let turn = self.turn_view(TurnStatus::Completed, None);
+            let turn = self.emitter().turn_view(
+                self.started_at_ms,
+                TurnStatus::Completed,
+                Vec::new(),
+                None,
+            );
             self.close_turn(&turn);
-            self.emit_status(ThreadStatus::Idle).await;
-            self.emit(ServerNotification::TurnCompleted(TurnNotification {
-                thread_id: self.thread.id.clone(),
-                turn,
-            }))
-            .await;
+            self.emitter().emit_status(ThreadStatus::Idle).await;
+            self.emitter()
+                .emit(ServerNotification::TurnCompleted(TurnNotification {
+                    thread_id: self.thread.id.clone(),
+                    turn,
+                }))
+                .await;
             return;
         }
         let item = ThreadItem::ContextCompaction { id: new_id() };
-        self.emit(ServerNotification::ItemStarted(ItemStartedNotification {
-            item: item.clone(),
-            thread_id: self.thread.id.clone(),
-            turn_id: self.turn_id.clone(),
-            started_at_ms: now_ms(),
-        }))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::ItemStarted(ItemStartedNotification {
+                item: item.clone(),
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                started_at_ms: now_ms(),
+            }))
+            .await;
         let tokens_before = self.thread.state().token_usage.last.total_tokens;
         let ending = self.sample().await;
         // The item closes whatever happened, so clients never see it dangling.
-        self.complete_item(item).await;
+        self.emitter().complete_item(item).await;
         let (status, error, tokens_after) = match ending {
             Ending::Summarized(summary) => {
                 self.replace_history(&summary);
@@ -137,7 +149,7 @@ impl CompactionRunner {
                 (TurnStatus::Completed, None, after)
             }
             Ending::Interrupted(handshake) => {
-                self.emit_usage().await;
+                self.emitter().emit_usage().await;
                 if let Some(h) = handshake {
                     let _ = h.stopped.send(());
                     let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, h.proceed).await;
@@ -149,7 +161,9 @@ impl CompactionRunner {
                 (TurnStatus::Failed, Some(error), tokens_before)
             }
         };
-        let turn = self.turn_view(status, error.clone());
+        let turn = self
+            .emitter()
+            .turn_view(self.started_at_ms, status, Vec::new(), error.clone());
         self.sink
             .lifecycle(LifecycleReport::Compaction(CompactionReport {
                 thread_id: self.thread.id.clone(),
@@ -163,12 +177,13 @@ impl CompactionRunner {
             }))
             .await;
         self.close_turn(&turn);
-        self.emit_status(ThreadStatus::Idle).await;
-        self.emit(ServerNotification::TurnCompleted(TurnNotification {
-            thread_id: self.thread.id.clone(),
-            turn,
-        }))
-        .await;
+        self.emitter().emit_status(ThreadStatus::Idle).await;
+        self.emitter()
+            .emit(ServerNotification::TurnCompleted(TurnNotification {
+                thread_id: self.thread.id.clone(),
+                turn,
+            }))
+            .await;
     }
 
     /// PreCompact; `Some(stop reason)` when a hook answered `continue: false`.
@@ -220,11 +235,12 @@ impl CompactionRunner {
     }
 
     async fn warn(&self, message: String) {
-        self.emit(ServerNotification::Warning(WarningNotification {
-            message,
-            thread_id: Some(self.thread.id.clone()),
-        }))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::Warning(WarningNotification {
+                message,
+                thread_id: Some(self.thread.id.clone()),
+            }))
+            .await;
     }
 
     /// Streams the compaction request, retrying a broken stream as a turn would.
@@ -350,44 +366,19 @@ impl CompactionRunner {
 
     async fn record_usage(&mut self, last: TokenUsageBreakdown) {
         self.thread.add_token_usage(last);
-        self.emit_usage().await;
-    }
-
-    async fn emit_usage(&self) {
-        let token_usage = self.thread.state().token_usage;
-        self.emit(ServerNotification::ThreadTokenUsageUpdated(
-            ThreadTokenUsageUpdatedNotification {
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                token_usage,
-            },
-        ))
-        .await;
-    }
-
-    async fn complete_item(&self, item: ThreadItem) {
-        self.thread.record_item(&self.turn_id, &item);
-        self.emit(ServerNotification::ItemCompleted(
-            ItemCompletedNotification {
-                item,
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                completed_at_ms: now_ms(),
-                content_token_count: None,
-            },
-        ))
-        .await;
+        self.emitter().emit_usage().await;
     }
 
     async fn emit_error(&self, e: &ModelError, will_retry: bool) -> TurnError {
         let error = turn_error(e);
-        self.emit(ServerNotification::Error(ErrorNotification {
-            error: error.clone(),
-            thread_id: self.thread.id.clone(),
-            turn_id: self.turn_id.clone(),
-            will_retry,
-        }))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::Error(ErrorNotification {
+                error: error.clone(),
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                will_retry,
+            }))
+            .await;
         error
     }
 
@@ -396,38 +387,9 @@ impl CompactionRunner {
         self.thread.close_turn(turn);
     }
 
-    fn turn_view(&self, status: TurnStatus, error: Option<TurnError>) -> Turn {
-        let done = status != TurnStatus::InProgress;
-        let now = now_ms();
-        Turn {
-            id: self.turn_id.clone(),
-            root_turn_id: Some(self.turn_id.clone()),
-            items: Vec::new(),
-            items_view: if status == TurnStatus::Completed {
-                TurnItemsView::Summary
-            } else {
-                TurnItemsView::NotLoaded
-            },
-            status,
-            error,
-            started_at: Some(self.started_at_ms / 1000),
-            completed_at: done.then_some(now / 1000),
-            duration_ms: done.then_some(now - self.started_at_ms),
-        }
-    }
-
-    async fn emit_status(&self, status: ThreadStatus) {
-        self.emit(ServerNotification::ThreadStatusChanged(
-            ThreadStatusChangedNotification {
-                thread_id: self.thread.id.clone(),
-                status,
-            },
-        ))
-        .await;
-    }
-
-    async fn emit(&self, n: ServerNotification) {
-        self.sink.notify(&self.thread.id, n).await;
+    /// Sends this turn's notifications.
+    fn emitter(&self) -> TurnEmitter<'_> {
+        TurnEmitter::new(&self.thread, &*self.sink, &self.turn_id)
     }
 }
 

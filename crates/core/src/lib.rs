@@ -20,6 +20,7 @@ pub mod thread_manager;
 mod thread_settings;
 pub mod thread_tasks;
 pub mod tools;
+mod turn_emitter;
 mod turn_items;
 pub mod turn_profile;
 mod turn_runner;

@@ -85,23 +85,24 @@ impl TurnRunner {
         };
         let review_id = uuid::Uuid::now_v7().to_string();
         let started_at_ms = now_ms();
-        self.emit(ServerNotification::ItemGuardianApprovalReviewStarted(
-            ItemGuardianApprovalReviewStartedNotification {
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                review_id: review_id.clone(),
-                target_item_id: Some(item_id.to_string()),
-                started_at_ms,
-                review: GuardianApprovalReview {
-                    status: GuardianApprovalReviewStatus::InProgress,
-                    risk_level: None,
-                    user_authorization: None,
-                    rationale: None,
+        self.emitter()
+            .emit(ServerNotification::ItemGuardianApprovalReviewStarted(
+                ItemGuardianApprovalReviewStartedNotification {
+                    thread_id: self.thread.id.clone(),
+                    turn_id: self.turn_id.clone(),
+                    review_id: review_id.clone(),
+                    target_item_id: Some(item_id.to_string()),
+                    started_at_ms,
+                    review: GuardianApprovalReview {
+                        status: GuardianApprovalReviewStatus::InProgress,
+                        risk_level: None,
+                        user_authorization: None,
+                        rationale: None,
+                    },
+                    action: action.shown.clone(),
                 },
-                action: action.shown.clone(),
-            },
-        ))
-        .await;
+            ))
+            .await;
         let transcript = crate::guardian::transcript(&self.thread.state().history);
         let request = ReviewRequest {
             review_id: review_id.clone(),
@@ -133,25 +134,27 @@ impl TurnRunner {
         // as Codex does, the user's warning and the completed review.
         self.sink.guardian_review(&result.report).await;
         if let Some(message) = result.warning_for_user() {
-            self.emit(ServerNotification::GuardianWarning(
-                GuardianWarningNotification {
-                    thread_id: self.thread.id.clone(),
-                    message,
-                },
+            self.emitter()
+                .emit(ServerNotification::GuardianWarning(
+                    GuardianWarningNotification {
+                        thread_id: self.thread.id.clone(),
+                        message,
+                    },
+                ))
+                .await;
+        }
+        self.emitter()
+            .emit(ServerNotification::ItemGuardianApprovalReviewCompleted(
+                completed_notification(
+                    &self.thread.id,
+                    &self.turn_id,
+                    item_id,
+                    started_at_ms,
+                    &result,
+                    action.shown,
+                ),
             ))
             .await;
-        }
-        self.emit(ServerNotification::ItemGuardianApprovalReviewCompleted(
-            completed_notification(
-                &self.thread.id,
-                &self.turn_id,
-                item_id,
-                started_at_ms,
-                &result,
-                action.shown,
-            ),
-        ))
-        .await;
         if let Some(stop) = stopped {
             return Err(stop);
         }

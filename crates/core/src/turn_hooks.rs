@@ -99,14 +99,15 @@ impl TurnRunner {
     pub(super) async fn prompt_hooks(&mut self, input: &[UserInput]) -> bool {
         if let Some(source) = self.hooks.session_start {
             for w in self.hooks.hooks.discovery.warnings.clone() {
-                self.emit(ServerNotification::ConfigWarning(
-                    ConfigWarningNotification {
-                        summary: w.message,
-                        details: None,
-                        path: Some(w.path.display().to_string()),
-                    },
-                ))
-                .await;
+                self.emitter()
+                    .emit(ServerNotification::ConfigWarning(
+                        ConfigWarningNotification {
+                            summary: w.message,
+                            details: None,
+                            path: Some(w.path.display().to_string()),
+                        },
+                    ))
+                    .await;
             }
             let payload = HookPayload::SessionStart {
                 source: source.to_string(),
@@ -346,11 +347,12 @@ impl TurnRunner {
     }
 
     async fn warn(&self, message: String) {
-        self.emit(ServerNotification::Warning(WarningNotification {
-            message,
-            thread_id: Some(self.thread.id.clone()),
-        }))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::Warning(WarningNotification {
+                message,
+                thread_id: Some(self.thread.id.clone()),
+            }))
+            .await;
     }
 }
 

@@ -9,6 +9,7 @@ use crate::model::{
 use crate::rollout::RolloutLine;
 use crate::thread::{LoadedThread, TurnControl};
 use crate::tools::turn_diff::TurnDiff;
+use crate::turn_emitter::TurnEmitter;
 use crate::turn_items::InFlightItems;
 use crate::turn_profile::TurnProfile;
 use futures::StreamExt;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally_protocol::server_notification::*;
 use tally_protocol::types::{
-    CodexErrorInfo, ThreadItem, ThreadStatus, Turn, TurnError, TurnItemsView, TurnStatus, UserInput,
+    CodexErrorInfo, ThreadItem, ThreadStatus, Turn, TurnError, TurnStatus, UserInput,
 };
 use tally_protocol::ServerNotification;
 use tokio::sync::{mpsc, oneshot};
@@ -134,21 +135,20 @@ impl TurnRunner {
         gate: oneshot::Receiver<()>,
     ) {
         let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
-        self.emit_status(ThreadStatus::Active {
-            active_flags: vec![],
-        })
-        .await;
-        let turn = self.turn_view(
-            TurnStatus::InProgress,
-            vec![],
-            TurnItemsView::NotLoaded,
-            None,
-        );
-        self.emit(ServerNotification::TurnStarted(TurnNotification {
-            thread_id: self.thread.id.clone(),
-            turn,
-        }))
-        .await;
+        self.emitter()
+            .emit_status(ThreadStatus::Active {
+                active_flags: vec![],
+            })
+            .await;
+        let turn =
+            self.emitter()
+                .turn_view(self.started_at_ms, TurnStatus::InProgress, vec![], None);
+        self.emitter()
+            .emit(ServerNotification::TurnStarted(TurnNotification {
+                thread_id: self.thread.id.clone(),
+                turn,
+            }))
+            .await;
         // A SessionStart or UserPromptSubmit hook that stops or blocks ends the turn before
         // the prompt is recorded.
         if !self.prompt_hooks(&input).await {
@@ -350,7 +350,7 @@ impl TurnRunner {
     async fn on_event(&mut self, ev: ResponseEvent, items: &mut InFlightItems) -> EventFlow {
         let notes = items.apply(&ev, &self.thread.id, &self.turn_id);
         for n in notes {
-            self.emit(n).await;
+            self.emitter().emit(n).await;
         }
         let ResponseEvent::OutputItemDone(done) = ev else {
             return EventFlow::Continue { follow_up: false };
@@ -410,17 +410,7 @@ impl TurnRunner {
         if matches!(item, ThreadItem::AgentMessage { .. }) {
             self.last_agent_message = Some(item.clone());
         }
-        self.thread.record_item(&self.turn_id, &item);
-        self.emit(ServerNotification::ItemCompleted(
-            ItemCompletedNotification {
-                item,
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                completed_at_ms: now_ms(),
-                content_token_count: None,
-            },
-        ))
-        .await;
+        self.emitter().complete_item(item).await;
     }
 
     async fn record_user_message(&mut self, input: Vec<UserInput>, client_id: Option<String>) {
@@ -429,13 +419,14 @@ impl TurnRunner {
             content: input.clone(),
             client_id,
         };
-        self.emit(ServerNotification::ItemStarted(ItemStartedNotification {
-            item: item.clone(),
-            thread_id: self.thread.id.clone(),
-            turn_id: self.turn_id.clone(),
-            started_at_ms: now_ms(),
-        }))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::ItemStarted(ItemStartedNotification {
+                item: item.clone(),
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                started_at_ms: now_ms(),
+            }))
+            .await;
         self.push_history(vec![crate::prompt::user_input_item(&input)]);
         self.complete_item(item).await;
     }
@@ -452,19 +443,7 @@ impl TurnRunner {
 
     async fn record_usage(&mut self, last: tally_protocol::types::TokenUsageBreakdown) {
         self.thread.add_token_usage(last);
-        self.emit_usage().await;
-    }
-
-    async fn emit_usage(&self) {
-        let token_usage = self.thread.state().token_usage;
-        self.emit(ServerNotification::ThreadTokenUsageUpdated(
-            ThreadTokenUsageUpdatedNotification {
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                token_usage,
-            },
-        ))
-        .await;
+        self.emitter().emit_usage().await;
     }
 
     async fn finish(mut self, outcome: TurnOutcome) {
@@ -480,7 +459,7 @@ impl TurnRunner {
         let (status, error) = match outcome {
             TurnOutcome::Completed => (TurnStatus::Completed, None),
             TurnOutcome::Interrupted(handshake) => {
-                self.emit_usage().await;
+                self.emitter().emit_usage().await;
                 if let Some(h) = handshake {
                     let _ = h.stopped.send(());
                     let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, h.proceed).await;
@@ -494,13 +473,14 @@ impl TurnRunner {
                 (TurnStatus::Failed, Some(error))
             }
         };
-        let (items, view) = match (status, self.last_agent_message.take()) {
-            (TurnStatus::Completed, Some(msg)) => (vec![msg], TurnItemsView::Summary),
-            (TurnStatus::Completed, None) => (vec![], TurnItemsView::Summary),
-            _ => (vec![], TurnItemsView::NotLoaded),
+        let items = match (status, self.last_agent_message.take()) {
+            (TurnStatus::Completed, Some(msg)) => vec![msg],
+            _ => vec![],
         };
         let profile = self.profile.finish(Instant::now());
-        let turn = self.turn_view(status, items, view, error);
+        let turn = self
+            .emitter()
+            .turn_view(self.started_at_ms, status, items, error);
         self.sink
             .lifecycle(crate::event_sink::LifecycleReport::TurnProfile {
                 thread_id: self.thread.id.clone(),
@@ -521,12 +501,13 @@ impl TurnRunner {
                 .await;
         }
         self.close_turn(&turn);
-        self.emit_status(ThreadStatus::Idle).await;
-        self.emit(ServerNotification::TurnCompleted(TurnNotification {
-            thread_id: self.thread.id.clone(),
-            turn,
-        }))
-        .await;
+        self.emitter().emit_status(ThreadStatus::Idle).await;
+        self.emitter()
+            .emit(ServerNotification::TurnCompleted(TurnNotification {
+                thread_id: self.thread.id.clone(),
+                turn,
+            }))
+            .await;
     }
 
     /// Records the turn's end in memory and on disk, and frees the thread for the next turn.
@@ -536,50 +517,20 @@ impl TurnRunner {
 
     async fn emit_error(&self, e: &ModelError, will_retry: bool) -> TurnError {
         let error = turn_error(e);
-        self.emit(ServerNotification::Error(ErrorNotification {
-            error: error.clone(),
-            thread_id: self.thread.id.clone(),
-            turn_id: self.turn_id.clone(),
-            will_retry,
-        }))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::Error(ErrorNotification {
+                error: error.clone(),
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                will_retry,
+            }))
+            .await;
         error
     }
 
-    fn turn_view(
-        &self,
-        status: TurnStatus,
-        items: Vec<ThreadItem>,
-        items_view: TurnItemsView,
-        error: Option<TurnError>,
-    ) -> Turn {
-        let done = status != TurnStatus::InProgress;
-        let now = now_ms();
-        Turn {
-            id: self.turn_id.clone(),
-            root_turn_id: Some(self.turn_id.clone()),
-            items,
-            items_view,
-            status,
-            error,
-            started_at: Some(self.started_at_ms / 1000),
-            completed_at: done.then_some(now / 1000),
-            duration_ms: done.then_some(now - self.started_at_ms),
-        }
-    }
-
-    async fn emit_status(&self, status: ThreadStatus) {
-        self.emit(ServerNotification::ThreadStatusChanged(
-            ThreadStatusChangedNotification {
-                thread_id: self.thread.id.clone(),
-                status,
-            },
-        ))
-        .await;
-    }
-
-    async fn emit(&self, n: ServerNotification) {
-        self.sink.notify(&self.thread.id, n).await;
+    /// Sends this turn's notifications.
+    fn emitter(&self) -> TurnEmitter<'_> {
+        TurnEmitter::new(&self.thread, &*self.sink, &self.turn_id)
     }
 }
 

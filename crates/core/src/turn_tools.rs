@@ -325,15 +325,16 @@ impl TurnRunner {
     }
 
     async fn emit_output_delta(&self, item_id: &str, delta: String) {
-        self.emit(ServerNotification::CommandExecutionOutputDelta(
-            CommandExecutionOutputDeltaNotification {
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                item_id: item_id.to_string(),
-                delta,
-            },
-        ))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::CommandExecutionOutputDelta(
+                CommandExecutionOutputDeltaNotification {
+                    thread_id: self.thread.id.clone(),
+                    turn_id: self.turn_id.clone(),
+                    item_id: item_id.to_string(),
+                    delta,
+                },
+            ))
+            .await;
     }
 
     async fn run_patch(&mut self, call_id: &str, patch: &str) -> ToolFlow {
@@ -467,14 +468,15 @@ impl TurnRunner {
             PatchApplyStatus::Failed
         };
         self.complete_item(view(status)).await;
-        self.emit(ServerNotification::TurnDiffUpdated(
-            TurnDiffUpdatedNotification {
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                diff: self.turn_diff.diff(),
-            },
-        ))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::TurnDiffUpdated(
+                TurnDiffUpdatedNotification {
+                    thread_id: self.thread.id.clone(),
+                    turn_id: self.turn_id.clone(),
+                    diff: self.turn_diff.diff(),
+                },
+            ))
+            .await;
         match applied {
             Ok(()) => ToolFlow::Output(patch_summary(&changes)),
             Err(e) => ToolFlow::Output(format!("apply_patch failed: {e}")),
@@ -671,23 +673,24 @@ impl TurnRunner {
     async fn set_waiting_on_approval(&self, waiting: bool) {
         self.thread.state().waiting_on_approval = waiting;
         let status = self.thread.status();
-        self.emit_status(status).await;
+        self.emitter().emit_status(status).await;
     }
 
     async fn set_waiting_on_user_input(&self, waiting: bool) {
         self.thread.state().waiting_on_user_input = waiting;
         let status = self.thread.status();
-        self.emit_status(status).await;
+        self.emitter().emit_status(status).await;
     }
 
     async fn start_item(&self, item: ThreadItem) {
-        self.emit(ServerNotification::ItemStarted(ItemStartedNotification {
-            item,
-            thread_id: self.thread.id.clone(),
-            turn_id: self.turn_id.clone(),
-            started_at_ms: now_ms(),
-        }))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::ItemStarted(ItemStartedNotification {
+                item,
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                started_at_ms: now_ms(),
+            }))
+            .await;
     }
 }
 

@@ -13,14 +13,14 @@ use crate::rollout::RolloutLine;
 use crate::thread::{LoadedThread, TurnControl};
 use crate::tools::commands;
 use crate::tools::exec::{self, ExecRequest, ExecResult};
+use crate::turn_emitter::TurnEmitter;
 use crate::turn_runner::{InterruptHandshake, RESPONSE_GATE_DEADLINE};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tally_protocol::server_notification::*;
 use tally_protocol::types::{
-    CommandExecutionSource, CommandExecutionStatus, ThreadItem, ThreadStatus, Turn, TurnItemsView,
-    TurnStatus,
+    CommandExecutionSource, CommandExecutionStatus, ThreadItem, ThreadStatus, Turn, TurnStatus,
 };
 use tally_protocol::ServerNotification;
 use tokio::sync::{mpsc, oneshot};
@@ -68,16 +68,20 @@ impl UserShellRun {
     ) {
         let started_at_ms = now_ms();
         let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
-        self.emit_status(ThreadStatus::Active {
-            active_flags: vec![],
-        })
-        .await;
-        let started = self.turn_view(started_at_ms, TurnStatus::InProgress);
-        self.emit(ServerNotification::TurnStarted(TurnNotification {
-            thread_id: self.thread.id.clone(),
-            turn: started,
-        }))
-        .await;
+        self.emitter()
+            .emit_status(ThreadStatus::Active {
+                active_flags: vec![],
+            })
+            .await;
+        let started =
+            self.emitter()
+                .turn_view(started_at_ms, TurnStatus::InProgress, Vec::new(), None);
+        self.emitter()
+            .emit(ServerNotification::TurnStarted(TurnNotification {
+                thread_id: self.thread.id.clone(),
+                turn: started,
+            }))
+            .await;
         let status = match self.run_item(Some(&mut control)).await {
             Ran::Finished(result) => {
                 if let Ok(result) = &result {
@@ -96,14 +100,17 @@ impl UserShellRun {
                 TurnStatus::Interrupted
             }
         };
-        let turn = self.turn_view(started_at_ms, status);
+        let turn = self
+            .emitter()
+            .turn_view(started_at_ms, status, Vec::new(), None);
         self.close_turn(&turn);
-        self.emit_status(ThreadStatus::Idle).await;
-        self.emit(ServerNotification::TurnCompleted(TurnNotification {
-            thread_id: self.thread.id.clone(),
-            turn,
-        }))
-        .await;
+        self.emitter().emit_status(ThreadStatus::Idle).await;
+        self.emitter()
+            .emit(ServerNotification::TurnCompleted(TurnNotification {
+                thread_id: self.thread.id.clone(),
+                turn,
+            }))
+            .await;
     }
 
     /// Starts the item, runs the command (streaming its output) and completes the item.
@@ -122,13 +129,14 @@ impl UserShellRun {
             exit_code: result.map(|r| r.exit_code),
             duration_ms: result.map(|r| i64::try_from(r.duration.as_millis()).unwrap_or(i64::MAX)),
         };
-        self.emit(ServerNotification::ItemStarted(ItemStartedNotification {
-            item: view(CommandExecutionStatus::InProgress, None),
-            thread_id: self.thread.id.clone(),
-            turn_id: self.turn_id.clone(),
-            started_at_ms: now_ms(),
-        }))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::ItemStarted(ItemStartedNotification {
+                item: view(CommandExecutionStatus::InProgress, None),
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+                started_at_ms: now_ms(),
+            }))
+            .await;
         let request = ExecRequest {
             argv: argv.clone(),
             cwd: PathBuf::from(&cwd),
@@ -150,7 +158,7 @@ impl UserShellRun {
         if let Ran::Finished(Err(e)) = &ran {
             tracing::info!(thread = %self.thread.id, error = %e, "a user shell command could not start");
         }
-        self.complete_item(item).await;
+        self.emitter().complete_item(item).await;
         ran
     }
 
@@ -208,29 +216,16 @@ impl UserShellRun {
     }
 
     async fn emit_delta(&self, delta: String) {
-        self.emit(ServerNotification::CommandExecutionOutputDelta(
-            CommandExecutionOutputDeltaNotification {
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                item_id: self.item_id.clone(),
-                delta,
-            },
-        ))
-        .await;
-    }
-
-    async fn complete_item(&self, item: ThreadItem) {
-        self.thread.record_item(&self.turn_id, &item);
-        self.emit(ServerNotification::ItemCompleted(
-            ItemCompletedNotification {
-                item,
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                completed_at_ms: now_ms(),
-                content_token_count: None,
-            },
-        ))
-        .await;
+        self.emitter()
+            .emit(ServerNotification::CommandExecutionOutputDelta(
+                CommandExecutionOutputDeltaNotification {
+                    thread_id: self.thread.id.clone(),
+                    turn_id: self.turn_id.clone(),
+                    item_id: self.item_id.clone(),
+                    delta,
+                },
+            ))
+            .await;
     }
 
     /// Records the end in memory and on disk, and frees the thread.
@@ -238,37 +233,8 @@ impl UserShellRun {
         self.thread.close_turn(turn);
     }
 
-    fn turn_view(&self, started_at_ms: i64, status: TurnStatus) -> Turn {
-        let done = status != TurnStatus::InProgress;
-        let now = now_ms();
-        Turn {
-            id: self.turn_id.clone(),
-            root_turn_id: Some(self.turn_id.clone()),
-            items: Vec::new(),
-            items_view: if status == TurnStatus::Completed {
-                TurnItemsView::Summary
-            } else {
-                TurnItemsView::NotLoaded
-            },
-            status,
-            error: None,
-            started_at: Some(started_at_ms / 1000),
-            completed_at: done.then_some(now / 1000),
-            duration_ms: done.then_some(now - started_at_ms),
-        }
-    }
-
-    async fn emit_status(&self, status: ThreadStatus) {
-        self.emit(ServerNotification::ThreadStatusChanged(
-            ThreadStatusChangedNotification {
-                thread_id: self.thread.id.clone(),
-                status,
-            },
-        ))
-        .await;
-    }
-
-    async fn emit(&self, n: ServerNotification) {
-        self.sink.notify(&self.thread.id, n).await;
+    /// Sends this turn's notifications.
+    fn emitter(&self) -> TurnEmitter<'_> {
+        TurnEmitter::new(&self.thread, &*self.sink, &self.turn_id)
     }
 }

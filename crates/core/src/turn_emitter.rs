@@ -1,0 +1,96 @@
+//! The notifications every kind of turn sends the same way (regular, compaction and a person's
+//! own shell command): thread status, token usage, completed items and the `Turn` view.
+
+use crate::clock::now_ms;
+use crate::event_sink::ThreadEventSink;
+use crate::thread::LoadedThread;
+use tally_protocol::server_notification::*;
+use tally_protocol::types::{ThreadItem, ThreadStatus, Turn, TurnError, TurnItemsView, TurnStatus};
+use tally_protocol::ServerNotification;
+
+/// Sends one turn's notifications about its thread.
+#[derive(Clone, Copy)]
+pub(crate) struct TurnEmitter<'a> {
+    pub thread: &'a LoadedThread,
+    pub sink: &'a dyn ThreadEventSink,
+    pub turn_id: &'a str,
+}
+
+impl<'a> TurnEmitter<'a> {
+    pub fn new(thread: &'a LoadedThread, sink: &'a dyn ThreadEventSink, turn_id: &'a str) -> Self {
+        Self {
+            thread,
+            sink,
+            turn_id,
+        }
+    }
+
+    pub async fn emit(&self, n: ServerNotification) {
+        self.sink.notify(&self.thread.id, n).await;
+    }
+
+    pub async fn emit_status(&self, status: ThreadStatus) {
+        self.emit(ServerNotification::ThreadStatusChanged(
+            ThreadStatusChangedNotification {
+                thread_id: self.thread.id.clone(),
+                status,
+            },
+        ))
+        .await;
+    }
+
+    /// `thread/tokenUsage/updated` with the thread's usage as it stands.
+    pub async fn emit_usage(&self) {
+        let token_usage = self.thread.state().token_usage;
+        self.emit(ServerNotification::ThreadTokenUsageUpdated(
+            ThreadTokenUsageUpdatedNotification {
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.to_string(),
+                token_usage,
+            },
+        ))
+        .await;
+    }
+
+    /// Records the item in the turn, then sends `item/completed`.
+    pub async fn complete_item(&self, item: ThreadItem) {
+        self.thread.record_item(self.turn_id, &item);
+        self.emit(ServerNotification::ItemCompleted(
+            ItemCompletedNotification {
+                item,
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.to_string(),
+                completed_at_ms: now_ms(),
+                content_token_count: None,
+            },
+        ))
+        .await;
+    }
+
+    /// The turn as clients see it; a completed turn's items are a summary, others not loaded.
+    pub fn turn_view(
+        &self,
+        started_at_ms: i64,
+        status: TurnStatus,
+        items: Vec<ThreadItem>,
+        error: Option<TurnError>,
+    ) -> Turn {
+        let done = status != TurnStatus::InProgress;
+        let now = now_ms();
+        Turn {
+            id: self.turn_id.to_string(),
+            root_turn_id: Some(self.turn_id.to_string()),
+            items,
+            items_view: if status == TurnStatus::Completed {
+                TurnItemsView::Summary
+            } else {
+                TurnItemsView::NotLoaded
+            },
+            status,
+            error,
+            started_at: Some(started_at_ms / 1000),
+            completed_at: done.then_some(now / 1000),
+            duration_ms: done.then_some(now - started_at_ms),
+        }
+    }
+}
