@@ -9,7 +9,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::report::{bucket_label, Percentiles, Report};
+use crate::report::{bucket_label, Report};
 use crate::server::{authorize_read, html_error, peer_of, AppState, ReportParams};
 use crate::svg::{bar_chart, hbar_chart};
 
@@ -252,171 +252,31 @@ fn approval_mix(report: &Report) -> Vec<(String, u64)> {
     rows
 }
 
-fn pct(p: &Percentiles) -> String {
-    match (p.p50, p.p95) {
-        (Some(a), Some(b)) => format!("{a} / {b}"),
-        _ => "–".into(),
-    }
-}
-
-fn table(html: &mut String, title: &str, header: &[&str], rows: Vec<Vec<String>>) {
-    let _ = write!(html, "<h2>{}</h2>", escape(title));
-    if rows.is_empty() {
-        html.push_str("<p class=\"empty\">none in this range</p>");
-        return;
-    }
-    html.push_str("<table><tr>");
-    for h in header {
-        let _ = write!(html, "<th>{}</th>", escape(h));
-    }
-    html.push_str("</tr>");
-    for row in rows {
-        html.push_str("<tr>");
-        for cell in row {
-            let numeric = !cell.is_empty() && cell.chars().all(|c| c.is_ascii_digit());
-            let class = if numeric { " class=\"n\"" } else { "" };
-            let _ = write!(html, "<td{class}>{}</td>", escape(&cell));
-        }
-        html.push_str("</tr>");
-    }
-    html.push_str("</table>");
-}
-
+/// Every section of the report as an HTML table, the same list `tally report` prints.
 fn tables(report: &Report) -> String {
     let mut html = String::new();
-    let n = |v: u64| v.to_string();
-    table(
-        &mut html,
-        "Turn durations (ms, p50 / p95)",
-        &["status", "turns", "duration"],
-        report
-            .turn_outcomes
-            .iter()
-            .map(|r| vec![r.status.clone(), n(r.count), pct(&r.duration_ms)])
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Token usage by model",
-        &[
-            "model",
-            "turns",
-            "input",
-            "cached",
-            "output",
-            "reasoning",
-            "total",
-        ],
-        report
-            .tokens
-            .iter()
-            .map(|r| {
-                vec![
-                    r.model.clone(),
-                    n(r.turns),
-                    n(r.input_tokens),
-                    n(r.cached_input_tokens),
-                    n(r.output_tokens),
-                    n(r.reasoning_output_tokens),
-                    n(r.total_tokens),
-                ]
-            })
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Approval requests (decision latency ms, p50 / p95)",
-        &[
-            "reviewer",
-            "kind",
-            "total",
-            "approved",
-            "denied",
-            "aborted",
-            "timed out",
-            "latency",
-        ],
-        report
-            .approvals
-            .iter()
-            .map(|r| {
-                vec![
-                    r.reviewer.clone(),
-                    r.subject_kind.clone(),
-                    n(r.total),
-                    n(r.approved),
-                    n(r.denied),
-                    n(r.aborted),
-                    n(r.timed_out),
-                    pct(&r.latency_ms),
-                ]
-            })
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Hook runs by source and status",
-        &["source", "status", "runs"],
-        report
-            .hook_runs
-            .iter()
-            .map(|r| vec![r.hook_source.clone(), r.status.clone(), n(r.count)])
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Guardian reviews (latency ms, p50 / p95)",
-        &["decision", "failure reason", "reviews", "latency"],
-        report
-            .guardian_reviews
-            .iter()
-            .map(|r| {
-                vec![
-                    r.decision.clone(),
-                    r.failure_reason.clone(),
-                    n(r.count),
-                    pct(&r.latency_ms),
-                ]
-            })
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Analytics dropped by app-servers",
-        &["stage", "reason", "event type", "count"],
-        report
-            .analytics_drops
-            .iter()
-            .map(|r| {
-                vec![
-                    r.stage.clone(),
-                    r.reason.clone(),
-                    r.dropped_event_type.clone(),
-                    n(r.count),
-                ]
-            })
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Quarantined by the collector",
-        &["event type", "field", "count"],
-        report
-            .quarantined
-            .iter()
-            .map(|r| vec![r.event_type.clone(), r.field.clone(), n(r.count)])
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Other event types (kept raw)",
-        &["event type", "count"],
-        report
-            .other_event_types
-            .iter()
-            .map(|r| vec![r.event_type.clone(), n(r.count)])
-            .collect(),
-    );
+    for t in report.tables() {
+        let _ = write!(html, "<h2>{}</h2>", escape(t.title));
+        if t.rows.is_empty() {
+            html.push_str("<p class=\"empty\">none in this range</p>");
+            continue;
+        }
+        html.push_str("<table><tr>");
+        for h in &t.header {
+            let _ = write!(html, "<th>{}</th>", escape(h));
+        }
+        html.push_str("</tr>");
+        for row in &t.rows {
+            html.push_str("<tr>");
+            for cell in row {
+                let numeric = !cell.is_empty() && cell.chars().all(|c| c.is_ascii_digit());
+                let class = if numeric { " class=\"n\"" } else { "" };
+                let _ = write!(html, "<td{class}>{}</td>", escape(cell));
+            }
+            html.push_str("</tr>");
+        }
+        html.push_str("</table>");
+    }
     html
 }
 

@@ -347,11 +347,12 @@ fn pct(p: &Percentiles) -> String {
     }
 }
 
-/// A plain-text table: header row, rows, columns padded to width.
-struct Table {
-    title: &'static str,
-    header: Vec<&'static str>,
-    rows: Vec<Vec<String>>,
+/// One section of a report as a table, rendered as text by `tally report` (columns padded to
+/// width) and as HTML by the dashboard.
+pub(crate) struct Table {
+    pub(crate) title: &'static str,
+    pub(crate) header: Vec<&'static str>,
+    pub(crate) rows: Vec<Vec<String>>,
 }
 
 /// Replaces control characters (terminal escapes in event strings) with `?`.
@@ -424,8 +425,18 @@ impl fmt::Display for Report {
             t.quarantined,
             t.untyped_events
         )?;
+        for table in &self.tables() {
+            write!(f, "{table}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Report {
+    /// The report's sections, in the order both the text report and the dashboard show them.
+    pub(crate) fn tables(&self) -> Vec<Table> {
         let n = |v: u64| v.to_string();
-        let tables = [
+        vec![
             Table {
                 title: "Sessions and turns per day and client",
                 header: vec![
@@ -600,11 +611,7 @@ impl fmt::Display for Report {
                     .map(|r| vec![r.event_type.clone(), n(r.count)])
                     .collect(),
             },
-        ];
-        for table in &tables {
-            write!(f, "{table}")?;
-        }
-        Ok(())
+        ]
     }
 }
 

@@ -57,10 +57,21 @@ fn response_payload_knows_its_method_and_serializes_empty_results_as_objects() {
 
 #[test]
 fn every_method_in_the_table_is_a_codex_method() {
-    let schema: serde_json::Value = serde_json::from_str(include_str!(
-        "../../../../shared/codex-protocol-schema/stable/ClientRequest.json"
-    ))
-    .expect("schema parses");
+    // Read at run time (not include_str!) so `$TALLY_SCHEMA_DIR` works as in the other schema tests
+    // and a checkout without shared/ beside it still compiles.
+    let dir = match std::env::var_os("TALLY_SCHEMA_DIR") {
+        Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/codex-protocol-schema"),
+    };
+    let path = dir.join("stable/ClientRequest.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "*** Codex protocol schema NOT FOUND at {} ({e}); set $TALLY_SCHEMA_DIR ***",
+            path.display()
+        )
+    });
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema parses");
     let known: Vec<String> = schema["oneOf"]
         .as_array()
         .expect("oneOf")
