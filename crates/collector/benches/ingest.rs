@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tally_collector::config::{StoreKind, Synchronous};
+use tally_collector::event::Receipt;
 use tally_collector::fixtures::session;
 use tally_collector::{open_store, start, CollectorConfig, IncomingEvent, IngestBatch};
 
@@ -26,6 +27,7 @@ struct Args {
     synchronous: Synchronous,
     store_only: bool,
     clickhouse_url: Option<String>,
+    ids: Ids,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         synchronous: Synchronous::Full,
         store_only: false,
         clickhouse_url: None,
+        ids: Ids::Tally,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -63,6 +66,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--store-only" => args.store_only = true,
             "--clickhouse-url" => args.clickhouse_url = Some(value()?),
+            "--ids" => {
+                args.ids = match value()?.as_str() {
+                    "tally" => Ids::Tally,
+                    "derived" => Ids::Derived,
+                    other => return Err(format!("bad --ids {other} (tally or derived)")),
+                }
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -80,29 +90,59 @@ fn event_tails() -> Vec<String> {
     for (i, client) in ["vscode", "tui", "jetbrains"].iter().enumerate() {
         for event in session(client, i as u64, 5, start) {
             let text = event.to_string();
-            tails.push(text[1..].to_owned());
+            let tail = text[1..].to_owned();
+            assert!(
+                tail.starts_with(PARAMS_OPEN),
+                "fixture events changed shape"
+            );
+            tails.push(tail);
         }
     }
     tails
 }
 
-fn body(tails: &[String], first_id: usize, n: usize, run: &str) -> String {
-    let mut out = String::with_capacity(n * 1600 + 16);
+/// A batch body of `n` events. With `Ids::Tally` each carries a fresh UUIDv7 `event_id` (as Tally
+/// sends); with `Ids::Derived` none does and each gets a distinct `seq` field instead, so the
+/// collector derives a distinct hash id per event (as for a real Codex).
+fn body(tails: &[String], first: usize, n: usize, ids: Ids) -> String {
+    let mut out = String::with_capacity(n * 1100 + 16);
     out.push_str("{\"events\":[");
     for k in 0..n {
         if k > 0 {
             out.push(',');
         }
-        let id = first_id + k;
-        out.push_str("{\"event_id\":\"");
-        out.push_str(run);
-        out.push('-');
-        out.push_str(&id.to_string());
-        out.push_str("\",");
-        out.push_str(&tails[id % tails.len()]);
+        let i = first + k;
+        let tail = &tails[i % tails.len()];
+        match ids {
+            Ids::Tally => {
+                out.push_str("{\"event_id\":\"");
+                out.push_str(&uuid::Uuid::now_v7().to_string());
+                out.push_str("\",");
+                out.push_str(tail);
+            }
+            Ids::Derived => {
+                // Tails start with `"event_params":{` (keys are sorted): put seq first inside.
+                let open = PARAMS_OPEN.len().min(tail.len());
+                out.push('{');
+                out.push_str(&tail[..open]);
+                out.push_str("\"seq\":");
+                out.push_str(&i.to_string());
+                out.push(',');
+                out.push_str(&tail[open..]);
+            }
+        }
     }
     out.push_str("]}");
     out
+}
+
+const PARAMS_OPEN: &str = "\"event_params\":{";
+
+/// Which ids the generated events carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ids {
+    Tally,
+    Derived,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -125,6 +165,79 @@ fn print_row(mode: &str, batch: usize, events: usize, elapsed: Duration, mut lat
     );
 }
 
+fn print_cpu(events: usize, cpu_seconds: f64, elapsed: Duration) {
+    println!(
+        "       collector CPU {cpu_seconds:.2} s ({:.2} cores busy) = {:.0} events per CPU-second",
+        cpu_seconds / elapsed.as_secs_f64().max(1e-9),
+        events as f64 / cpu_seconds.max(1e-9)
+    );
+}
+
+/// CPU time of this process, and of the load generator's threads (named [`LOADGEN`]), from the
+/// kernel's accounting: the collector's share is the difference.
+struct CpuClock {
+    process: f64,
+    loadgen: f64,
+}
+
+const LOADGEN: &str = "loadgen";
+
+impl CpuClock {
+    fn start() -> Self {
+        CpuClock {
+            process: process_cpu_seconds(),
+            loadgen: thread_cpu_seconds(LOADGEN),
+        }
+    }
+
+    fn process_seconds(&self) -> f64 {
+        process_cpu_seconds() - self.process
+    }
+
+    fn collector_seconds(&self) -> f64 {
+        self.process_seconds() - (thread_cpu_seconds(LOADGEN) - self.loadgen)
+    }
+}
+
+fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// User + system CPU seconds of this process's live threads whose name starts with `prefix`.
+fn thread_cpu_seconds(prefix: &str) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        total += (field(11) + field(12)) / ticks;
+    }
+    total
+}
+
 /// Collector config for one run: SQLite in `dir`, or a fresh ClickHouse database.
 fn run_config(args: &Args, dir: &tempfile::TempDir, run: &str) -> CollectorConfig {
     let mut config = CollectorConfig::embedded(dir.path().join("bench.sqlite3"));
@@ -138,7 +251,13 @@ fn run_config(args: &Args, dir: &tempfile::TempDir, run: &str) -> CollectorConfi
     config
 }
 
-async fn run_http(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow::Result<()> {
+async fn run_http(
+    args: &Args,
+    batch: usize,
+    tails: Arc<Vec<String>>,
+    loadgen: &tokio::runtime::Handle,
+) -> anyhow::Result<()> {
+    let ids = args.ids;
     let dir = tempfile::tempdir()?;
     let config = run_config(args, &dir, &format!("http{batch}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -150,11 +269,13 @@ async fn run_http(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow:
     let batches_total = (args.events / batch).max(1);
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let cpu = CpuClock::start();
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.max(1) {
         let (http, url, next, tails) = (http.clone(), url.clone(), next.clone(), tails.clone());
-        workers.push(tokio::spawn(async move {
+        // The load generator runs on its own runtime, so its CPU time can be told apart.
+        workers.push(loadgen.spawn(async move {
             let mut lat = Vec::new();
             let mut sent = 0usize;
             let mut failed = 0usize;
@@ -163,7 +284,7 @@ async fn run_http(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow:
                 if b >= batches_total || Instant::now() > deadline {
                     break;
                 }
-                let text = body(&tails, b * batch, batch, "bench");
+                let text = body(&tails, b * batch, batch, ids);
                 let t = Instant::now();
                 let response = http
                     .post(&url)
@@ -191,7 +312,9 @@ async fn run_http(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow:
         failed += f;
     }
     let elapsed = started.elapsed();
+    let collector_cpu = cpu.collector_seconds();
     print_row("http", batch, sent, elapsed, lat);
+    print_cpu(sent, collector_cpu, elapsed);
     if failed > 0 {
         println!("       {failed} batches failed");
     }
@@ -206,30 +329,42 @@ async fn run_store(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow
     let batches_total = (args.events / batch).max(1);
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let limits = config.decode_limits();
+    let cpu = CpuClock::start();
     let started = Instant::now();
     let mut lat = Vec::new();
     let mut sent = 0;
     let mut decode_time = Duration::ZERO;
+    let mut generating = Duration::ZERO;
     for b in 0..batches_total {
         if Instant::now() > deadline {
             break;
         }
-        let text = body(&tails, b * batch, batch, "store");
+        let g = Instant::now();
+        let text = body(&tails, b * batch, batch, args.ids);
+        generating += g.elapsed();
         let t = Instant::now();
         // Decode as the endpoint does, so the number covers everything but HTTP.
         let decoded = tally_collector::decode::decode_batch(text.as_bytes(), &limits)?;
+        let receipt = Receipt {
+            account: "",
+            originator: None,
+            received_at_ms: 0,
+        };
         let events: Vec<IncomingEvent> = decoded
             .events
-            .into_iter()
-            .map(|e| IncomingEvent::new(e.event_type, e.event_params, e.event_id, "", None, 0))
+            .iter()
+            .map(|e| e.to_incoming(receipt))
             .collect();
         decode_time += t.elapsed();
         store.insert_batch(IngestBatch::from_events(events)).await?;
         lat.push(t.elapsed());
         sent += batch;
     }
-    let elapsed = started.elapsed();
+    // Making the bodies is the load generator's work, on this thread: neither time nor CPU counts.
+    let elapsed = started.elapsed().saturating_sub(generating);
+    let collector_cpu = (cpu.process_seconds() - generating.as_secs_f64()).max(0.0);
     print_row("store", batch, sent, elapsed, lat);
+    print_cpu(sent, collector_cpu, elapsed);
     let writing = elapsed.saturating_sub(decode_time).as_secs_f64().max(1e-9);
     println!(
         "       of which decoding {:.0}%; the store's writer alone: {:.0} events/s",
@@ -245,8 +380,13 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let tails = Arc::new(event_tails());
+    let loadgen = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(LOADGEN)
+        .enable_all()
+        .build()?;
     println!(
-        "ingest bench: {}, {} events per batch size, concurrency {}, synchronous {:?}, {} cores",
+        "ingest bench: {}, {} events per batch size, concurrency {}, synchronous {:?}, ids {:?}, {} cores",
         if args.clickhouse_url.is_some() {
             "clickhouse"
         } else {
@@ -255,6 +395,7 @@ fn main() -> anyhow::Result<()> {
         args.events,
         args.concurrency,
         args.synchronous,
+        args.ids,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     runtime.block_on(async {
@@ -264,7 +405,7 @@ fn main() -> anyhow::Result<()> {
             }
             run_store(&args, batch, tails.clone()).await?;
             if !args.store_only {
-                run_http(&args, batch, tails.clone()).await?;
+                run_http(&args, batch, tails.clone(), loadgen.handle()).await?;
             }
         }
         Ok::<(), anyhow::Error>(())

@@ -2,13 +2,16 @@
 //! A batch that cannot be read at all is an error; an event that is wrong on its own is rejected
 //! with its index and field while the rest of the batch goes on.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use flate2::read::MultiGzDecoder;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json_borrow::{KeyStrType, ObjectAsVec, Value};
 
-use crate::event::{truncate, RejectedEvent};
-use crate::family::{family_for, json_type, validate_typed_fields};
+use crate::event::{truncate, IncomingEvent, Receipt, RejectedEvent};
+use crate::family::{family_for, raw_json_type, validate_typed_fields};
+use crate::wire::{read_root, EventParts, RawEvent, Shaped};
 
 /// Caps the decoder enforces.
 #[derive(Debug, Clone, Copy)]
@@ -76,17 +79,32 @@ pub enum DecodeError {
     },
 }
 
-/// One well-formed event as it came off the wire.
+/// One well-formed event as it came off the wire, borrowing from the body.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WireEvent {
+pub struct WireEvent<'a> {
     /// Position in the batch.
     pub index: usize,
     /// `event_type`.
-    pub event_type: String,
-    /// `event_params`.
-    pub event_params: Map<String, Value>,
+    pub event_type: Cow<'a, str>,
     /// `event_id`, when sent.
-    pub event_id: Option<String>,
+    pub event_id: Option<Cow<'a, str>>,
+    /// `event_params` as sent.
+    pub params_json: &'a str,
+    /// `event_params`, parsed.
+    pub params: ObjectAsVec<'a>,
+}
+
+impl WireEvent<'_> {
+    /// The event as a store keeps it: id (derived when not sent), typed columns, client, time.
+    pub fn to_incoming(&self, receipt: Receipt<'_>) -> IncomingEvent {
+        IncomingEvent::from_parts(
+            &self.event_type,
+            self.event_id.as_deref(),
+            self.params_json,
+            &self.params,
+            receipt,
+        )
+    }
 }
 
 /// A rejected event before account and time are attached.
@@ -121,9 +139,9 @@ impl WireReject {
 
 /// The result of decoding a batch: its good events and its quarantined ones, in batch order.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct DecodedBatch {
+pub struct DecodedBatch<'a> {
     /// Events that passed every check.
-    pub events: Vec<WireEvent>,
+    pub events: Vec<WireEvent<'a>>,
     /// Events that failed one, with the reason.
     pub rejects: Vec<WireReject>,
 }
@@ -178,44 +196,41 @@ pub fn decompress(
 }
 
 /// Decodes a batch body (already decompressed).
-pub fn decode_batch(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedBatch, DecodeError> {
-    let root: Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json {
+pub fn decode_batch<'a>(
+    bytes: &'a [u8],
+    limits: &DecodeLimits,
+) -> Result<DecodedBatch<'a>, DecodeError> {
+    let root = read_root(bytes, limits.max_events_per_batch).map_err(|e| DecodeError::Json {
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
     })?;
-    let Value::Object(mut root) = root else {
-        return Err(DecodeError::Shape {
-            field: "$".into(),
-            reason: format!("expected an object, got {}", json_type(&root)),
-        });
+    let shape = |field: &str, reason: String| DecodeError::Shape {
+        field: field.into(),
+        reason,
     };
-    let events = match root.remove("events") {
-        Some(Value::Array(events)) => events,
-        Some(other) => {
-            return Err(DecodeError::Shape {
-                field: "events".into(),
-                reason: format!("expected an array, got {}", json_type(&other)),
-            })
-        }
-        None => {
-            return Err(DecodeError::Shape {
-                field: "events".into(),
-                reason: "missing".into(),
-            })
-        }
+    let root = match root {
+        Shaped::Found(root) => root,
+        Shaped::Wrong(ty) => return Err(shape("$", format!("expected an object, got {ty}"))),
     };
-    if events.len() > limits.max_events_per_batch {
+    let events = match root.events {
+        Some(Shaped::Found(events)) => events,
+        Some(Shaped::Wrong(ty)) => {
+            return Err(shape("events", format!("expected an array, got {ty}")))
+        }
+        None => return Err(shape("events", "missing".into())),
+    };
+    if events.count > limits.max_events_per_batch {
         return Err(DecodeError::TooManyEvents {
-            count: events.len(),
+            count: events.count,
             limit: limits.max_events_per_batch,
         });
     }
     let mut batch = DecodedBatch {
-        events: Vec::with_capacity(events.len()),
+        events: Vec::with_capacity(events.items.len()),
         rejects: Vec::new(),
     };
-    for (index, event) in events.into_iter().enumerate() {
+    for (index, event) in events.items.into_iter().enumerate() {
         match decode_event(index, event, limits) {
             Ok(e) => batch.events.push(e),
             Err(r) => batch.rejects.push(*r),
@@ -224,13 +239,15 @@ pub fn decode_batch(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedBatch,
     Ok(batch)
 }
 
-fn decode_event(
+/// Why an event was rejected: the field below `events[i]` and the reason.
+type Refusal = (String, String);
+
+fn decode_event<'a>(
     index: usize,
-    event: Value,
+    event: RawEvent<'a>,
     limits: &DecodeLimits,
-) -> Result<WireEvent, Box<WireReject>> {
-    let reject = |raw: &Value, event_type: Option<String>, field: &str, reason: String| {
-        let raw = raw.to_string();
+) -> Result<WireEvent<'a>, Box<WireReject>> {
+    let reject = |raw: String, event_type: Option<String>, (field, reason): Refusal| {
         Box::new(WireReject {
             index,
             event_type,
@@ -239,72 +256,88 @@ fn decode_event(
             raw: truncate(&raw, RejectedEvent::MAX_RAW_BYTES).to_owned(),
         })
     };
-    let mut map = match event {
-        Value::Object(map) => map,
-        other => {
-            let reason = format!("expected an object, got {}", json_type(&other));
-            return Err(reject(&other, None, "", reason));
+    let parts = match event {
+        RawEvent::Object(parts) => parts,
+        RawEvent::Other(value) => {
+            let ty = raw_json_type(&value.to_string());
+            let refusal = (String::new(), format!("expected an object, got {ty}"));
+            return Err(reject(value.to_string(), None, refusal));
         }
     };
-    let event_type = match map.get("event_type") {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => {
-            let reason = format!("expected a string, got {}", json_type(other));
-            return Err(reject(&Value::Object(map), None, ".event_type", reason));
-        }
-        None => {
-            let reason = "missing".to_owned();
-            return Err(reject(&Value::Object(map), None, ".event_type", reason));
-        }
+    let event_type = match read_event_type(parts.event_type) {
+        Ok(t) => t,
+        Err(refusal) => return Err(reject(parts.to_json(), None, refusal)),
     };
-    if let Err(reason) = check_event_type(&event_type) {
-        let ty = truncate(&event_type, MAX_EVENT_TYPE_LEN).to_owned();
-        return Err(reject(&Value::Object(map), Some(ty), ".event_type", reason));
-    }
-    let ty = Some(event_type.clone());
-    let event_id = match map.get("event_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match check_event_id(s) {
-            Ok(()) => Some(s.clone()),
-            Err(reason) => return Err(reject(&Value::Object(map), ty, ".event_id", reason)),
-        },
-        Some(other) => {
-            let reason = format!("expected a string, got {}", json_type(other));
-            return Err(reject(&Value::Object(map), ty, ".event_id", reason));
-        }
-    };
-    let params = match map.remove("event_params") {
-        Some(Value::Object(p)) => p,
-        Some(other) => {
-            let reason = format!("expected an object, got {}", json_type(&other));
-            map.insert("event_params".into(), other);
-            return Err(reject(&Value::Object(map), ty, ".event_params", reason));
-        }
-        None => {
-            let reason = "missing".to_owned();
-            return Err(reject(&Value::Object(map), ty, ".event_params", reason));
-        }
-    };
-    let mut path = String::from(".event_params");
-    let mut failure = check_strings(&params, limits.max_string_bytes, &mut path).err();
-    if failure.is_none() {
-        if let Some(family) = family_for(&event_type) {
-            if let Err((field, reason)) = validate_typed_fields(family, &params) {
-                path = format!(".event_params.{field}");
-                failure = Some(reason);
-            }
+    let checked = read_event_id(parts.event_id)
+        .and_then(|id| Ok((id, read_params(&parts, &event_type, limits)?)));
+    match checked {
+        Ok((event_id, (params_json, params))) => Ok(WireEvent {
+            index,
+            event_type,
+            event_id,
+            params_json,
+            params,
+        }),
+        Err(refusal) => {
+            let ty = Some(event_type.into_owned());
+            Err(reject(parts.to_json(), ty, refusal))
         }
     }
-    if let Some(reason) = failure {
-        map.insert("event_params".into(), Value::Object(params));
-        return Err(reject(&Value::Object(map), ty, &path, reason));
+}
+
+fn read_event_type(raw: Option<&RawValue>) -> Result<Cow<'_, str>, Refusal> {
+    let refuse = |reason: String| (".event_type".to_owned(), reason);
+    let text = read_string(raw.ok_or_else(|| refuse("missing".into()))?).map_err(refuse)?;
+    check_event_type(&text).map_err(refuse)?;
+    Ok(text)
+}
+
+fn read_event_id(raw: Option<&RawValue>) -> Result<Option<Cow<'_, str>>, Refusal> {
+    let refuse = |reason: String| (".event_id".to_owned(), reason);
+    match raw {
+        None => Ok(None),
+        Some(raw) if raw.get() == "null" => Ok(None),
+        Some(raw) => {
+            let id = read_string(raw).map_err(refuse)?;
+            check_event_id(&id).map_err(refuse)?;
+            Ok(Some(id))
+        }
     }
-    Ok(WireEvent {
-        index,
-        event_type,
-        event_params: params,
-        event_id,
-    })
+}
+
+/// A JSON string's text, borrowed unless it holds escapes.
+fn read_string(raw: &RawValue) -> Result<Cow<'_, str>, String> {
+    match serde_json::from_str::<KeyStrType<'_>>(raw.get()) {
+        Ok(s) => Ok(s.into()),
+        Err(_) => Err(format!(
+            "expected a string, got {}",
+            raw_json_type(raw.get())
+        )),
+    }
+}
+
+fn read_params<'a>(
+    parts: &EventParts<'a>,
+    event_type: &str,
+    limits: &DecodeLimits,
+) -> Result<(&'a str, ObjectAsVec<'a>), Refusal> {
+    let refuse = |field: String, reason: String| (format!(".event_params{field}"), reason);
+    let raw = parts
+        .event_params
+        .ok_or_else(|| refuse(String::new(), "missing".into()))?;
+    let params = match serde_json::from_str::<Value<'a>>(raw.get()) {
+        Ok(Value::Object(params)) => params,
+        _ => {
+            let reason = format!("expected an object, got {}", raw_json_type(raw.get()));
+            return Err(refuse(String::new(), reason));
+        }
+    };
+    let mut path = String::new();
+    check_strings(&params, limits.max_string_bytes, &mut path).map_err(|r| refuse(path, r))?;
+    if let Some(family) = family_for(event_type) {
+        validate_typed_fields(family, &params).map_err(|(f, r)| refuse(format!(".{f}"), r))?;
+    }
+    Ok((raw.get(), params))
 }
 
 fn check_event_type(s: &str) -> Result<(), String> {
@@ -344,7 +377,7 @@ fn check_event_id(s: &str) -> Result<(), String> {
 
 /// Rejects any string (value or key) longer than `max`; on failure `path` gets the offending
 /// field appended (the path is only built on failure, so the common case allocates nothing).
-fn check_strings(params: &Map<String, Value>, max: usize, path: &mut String) -> Result<(), String> {
+fn check_strings(params: &ObjectAsVec<'_>, max: usize, path: &mut String) -> Result<(), String> {
     let mut segments = Vec::new();
     let result = check_map(params, max, &mut segments);
     if result.is_err() {
@@ -355,8 +388,8 @@ fn check_strings(params: &Map<String, Value>, max: usize, path: &mut String) -> 
     result
 }
 
-fn check_map(map: &Map<String, Value>, max: usize, at: &mut Vec<String>) -> Result<(), String> {
-    for (key, value) in map {
+fn check_map(map: &ObjectAsVec<'_>, max: usize, at: &mut Vec<String>) -> Result<(), String> {
+    for (key, value) in map.iter() {
         let result = if key.len() > max {
             Err(format!("key longer than {max} bytes"))
         } else {
@@ -370,9 +403,9 @@ fn check_map(map: &Map<String, Value>, max: usize, at: &mut Vec<String>) -> Resu
     Ok(())
 }
 
-fn check_value(value: &Value, max: usize, at: &mut Vec<String>) -> Result<(), String> {
+fn check_value(value: &Value<'_>, max: usize, at: &mut Vec<String>) -> Result<(), String> {
     match value {
-        Value::String(s) if s.len() > max => Err(format!(
+        Value::Str(s) if s.len() > max => Err(format!(
             "string of {} bytes is longer than the limit of {max}",
             s.len()
         )),

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
+use crate::event::Receipt;
 
 fn limits() -> DecodeLimits {
     DecodeLimits {
@@ -27,7 +28,8 @@ fn good_events_decode_with_and_without_ids() {
         {"event_type": "codex_hook_run", "event_params": {"status": "completed"}},
         {"event_type": "codex_turn_event", "event_id": "0190-abc", "event_params": {"turn_id": "t1"}},
     ]});
-    let batch = decode_batch(body.to_string().as_bytes(), &limits()).unwrap();
+    let text = body.to_string();
+    let batch = decode_batch(text.as_bytes(), &limits()).unwrap();
     assert!(batch.rejects.is_empty());
     assert_eq!(batch.events.len(), 2);
     assert_eq!(batch.events[0].event_id, None);
@@ -94,7 +96,8 @@ fn bad_events_are_rejected_with_index_and_field_and_the_rest_kept() {
         {"event_type": "other_event", "event_params": {"nested": [{"deep": long}]}},
         {"event_type": "codex_hook_run", "event_params": {"status": "ok"}},
     ]});
-    let batch = decode_batch(body.to_string().as_bytes(), &limits()).unwrap();
+    let text = body.to_string();
+    let batch = decode_batch(text.as_bytes(), &limits()).unwrap();
     let kept: Vec<usize> = batch.events.iter().map(|e| e.index).collect();
     assert_eq!(kept, vec![0, 11]);
     let fields: Vec<(usize, &str)> = batch
@@ -192,7 +195,9 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let l = limits();
         let _ = decode_batch(&bytes, &l);
-        let _ = decompress(&bytes, ContentEncoding::Gzip, 4096).map(|b| decode_batch(&b, &l));
+        if let Ok(b) = decompress(&bytes, ContentEncoding::Gzip, 4096) {
+            let _ = decode_batch(&b, &l);
+        }
     }
 
     /// Every event of a batch of arbitrary JSON values ends up either accepted or rejected,
@@ -221,4 +226,70 @@ proptest! {
         let unzipped = decompress(&gz, ContentEncoding::Gzip, l.max_decompressed_bytes).unwrap();
         prop_assert_eq!(decode_batch(&unzipped, &l).unwrap(), batch);
     }
+}
+
+#[test]
+fn params_are_kept_as_sent_and_typed_columns_extracted_once() {
+    let body = br#"{"events": [
+        {"event_type": "codex_turn_\u0065vent", "event_id": "id-1",
+         "event_params": { "turn_id" : "t-1", "duration_ms": 42, "is_first_turn": true,
+                           "app_server_client": {"product_client_id": "vscode"} }}
+    ]}"#;
+    let batch = decode_batch(body, &limits()).unwrap();
+    assert!(batch.rejects.is_empty(), "{:?}", batch.rejects);
+    let wire = &batch.events[0];
+    assert_eq!(wire.event_type, "codex_turn_event");
+    assert!(wire.params_json.starts_with("{ \"turn_id\" : \"t-1\""));
+    let receipt = Receipt {
+        account: "acct",
+        originator: Some("orig"),
+        received_at_ms: 1_800_000_000_000,
+    };
+    let event = wire.to_incoming(receipt);
+    assert_eq!(event.params_json, wire.params_json);
+    assert_eq!(event.client, "vscode");
+    assert_eq!(event.event_id.as_str(), "id-1");
+    let family = crate::family::family_for("codex_turn_event").unwrap();
+    let column = |name: &str| {
+        let i = family.columns.iter().position(|c| c.name == name).unwrap();
+        event.typed[i].clone()
+    };
+    use crate::family::TypedValue;
+    assert_eq!(column("turn_id"), TypedValue::Text("t-1".into()));
+    assert_eq!(column("duration_ms"), TypedValue::Int(42));
+    assert_eq!(column("is_first_turn"), TypedValue::Int(1));
+    assert_eq!(column("model"), TypedValue::Null);
+}
+
+#[test]
+fn a_quarantined_event_keeps_every_field_it_was_sent_with() {
+    let body = br#"{"events": [
+        {"event_type": "codex_turn_event", "extra": {"why": "kept"}, "event_params": {"duration_ms": "slow"}}
+    ], "ignored_root_field": [1, 2]}"#;
+    let batch = decode_batch(body, &limits()).unwrap();
+    let reject = &batch.rejects[0];
+    assert_eq!(reject.field, "events[0].event_params.duration_ms");
+    let raw: serde_json::Value = serde_json::from_str(&reject.raw).unwrap();
+    assert_eq!(
+        raw,
+        json!({"event_type": "codex_turn_event", "extra": {"why": "kept"},
+               "event_params": {"duration_ms": "slow"}})
+    );
+}
+
+#[test]
+fn events_without_ids_get_the_same_derived_id_whatever_the_key_order() {
+    let a = br#"{"events": [{"event_type": "codex_hook_run", "event_params": {"a": 1, "b": [true, null]}}]}"#;
+    let b = br#"{"events": [{"event_params": {"b": [true, null], "a": 1}, "event_type": "codex_hook_run"}]}"#;
+    let receipt = Receipt {
+        account: "acct",
+        originator: None,
+        received_at_ms: 0,
+    };
+    let id = |body: &[u8]| {
+        let batch = decode_batch(body, &limits()).unwrap();
+        batch.events[0].to_incoming(receipt).event_id
+    };
+    assert_eq!(id(a), id(b));
+    assert!(id(a).as_str().starts_with("sha256:"));
 }

@@ -2,9 +2,10 @@
 //! (id, account, client, time), and the quarantined form of an event it could not accept.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json_borrow::{ObjectAsVec, Value};
 
 use crate::dedup::derive_event_id;
+use crate::family::{family_for, field, typed_values, TypedValue};
 
 /// Longest client name kept (the contract caps user-chosen identifiers at 64 characters).
 pub const MAX_CLIENT_LEN: usize = 64;
@@ -49,7 +50,8 @@ impl IdSource {
     }
 }
 
-/// One accepted event, ready for a store.
+/// One accepted event, ready for a store: everything a store binds is already extracted, so the
+/// single store writer does no JSON work.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IncomingEvent {
     /// Dedup id (unique per account).
@@ -58,12 +60,12 @@ pub struct IncomingEvent {
     pub id_source: IdSource,
     /// `event_type` as sent, e.g. `codex_turn_event`.
     pub event_type: String,
-    /// `event_params` as sent.
-    pub params: Map<String, Value>,
-    /// `params` as compact JSON, made where the event is decoded (on the request's own thread)
-    /// so the single store writer does not serialize it.
-    #[serde(skip)]
+    /// `event_params` as JSON text, as the sender wrote it (the raw column).
     pub params_json: String,
+    /// The typed columns of the event's family, in the family's column order (empty when the
+    /// event type has no typed table).
+    #[serde(skip)]
+    pub typed: Vec<TypedValue>,
     /// The account the event belongs to (from the token, else the `chatgpt-account-id` header, else "").
     pub account: String,
     /// The product client (`product_client_id`), else the `originator` header, else `unknown`.
@@ -74,44 +76,70 @@ pub struct IncomingEvent {
     pub ts_ms: i64,
 }
 
+/// Who sent an event and when it arrived: what the collector adds to the wire event.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt<'r> {
+    /// The sender's account.
+    pub account: &'r str,
+    /// The `originator` header, when sent.
+    pub originator: Option<&'r str>,
+    /// When the collector received it (Unix ms).
+    pub received_at_ms: i64,
+}
+
 impl IncomingEvent {
-    /// Builds an event from its wire parts, deriving the id when the sender gave none.
+    /// Builds an event from parsed params and their JSON text, deriving the id when the sender
+    /// gave none.
+    pub fn from_parts(
+        event_type: &str,
+        event_id: Option<&str>,
+        params_json: &str,
+        params: &ObjectAsVec<'_>,
+        receipt: Receipt<'_>,
+    ) -> Self {
+        let account = truncate(receipt.account, MAX_ACCOUNT_LEN).to_owned();
+        let (event_id, id_source) = match event_id {
+            Some(id) => (EventId(id.to_owned()), IdSource::Client),
+            None => (
+                derive_event_id(event_type, params, &account),
+                IdSource::Derived,
+            ),
+        };
+        IncomingEvent {
+            event_id,
+            id_source,
+            event_type: event_type.to_owned(),
+            params_json: params_json.to_owned(),
+            typed: family_for(event_type).map_or_else(Vec::new, |f| typed_values(f, params)),
+            client: client_of(params, receipt.originator),
+            ts_ms: occurred_at_ms(params, receipt.received_at_ms),
+            account,
+            received_at_ms: receipt.received_at_ms,
+        }
+    }
+
+    /// Builds an event from a JSON object of params (what an in-process sender has).
     pub fn new(
         event_type: String,
-        params: Map<String, Value>,
+        params: serde_json::Map<String, serde_json::Value>,
         event_id: Option<String>,
         account: &str,
         originator: Option<&str>,
         received_at_ms: i64,
     ) -> Self {
-        let account = truncate(account, MAX_ACCOUNT_LEN).to_owned();
-        let (event_id, id_source) = match event_id {
-            Some(id) => (EventId(id), IdSource::Client),
-            None => (
-                derive_event_id(&event_type, &params, &account),
-                IdSource::Derived,
-            ),
+        // Serializing a map of JSON values cannot fail, and its text always parses back.
+        let text = serde_json::to_string(&params).unwrap_or_else(|_| "{}".to_owned());
+        let parsed = match serde_json::from_str::<Value<'_>>(&text) {
+            Ok(Value::Object(object)) => object,
+            _ => ObjectAsVec::default(),
         };
-        let client = client_of(&params, originator);
-        let ts_ms = occurred_at_ms(&params, received_at_ms);
-        let params_json = params_json(&params);
-        IncomingEvent {
-            event_id,
-            id_source,
-            event_type,
-            params,
-            params_json,
+        let receipt = Receipt {
             account,
-            client,
+            originator,
             received_at_ms,
-            ts_ms,
-        }
+        };
+        Self::from_parts(&event_type, event_id.as_deref(), &text, &parsed, receipt)
     }
-}
-
-fn params_json(params: &Map<String, Value>) -> String {
-    // Serializing a map of JSON values cannot fail (keys are strings).
-    serde_json::to_string(params).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// An event the collector could not accept, kept with the reason (never silently dropped).
@@ -150,12 +178,12 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-fn client_of(params: &Map<String, Value>, originator: Option<&str>) -> String {
-    let from_params = params
-        .get("app_server_client")
-        .and_then(|c| c.get("product_client_id"))
+fn client_of(params: &ObjectAsVec<'_>, originator: Option<&str>) -> String {
+    let from_params = field(params, "app_server_client")
+        .and_then(Value::as_object)
+        .and_then(|c| field(c, "product_client_id"))
         .and_then(Value::as_str)
-        .or_else(|| params.get("product_client_id").and_then(Value::as_str))
+        .or_else(|| field(params, "product_client_id").and_then(Value::as_str))
         .filter(|s| !s.is_empty());
     let name = from_params
         .or(originator.filter(|s| !s.is_empty()))
@@ -165,7 +193,7 @@ fn client_of(params: &Map<String, Value>, originator: Option<&str>) -> String {
 
 /// The event's own time: the first timestamp field present, in Unix ms. Values that are not plausible
 /// (before 2001 or more than a day after receipt) fall back to the receive time.
-fn occurred_at_ms(params: &Map<String, Value>, received_at_ms: i64) -> i64 {
+fn occurred_at_ms(params: &ObjectAsVec<'_>, received_at_ms: i64) -> i64 {
     const MS_FIELDS: [&str; 4] = [
         "completed_at_ms",
         "occurred_at_ms",
@@ -173,7 +201,7 @@ fn occurred_at_ms(params: &Map<String, Value>, received_at_ms: i64) -> i64 {
         "started_at_ms",
     ];
     const SECOND_FIELDS: [&str; 3] = ["completed_at", "created_at", "started_at"];
-    let int = |k: &str| params.get(k).and_then(Value::as_i64);
+    let int = |k: &str| field(params, k).and_then(Value::as_i64);
     let candidate = MS_FIELDS
         .iter()
         .find_map(|k| int(k))
@@ -193,11 +221,11 @@ fn occurred_at_ms(params: &Map<String, Value>, received_at_ms: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
-    fn params(v: Value) -> Map<String, Value> {
+    fn params(v: serde_json::Value) -> Map<String, serde_json::Value> {
         match v {
-            Value::Object(m) => m,
+            serde_json::Value::Object(m) => m,
             _ => Map::new(),
         }
     }

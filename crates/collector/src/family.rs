@@ -2,7 +2,7 @@
 //! The same list drives validation (a known field with the wrong JSON type is rejected) and the
 //! typed inserts of every store. Table names here are static; values always go in as parameters.
 
-use serde_json::{Map, Value};
+use serde_json_borrow::{ObjectAsVec, Value};
 
 /// The JSON type a typed column expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,13 +70,13 @@ impl Column {
     }
 
     /// The value of this column in `params`, `None` when absent or null.
-    pub fn value<'a>(&self, params: &'a Map<String, Value>) -> Option<&'a Value> {
+    pub fn value<'v, 'a>(&self, params: &'v ObjectAsVec<'a>) -> Option<&'v Value<'a>> {
         let v = match self.path.split_first() {
-            None => params.get(self.name)?,
+            None => field(params, self.name)?,
             Some((first, rest)) => {
-                let mut v = params.get(*first)?;
+                let mut v = field(params, first)?;
                 for key in rest {
-                    v = v.get(*key)?;
+                    v = field(v.as_object()?, key)?;
                 }
                 v
             }
@@ -87,6 +87,37 @@ impl Column {
             Some(v)
         }
     }
+
+    /// This column's value in `params` for a store: `Null` when absent, null or of another type
+    /// (the decoder has already rejected wrong types on the wire).
+    pub fn typed_value(&self, params: &ObjectAsVec<'_>) -> TypedValue {
+        match (self.kind, self.value(params)) {
+            (Kind::Text, Some(Value::Str(s))) => TypedValue::Text(Box::from(s.as_ref())),
+            (Kind::Int, Some(v)) => v.as_i64().map_or(TypedValue::Null, TypedValue::Int),
+            (Kind::Bool, Some(Value::Bool(b))) => TypedValue::Int(i64::from(*b)),
+            _ => TypedValue::Null,
+        }
+    }
+}
+
+/// A typed column's value as the stores bind it (booleans as 0/1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypedValue {
+    /// Absent, null, or not of the column's type.
+    Null,
+    /// Integers and booleans.
+    Int(i64),
+    /// Strings.
+    Text(Box<str>),
+}
+
+/// The value of `key` in an object; the last one wins when a key repeats, as in `serde_json`.
+pub fn field<'v, 'a>(object: &'v ObjectAsVec<'a>, key: &str) -> Option<&'v Value<'a>> {
+    object
+        .as_vec()
+        .iter()
+        .rev()
+        .find_map(|(k, v)| (**k == *key).then_some(v))
 }
 
 /// Event types of tool items, all in `tool_calls` (kind = event type).
@@ -368,7 +399,7 @@ pub fn family_index(event_type: &str) -> Option<usize> {
 /// Absent and null fields are accepted: Codex versions differ in what they send.
 pub fn validate_typed_fields(
     family: &Family,
-    params: &Map<String, Value>,
+    params: &ObjectAsVec<'_>,
 ) -> Result<(), (String, String)> {
     for column in family.columns {
         let Some(value) = column.value(params) else {
@@ -376,8 +407,8 @@ pub fn validate_typed_fields(
         };
         let ok = match column.kind {
             Kind::Text => value.is_string(),
-            Kind::Int => value.is_i64(),
-            Kind::Bool => value.is_boolean(),
+            Kind::Int => value.as_i64().is_some(),
+            Kind::Bool => value.is_bool(),
         };
         if !ok {
             let expected = match column.kind {
@@ -394,23 +425,51 @@ pub fn validate_typed_fields(
     Ok(())
 }
 
+/// The typed values of an event of this family, one per column in order.
+pub fn typed_values(family: &Family, params: &ObjectAsVec<'_>) -> Vec<TypedValue> {
+    family
+        .columns
+        .iter()
+        .map(|c| c.typed_value(params))
+        .collect()
+}
+
 /// The JSON type name of a value, for error messages.
-pub fn json_type(value: &Value) -> &'static str {
+pub fn json_type(value: &Value<'_>) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(n) if !n.is_f64() => "integer",
         Value::Number(_) => "number",
-        Value::String(_) => "string",
+        Value::Str(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
+    }
+}
+
+/// The JSON type name of a raw JSON text (already known to be valid JSON), from its first bytes.
+pub fn raw_json_type(text: &str) -> &'static str {
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ if text.contains(['.', 'e', 'E']) => "number",
+        _ => "integer",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn parse(text: &str) -> ObjectAsVec<'_> {
+        match serde_json::from_str::<Value<'_>>(text).unwrap() {
+            Value::Object(o) => o,
+            _ => ObjectAsVec::default(),
+        }
+    }
 
     #[test]
     fn every_event_type_has_at_most_one_family() {
@@ -425,9 +484,7 @@ mod tests {
     #[test]
     fn wrong_type_names_the_field() {
         let family = family_for("codex_turn_event").unwrap();
-        let Value::Object(params) = json!({"turn_id": "t", "duration_ms": "fast"}) else {
-            unreachable!()
-        };
+        let params = parse(r#"{"turn_id": "t", "duration_ms": "fast"}"#);
         let err = validate_typed_fields(family, &params).unwrap_err();
         assert_eq!(err.0, "duration_ms");
         assert!(err.1.contains("integer"), "{}", err.1);
@@ -436,9 +493,7 @@ mod tests {
     #[test]
     fn nested_columns_are_checked_by_path() {
         let family = family_for("codex_guardian_review").unwrap();
-        let Value::Object(params) = json!({"reviewed_action": {"type": 7}}) else {
-            unreachable!()
-        };
+        let params = parse(r#"{"reviewed_action": {"type": 7}}"#);
         let err = validate_typed_fields(family, &params).unwrap_err();
         assert_eq!(err.0, "reviewed_action.type");
     }
@@ -446,9 +501,37 @@ mod tests {
     #[test]
     fn nulls_and_missing_fields_pass() {
         let family = family_for("codex_turn_event").unwrap();
-        let Value::Object(params) = json!({"input_tokens": null}) else {
-            unreachable!()
-        };
+        let params = parse(r#"{"input_tokens": null}"#);
         assert!(validate_typed_fields(family, &params).is_ok());
+    }
+
+    #[test]
+    fn typed_values_follow_the_columns_and_the_last_repeated_key_wins() {
+        let family = family_for("codex_turn_event").unwrap();
+        let params = parse(
+            r#"{"turn_id": "a", "turn_id": "t-2", "is_first_turn": true, "duration_ms": 12,
+                "model": 5, "status": null}"#,
+        );
+        let values = typed_values(family, &params);
+        assert_eq!(values.len(), family.columns.len());
+        let at = |name: &str| {
+            let i = family.columns.iter().position(|c| c.name == name).unwrap();
+            values[i].clone()
+        };
+        assert_eq!(at("turn_id"), TypedValue::Text("t-2".into()));
+        assert_eq!(at("is_first_turn"), TypedValue::Int(1));
+        assert_eq!(at("duration_ms"), TypedValue::Int(12));
+        assert_eq!(at("model"), TypedValue::Null);
+        assert_eq!(at("status"), TypedValue::Null);
+    }
+
+    #[test]
+    fn raw_type_names_match_parsed_type_names() {
+        for text in [
+            "{}", "[1]", "\"s\"", "true", "false", "null", "12", "-3", "1.5", "2e3",
+        ] {
+            let value: Value<'_> = serde_json::from_str(text).unwrap();
+            assert_eq!(raw_json_type(text), json_type(&value), "{text}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::config::Scope;
 use crate::decode::{decode_batch, decompress, ContentEncoding};
 use crate::error::ApiError;
-use crate::event::IncomingEvent;
+use crate::event::Receipt;
 use crate::metrics::RefusalReason;
 use crate::server::AppState;
 use crate::store::IngestBatch;
@@ -208,19 +208,15 @@ fn build_batch(
     originator: Option<&str>,
     received_at_ms: i64,
 ) -> (IngestBatch, Vec<RejectSummary>) {
+    let receipt = Receipt {
+        account,
+        originator,
+        received_at_ms,
+    };
     let events = decoded
         .events
-        .into_iter()
-        .map(|e| {
-            IncomingEvent::new(
-                e.event_type,
-                e.event_params,
-                e.event_id,
-                account,
-                originator,
-                received_at_ms,
-            )
-        })
+        .iter()
+        .map(|e| e.to_incoming(receipt))
         .collect();
     let rejected = decoded
         .rejects

@@ -29,6 +29,7 @@ pub mod server;
 pub mod store;
 mod svg;
 mod time;
+mod wire;
 
 pub use config::{
     ClickHouseConfig, CollectorConfig, SqliteConfig, StoreKind, TokenConfig, Unauthenticated,

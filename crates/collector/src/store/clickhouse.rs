@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::{EventStore, IngestBatch, InsertOutcome, StoreError};
 use crate::config::ClickHouseConfig;
 use crate::event::{IncomingEvent, RejectedEvent};
-use crate::family::{family_for, Kind, FAMILIES};
+use crate::family::{family_for, Kind, TypedValue, FAMILIES};
 use crate::report::{Report, ReportQuery};
 
 /// Schema version this collector writes.
@@ -293,12 +293,11 @@ fn typed_row(family: &crate::family::Family, event: &IncomingEvent) -> Value {
     row.insert("ts_ms".into(), Value::from(event.ts_ms));
     row.insert("client".into(), Value::from(event.client.as_str()));
     row.insert("event_type".into(), Value::from(event.event_type.as_str()));
-    for column in family.columns {
-        let value = match (column.kind, column.value(&event.params)) {
-            (Kind::Text, Some(Value::String(s))) => Value::from(s.as_str()),
-            (Kind::Int, Some(v)) => v.as_i64().map_or(Value::Null, Value::from),
-            (Kind::Bool, Some(Value::Bool(b))) => Value::from(u8::from(*b)),
-            _ => Value::Null,
+    for (i, column) in family.columns.iter().enumerate() {
+        let value = match event.typed.get(i) {
+            Some(TypedValue::Text(s)) => Value::from(&**s),
+            Some(TypedValue::Int(i)) => Value::from(*i),
+            Some(TypedValue::Null) | None => Value::Null,
         };
         row.insert(column.name.into(), value);
     }

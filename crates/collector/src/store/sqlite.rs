@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use futures::future::BoxFuture;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::sqlite_schema::MIGRATIONS;
@@ -15,7 +14,7 @@ use super::{EventStore, IngestBatch, InsertOutcome, StoreError};
 use crate::config::{SqliteConfig, Synchronous};
 use crate::dedup::hex;
 use crate::event::{IncomingEvent, RejectedEvent};
-use crate::family::{family_index, Family, Kind, FAMILIES};
+use crate::family::{family_index, Family, TypedValue, FAMILIES};
 use crate::report::{Report, ReportQuery};
 
 /// SQLite-backed [`EventStore`].
@@ -177,7 +176,7 @@ fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, Sto
     };
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 4000;"
+         PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16000;"
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -353,12 +352,11 @@ fn insert_typed(
     values.push(ValueRef::Text(event.client.as_bytes()));
     values.push(ValueRef::Text(event.account.as_bytes()));
     values.push(ValueRef::Text(event.event_type.as_bytes()));
-    for column in family.columns {
-        values.push(match (column.kind, column.value(&event.params)) {
-            (Kind::Text, Some(Value::String(s))) => ValueRef::Text(s.as_bytes()),
-            (Kind::Int, Some(v)) => v.as_i64().map_or(ValueRef::Null, ValueRef::Integer),
-            (Kind::Bool, Some(Value::Bool(b))) => ValueRef::Integer(i64::from(*b)),
-            _ => ValueRef::Null,
+    for i in 0..family.columns.len() {
+        values.push(match event.typed.get(i) {
+            Some(TypedValue::Text(s)) => ValueRef::Text(s.as_bytes()),
+            Some(TypedValue::Int(i)) => ValueRef::Integer(*i),
+            Some(TypedValue::Null) | None => ValueRef::Null,
         });
     }
     stmt.execute(rusqlite::params_from_iter(
