@@ -3,7 +3,8 @@
 //! percentiles per batch size. Also measures the store alone (no HTTP) for comparison.
 //!
 //! `cargo bench -p tally-collector --bench ingest -- [--batches 1,100,1000] [--events 200000]
-//!  [--concurrency 4] [--synchronous full|normal] [--store-only] [--clickhouse-url URL]`
+//!  [--concurrency 4] [--synchronous full|normal] [--store-only | --http-only] [--ids tally|derived]
+//!  [--clickhouse-url URL]`
 //!
 //! With `--clickhouse-url http://127.0.0.1:8123` the same runs go to a ClickHouse server (one fresh
 //! database per run) instead of SQLite.
@@ -26,6 +27,7 @@ struct Args {
     seconds: u64,
     synchronous: Synchronous,
     store_only: bool,
+    http_only: bool,
     clickhouse_url: Option<String>,
     ids: Ids,
 }
@@ -38,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 60,
         synchronous: Synchronous::Full,
         store_only: false,
+        http_only: false,
         clickhouse_url: None,
         ids: Ids::Tally,
     };
@@ -65,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--store-only" => args.store_only = true,
+            "--http-only" => args.http_only = true,
             "--clickhouse-url" => args.clickhouse_url = Some(value()?),
             "--ids" => {
                 args.ids = match value()?.as_str() {
@@ -403,7 +407,9 @@ fn main() -> anyhow::Result<()> {
             if batch == 0 {
                 continue;
             }
-            run_store(&args, batch, tails.clone()).await?;
+            if !args.http_only {
+                run_store(&args, batch, tails.clone()).await?;
+            }
             if !args.store_only {
                 run_http(&args, batch, tails.clone(), loadgen.handle()).await?;
             }

@@ -116,7 +116,8 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
     if content_length(headers).is_some_and(|len| len > limit) {
         return Err(ApiError::BodyTooLarge { limit });
     }
-    let body = tokio::time::timeout(BODY_READ_DEADLINE, read_body(body, limit))
+    let expected = content_length(headers).unwrap_or(0);
+    let body = tokio::time::timeout(BODY_READ_DEADLINE, read_body(body, expected, limit))
         .await
         .map_err(|_| ApiError::BodyTimeout)??;
     let limits = config.decode_limits();
@@ -244,10 +245,15 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
         .ok()
 }
 
-/// Reads the body, stopping as soon as it passes `limit` bytes.
-async fn read_body(body: axum::body::Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// Reads the body (room for the `expected` bytes the client announced is made at once), stopping
+/// as soon as it passes `limit` bytes.
+async fn read_body(
+    body: axum::body::Body,
+    expected: usize,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
     let mut stream = body.into_data_stream();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(expected.min(limit));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
         if out.len() + chunk.len() > limit {

@@ -135,7 +135,7 @@ async fn acknowledged_events_survive_sigkill() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
-    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
+    let mut stmt = conn.prepare("SELECT event_id FROM all_events").unwrap();
     let stored: HashSet<String> = stmt
         .query_map([], |r| r.get::<_, String>(0))
         .unwrap()

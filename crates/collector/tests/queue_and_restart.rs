@@ -296,7 +296,7 @@ async fn acknowledged_events_survive_a_restart_mid_ingest() {
 /// Event ids in the database file, read with a plain SQLite connection.
 fn stored_event_ids(path: &std::path::Path) -> HashSet<String> {
     let conn = rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
+    let mut stmt = conn.prepare("SELECT event_id FROM all_events").unwrap();
     let ids = stmt
         .query_map([], |r| r.get::<_, String>(0))
         .unwrap()

@@ -14,7 +14,7 @@ use super::{EventStore, IngestBatch, InsertOutcome, StoreError};
 use crate::config::{SqliteConfig, Synchronous};
 use crate::dedup::hex;
 use crate::event::{IncomingEvent, RejectedEvent};
-use crate::family::{family_index, Family, TypedValue, FAMILIES};
+use crate::family::{family_index, TypedValue, FAMILIES};
 use crate::report::{Report, ReportQuery};
 
 /// SQLite-backed [`EventStore`].
@@ -62,43 +62,33 @@ impl SqliteStore {
         Ok(outcome)
     }
 
-    /// Writes several batches in one transaction (one fsync), each inside its own savepoint so a
-    /// failing batch is rolled back alone; blocking.
+    /// Writes several batches in one transaction (one fsync). If any of them fails the whole
+    /// transaction is rolled back and each batch is written again in a transaction of its own, so
+    /// a failing batch fails alone; blocking. (Savepoints per batch would give the same isolation
+    /// but copy every page they touch into a sub-journal on the common, all-good path.)
     pub fn insert_batches_blocking(
         &self,
         batches: &[IngestBatch],
     ) -> Vec<Result<InsertOutcome, StoreError>> {
-        let mut conn = match lock(&self.writer) {
-            Ok(c) => c,
-            Err(e) => return batches.iter().map(|_| Err(clone_err(&e))).collect(),
-        };
-        let mut tx = match conn.transaction() {
-            Ok(tx) => tx,
-            Err(e) => {
-                return batches
-                    .iter()
-                    .map(|_| Err(StoreError::Worker(e.to_string())))
-                    .collect()
-            }
-        };
-        let mut results = Vec::with_capacity(batches.len());
-        for batch in batches {
-            let result = (|| {
-                let sp = tx.savepoint()?;
-                let outcome = write_batch(&sp, batch)?;
-                sp.commit()?;
-                Ok(outcome)
-            })();
-            results.push(result);
+        match self.insert_group(batches) {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) if batches.len() == 1 => vec![Err(e)],
+            Err(_) => batches
+                .iter()
+                .map(|b| self.insert_batch_blocking(b))
+                .collect(),
         }
-        if let Err(e) = tx.commit() {
-            let message = e.to_string();
-            return results
-                .into_iter()
-                .map(|_| Err(StoreError::Worker(format!("commit failed: {message}"))))
-                .collect();
-        }
-        results
+    }
+
+    fn insert_group(&self, batches: &[IngestBatch]) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut conn = lock(&self.writer)?;
+        let tx = conn.transaction()?;
+        let outcomes = batches
+            .iter()
+            .map(|b| write_batch(&tx, b))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        Ok(outcomes)
     }
 
     /// Runs `f` on the reader connection; blocking.
@@ -229,6 +219,18 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The common columns every typed table and the raw `events` table have, in binding order.
+const COMMON_COLUMNS: [&str; 8] = [
+    "account",
+    "event_id",
+    "id_source",
+    "event_type",
+    "received_at_ms",
+    "ts_ms",
+    "client",
+    "params",
+];
+
 /// The INSERT statement of each family (same order as `FAMILIES`), built once.
 fn typed_insert_sql() -> &'static [String] {
     static SQL: OnceLock<Vec<String>> = OnceLock::new();
@@ -236,7 +238,7 @@ fn typed_insert_sql() -> &'static [String] {
         FAMILIES
             .iter()
             .map(|f| {
-                let mut cols = vec!["seq", "ts_ms", "client", "account", "event_type"];
+                let mut cols = COMMON_COLUMNS.to_vec();
                 cols.extend(f.columns.iter().map(|c| c.name));
                 let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
                 format!(
@@ -250,10 +252,8 @@ fn typed_insert_sql() -> &'static [String] {
     })
 }
 
-fn clone_err(e: &StoreError) -> StoreError {
-    StoreError::Worker(e.to_string())
-}
-
+/// Stores each event once: its id goes into `event_ids` first (a repeat is a duplicate), then
+/// the event into its family's table, or into `events` when its type has none.
 fn write_batch(
     tx: &rusqlite::Connection,
     batch: &IngestBatch,
@@ -263,28 +263,16 @@ fn write_batch(
         // Statements are looked up once per batch, not once per event.
         let mut typed: Vec<Option<rusqlite::CachedStatement<'_>>> =
             FAMILIES.iter().map(|_| None).collect();
-        let mut insert_event = tx.prepare_cached(
-            "INSERT OR IGNORE INTO events
-                (account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        let mut raw: Option<rusqlite::CachedStatement<'_>> = None;
+        let mut claim_id = tx.prepare_cached(
+            "INSERT OR IGNORE INTO event_ids (account, event_id) VALUES (?1, ?2)",
         )?;
         for event in &batch.events {
-            let changed = insert_event.execute(params![
-                event.account,
-                event.event_id.as_str(),
-                event.id_source.as_str(),
-                event.event_type,
-                event.received_at_ms,
-                event.ts_ms,
-                event.client,
-                event.params_json,
-            ])?;
-            if changed == 0 {
+            if claim_id.execute(params![event.account, event.event_id.as_str()])? == 0 {
                 outcome.duplicates += 1;
                 continue;
             }
             outcome.inserted += 1;
-            let seq = tx.last_insert_rowid();
             let family = family_index(&event.event_type).and_then(|i| {
                 Some((
                     FAMILIES.get(i)?,
@@ -298,9 +286,19 @@ fn write_batch(
                         Some(stmt) => stmt,
                         None => slot.insert(tx.prepare_cached(sql)?),
                     };
-                    insert_typed(stmt, family, seq, event)?
+                    insert_event(stmt, family.columns.len(), event)?
                 }
-                None => outcome.untyped += 1,
+                None => {
+                    let stmt = match &mut raw {
+                        Some(stmt) => stmt,
+                        None => raw.insert(tx.prepare_cached(&format!(
+                            "INSERT INTO events ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            COMMON_COLUMNS.join(", ")
+                        ))?),
+                    };
+                    insert_event(stmt, 0, event)?;
+                    outcome.untyped += 1
+                }
             }
         }
     }
@@ -340,27 +338,30 @@ pub(crate) fn reject_key(reject: &RejectedEvent) -> String {
     hex(&h.finalize())
 }
 
-fn insert_typed(
+/// Binds the common columns (in [`COMMON_COLUMNS`] order) and then `typed_columns` typed values
+/// (missing ones as NULL), and runs the statement.
+fn insert_event(
     stmt: &mut rusqlite::CachedStatement<'_>,
-    family: &Family,
-    seq: i64,
+    typed_columns: usize,
     event: &IncomingEvent,
 ) -> Result<(), StoreError> {
-    let mut values: Vec<ValueRef<'_>> = Vec::with_capacity(5 + family.columns.len());
-    values.push(ValueRef::Integer(seq));
-    values.push(ValueRef::Integer(event.ts_ms));
-    values.push(ValueRef::Text(event.client.as_bytes()));
-    values.push(ValueRef::Text(event.account.as_bytes()));
-    values.push(ValueRef::Text(event.event_type.as_bytes()));
-    for i in 0..family.columns.len() {
-        values.push(match event.typed.get(i) {
-            Some(TypedValue::Text(s)) => ValueRef::Text(s.as_bytes()),
-            Some(TypedValue::Int(i)) => ValueRef::Integer(*i),
-            Some(TypedValue::Null) | None => ValueRef::Null,
-        });
-    }
+    let common = [
+        ValueRef::Text(event.account.as_bytes()),
+        ValueRef::Text(event.event_id.as_str().as_bytes()),
+        ValueRef::Text(event.id_source.as_str().as_bytes()),
+        ValueRef::Text(event.event_type.as_bytes()),
+        ValueRef::Integer(event.received_at_ms),
+        ValueRef::Integer(event.ts_ms),
+        ValueRef::Text(event.client.as_bytes()),
+        ValueRef::Text(event.params_json.as_bytes()),
+    ];
+    let typed = (0..typed_columns).map(|i| match event.typed.get(i) {
+        Some(TypedValue::Text(s)) => ValueRef::Text(s.as_bytes()),
+        Some(TypedValue::Int(i)) => ValueRef::Integer(*i),
+        Some(TypedValue::Null) | None => ValueRef::Null,
+    });
     stmt.execute(rusqlite::params_from_iter(
-        values.into_iter().map(ToSqlOutput::Borrowed),
+        common.into_iter().chain(typed).map(ToSqlOutput::Borrowed),
     ))?;
     Ok(())
 }

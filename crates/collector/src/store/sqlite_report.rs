@@ -82,7 +82,7 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
     let bucket = [SqlValue::Integer(bucket_ms)];
 
     let totals = Totals {
-        events: q.count(&format!("SELECT COUNT(*) FROM events WHERE {RANGE}"))?,
+        events: q.count(&format!("SELECT COUNT(*) FROM all_events WHERE {RANGE}"))?,
         sessions: q.count(&format!(
             "SELECT COUNT(DISTINCT session_id) FROM (
                 SELECT session_id FROM thread_inits WHERE {RANGE} AND session_id IS NOT NULL
@@ -104,7 +104,7 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
     };
 
     let clients = q.rows(
-        "SELECT DISTINCT client FROM events
+        "SELECT DISTINCT client FROM all_events
          WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY client LIMIT 200",
         &[],
         |r| r.get::<_, String>(0),

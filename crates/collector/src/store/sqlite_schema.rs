@@ -2,7 +2,7 @@
 //! `schema_version`. A migration is never edited once released: add a new one.
 
 /// `(version, SQL)` in order.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2)];
 
 /// Version 1: the raw table, the quarantine and one typed table per event family.
 const MIGRATION_1: &str = r#"
@@ -317,4 +317,139 @@ CREATE TABLE analytics_drops (
     window_end_ms INTEGER
 );
 CREATE INDEX analytics_drops_ts ON analytics_drops(ts_ms);
+"#;
+
+/// Version 2: one row per event. Typed tables gain the raw columns (id, id source, receive time,
+/// params as sent) and take their events out of `events`, which keeps only the event types without
+/// a typed table; `event_ids` dedups across all tables; `all_events` is every event again.
+/// (The typed tables' `seq ... REFERENCES events(seq)` stays as declared in version 1: SQLite
+/// cannot drop it without rebuilding each table, and this store runs with foreign keys off.)
+const MIGRATION_2: &str = r#"
+CREATE TABLE event_ids (
+    account TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (account, event_id)
+) WITHOUT ROWID;
+INSERT INTO event_ids (account, event_id) SELECT account, event_id FROM events;
+
+ALTER TABLE thread_inits ADD COLUMN event_id TEXT;
+ALTER TABLE thread_inits ADD COLUMN id_source TEXT;
+ALTER TABLE thread_inits ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE thread_inits ADD COLUMN params TEXT;
+UPDATE thread_inits SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = thread_inits.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM thread_inits);
+
+ALTER TABLE turns ADD COLUMN event_id TEXT;
+ALTER TABLE turns ADD COLUMN id_source TEXT;
+ALTER TABLE turns ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE turns ADD COLUMN params TEXT;
+UPDATE turns SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = turns.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM turns);
+
+ALTER TABLE tool_calls ADD COLUMN event_id TEXT;
+ALTER TABLE tool_calls ADD COLUMN id_source TEXT;
+ALTER TABLE tool_calls ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE tool_calls ADD COLUMN params TEXT;
+UPDATE tool_calls SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = tool_calls.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM tool_calls);
+
+ALTER TABLE reviews ADD COLUMN event_id TEXT;
+ALTER TABLE reviews ADD COLUMN id_source TEXT;
+ALTER TABLE reviews ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE reviews ADD COLUMN params TEXT;
+UPDATE reviews SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = reviews.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM reviews);
+
+ALTER TABLE guardian_reviews ADD COLUMN event_id TEXT;
+ALTER TABLE guardian_reviews ADD COLUMN id_source TEXT;
+ALTER TABLE guardian_reviews ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE guardian_reviews ADD COLUMN params TEXT;
+UPDATE guardian_reviews SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = guardian_reviews.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM guardian_reviews);
+
+ALTER TABLE hook_runs ADD COLUMN event_id TEXT;
+ALTER TABLE hook_runs ADD COLUMN id_source TEXT;
+ALTER TABLE hook_runs ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE hook_runs ADD COLUMN params TEXT;
+UPDATE hook_runs SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = hook_runs.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM hook_runs);
+
+ALTER TABLE compactions ADD COLUMN event_id TEXT;
+ALTER TABLE compactions ADD COLUMN id_source TEXT;
+ALTER TABLE compactions ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE compactions ADD COLUMN params TEXT;
+UPDATE compactions SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = compactions.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM compactions);
+
+ALTER TABLE goals ADD COLUMN event_id TEXT;
+ALTER TABLE goals ADD COLUMN id_source TEXT;
+ALTER TABLE goals ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE goals ADD COLUMN params TEXT;
+UPDATE goals SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = goals.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM goals);
+
+ALTER TABLE steers ADD COLUMN event_id TEXT;
+ALTER TABLE steers ADD COLUMN id_source TEXT;
+ALTER TABLE steers ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE steers ADD COLUMN params TEXT;
+UPDATE steers SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = steers.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM steers);
+
+ALTER TABLE thread_archives ADD COLUMN event_id TEXT;
+ALTER TABLE thread_archives ADD COLUMN id_source TEXT;
+ALTER TABLE thread_archives ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE thread_archives ADD COLUMN params TEXT;
+UPDATE thread_archives SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = thread_archives.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM thread_archives);
+
+ALTER TABLE accepted_lines ADD COLUMN event_id TEXT;
+ALTER TABLE accepted_lines ADD COLUMN id_source TEXT;
+ALTER TABLE accepted_lines ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE accepted_lines ADD COLUMN params TEXT;
+UPDATE accepted_lines SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = accepted_lines.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM accepted_lines);
+
+ALTER TABLE server_requests ADD COLUMN event_id TEXT;
+ALTER TABLE server_requests ADD COLUMN id_source TEXT;
+ALTER TABLE server_requests ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE server_requests ADD COLUMN params TEXT;
+UPDATE server_requests SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = server_requests.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM server_requests);
+
+ALTER TABLE analytics_drops ADD COLUMN event_id TEXT;
+ALTER TABLE analytics_drops ADD COLUMN id_source TEXT;
+ALTER TABLE analytics_drops ADD COLUMN received_at_ms INTEGER;
+ALTER TABLE analytics_drops ADD COLUMN params TEXT;
+UPDATE analytics_drops SET (event_id, id_source, received_at_ms, params) =
+    (SELECT e.event_id, e.id_source, e.received_at_ms, e.params FROM events e WHERE e.seq = analytics_drops.seq);
+DELETE FROM events WHERE seq IN (SELECT seq FROM analytics_drops);
+
+DROP INDEX events_type_ts;
+CREATE VIEW all_events AS
+    SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM events
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM thread_inits
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM turns
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM tool_calls
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM reviews
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM guardian_reviews
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM hook_runs
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM compactions
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM goals
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM steers
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM thread_archives
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM accepted_lines
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM server_requests
+    UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM analytics_drops;
 "#;

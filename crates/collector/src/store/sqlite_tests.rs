@@ -42,10 +42,14 @@ fn count(store: &SqliteStore, sql: &str) -> i64 {
 fn migrations_run_once_and_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    assert_eq!(store.schema_version().unwrap(), 1);
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap();
+    assert_eq!(store.schema_version().unwrap(), latest);
     drop(store);
     let store = open(&dir);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM schema_version"), 1);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM schema_version"),
+        i64::try_from(MIGRATIONS.len()).unwrap()
+    );
     let mode: String = store
         .with_reader(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?))
         .unwrap();
@@ -83,15 +87,114 @@ fn every_family_column_exists_in_its_table() {
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .unwrap();
-        for column in family.columns {
+        let names = COMMON_COLUMNS
+            .iter()
+            .copied()
+            .chain(family.columns.iter().map(|c| c.name));
+        for name in names {
             assert!(
-                cols.iter().any(|c| c == column.name),
-                "{}.{} missing",
+                cols.iter().any(|c| c == name),
+                "{}.{name} missing",
                 family.table,
-                column.name
             );
         }
     }
+}
+
+#[test]
+fn every_family_is_stored_once_in_its_own_table_and_seen_in_all_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut events: Vec<IncomingEvent> = FAMILIES
+        .iter()
+        .map(|f| event(f.event_types[0], json!({"thread_id": f.table}), None, "a"))
+        .collect();
+    events.push(event("codex_something_new", json!({"n": 1}), None, "a"));
+    let outcome = store
+        .insert_batch_blocking(&IngestBatch::from_events(events))
+        .unwrap();
+    assert_eq!(outcome.inserted, FAMILIES.len() + 1);
+    assert_eq!(outcome.untyped, 1);
+    for family in FAMILIES {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE params IS NOT NULL",
+            family.table
+        );
+        assert_eq!(count(&store, &sql), 1, "{}", family.table);
+    }
+    let all = i64::try_from(FAMILIES.len() + 1).unwrap();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM all_events"), all);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM event_ids"), all);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM events"),
+        1,
+        "only the untyped one"
+    );
+}
+
+#[test]
+fn a_version_1_database_is_migrated_without_losing_or_repeating_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.sqlite3");
+    {
+        // The layout version 1 wrote: every event in `events`, typed ones also in their table.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (1, 0);",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[0].1).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO events VALUES
+                 (1, 'a', 'turn-1', 'client', 'codex_turn_event', 5, 1800000000000, 'vscode', '{"turn_id":"t1"}'),
+                 (2, 'a', 'new-1', 'client', 'codex_something_new', 6, 1800000000001, 'tui', '{"n":1}');
+               INSERT INTO turns (seq, ts_ms, client, account, event_type, turn_id)
+                 VALUES (1, 1800000000000, 'vscode', 'a', 'codex_turn_event', 't1');"#,
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&SqliteConfig {
+        path,
+        ..SqliteConfig::default()
+    })
+    .unwrap();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM all_events"), 2);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM events"), 1);
+    let moved: (String, String, i64) = store
+        .with_reader(|c| {
+            Ok(c.query_row(
+                "SELECT event_id, params, received_at_ms FROM turns WHERE turn_id = 't1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(moved, ("turn-1".into(), r#"{"turn_id":"t1"}"#.into(), 5));
+    // Both ids are known: sending either event again stores nothing.
+    let again = IngestBatch::from_events(vec![
+        event(
+            "codex_turn_event",
+            json!({"turn_id": "t1"}),
+            Some("turn-1"),
+            "a",
+        ),
+        event("codex_something_new", json!({"n": 1}), Some("new-1"), "a"),
+    ]);
+    let outcome = store.insert_batch_blocking(&again).unwrap();
+    assert_eq!((outcome.inserted, outcome.duplicates), (0, 2));
+    // New events after the migration land beside the old ones.
+    let fresh = event(
+        "codex_turn_event",
+        json!({"turn_id": "t2"}),
+        Some("turn-2"),
+        "a",
+    );
+    store
+        .insert_batch_blocking(&IngestBatch::from_events(vec![fresh]))
+        .unwrap();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM turns"), 2);
+    assert_eq!(count(&store, "SELECT COUNT(DISTINCT seq) FROM turns"), 2);
 }
 
 #[test]
@@ -126,7 +229,7 @@ fn the_same_batch_twice_is_stored_once() {
     let second = store.insert_batch_blocking(&batch).unwrap();
     assert_eq!(second.inserted, 0);
     assert_eq!(second.duplicates, 3);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM events"), 3);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM all_events"), 3);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM hook_runs"), 1);
     assert_eq!(
         count(&store, "SELECT COUNT(*) FROM turns WHERE total_tokens = 10"),
@@ -168,7 +271,7 @@ fn unknown_types_are_kept_raw_with_their_params() {
     let raw: String = store
         .with_reader(|c| {
             Ok(c.query_row(
-                "SELECT params FROM events WHERE event_type = 'codex_plugin_used'",
+                "SELECT params FROM all_events WHERE event_type = 'codex_plugin_used'",
                 [],
                 |r| r.get(0),
             )?)
@@ -244,7 +347,7 @@ fn sql_looking_strings_are_data() {
         .with_reader(|c| Ok(c.query_row("SELECT hook_name FROM hook_runs", [], |r| r.get(0))?))
         .unwrap();
     assert_eq!(stored, evil);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM events"), 1);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM all_events"), 1);
 }
 
 #[test]
@@ -278,14 +381,14 @@ fn a_failed_batch_leaves_nothing_behind() {
         .writer
         .lock()
         .unwrap()
-        .execute_batch("DROP TABLE goals")
+        .execute_batch(FAIL_GOAL_WRITES)
         .unwrap();
     let batch = IngestBatch::from_events(vec![
         event("codex_hook_run", json!({"status": "completed"}), None, "a"),
         event("codex_goal_event", json!({"goal_id": "g"}), None, "a"),
     ]);
     assert!(store.insert_batch_blocking(&batch).is_err());
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM events"), 0);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM all_events"), 0);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM hook_runs"), 0);
 }
 
@@ -297,7 +400,7 @@ fn group_commit_keeps_each_batch_atomic() {
         .writer
         .lock()
         .unwrap()
-        .execute_batch("DROP TABLE goals")
+        .execute_batch(FAIL_GOAL_WRITES)
         .unwrap();
     let good = |id: &str| {
         IngestBatch::from_events(vec![event(
@@ -327,13 +430,17 @@ fn group_commit_keeps_each_batch_atomic() {
         .map(|r| r.as_ref().ok().map(|o| o.inserted))
         .collect();
     assert_eq!(inserted, vec![Some(1), None, Some(1), Some(0)]);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM events"), 2);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM all_events"), 2);
     assert_eq!(
         count(
             &store,
-            "SELECT COUNT(*) FROM events WHERE event_id LIKE 'bad-%'"
+            "SELECT COUNT(*) FROM all_events WHERE event_id LIKE 'bad-%'"
         ),
         0,
         "the failed batch left nothing behind"
     );
 }
+
+/// Makes every write to `goals` fail, as a full disk or a broken table would.
+const FAIL_GOAL_WRITES: &str = "CREATE TRIGGER goals_fail BEFORE INSERT ON goals
+     BEGIN SELECT RAISE(ABORT, 'goals cannot be written'); END;";
