@@ -356,8 +356,8 @@ async fn run_store(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow
         };
         let events: Vec<IncomingEvent> = decoded
             .events
-            .iter()
-            .map(|e| e.to_incoming(receipt))
+            .into_iter()
+            .map(|e| e.into_incoming(receipt))
             .collect();
         decode_time += t.elapsed();
         store.insert_batch(IngestBatch::from_events(events)).await?;

@@ -129,6 +129,15 @@ fn validation_names_the_key() {
         .unwrap_err()
         .to_string()
         .starts_with("collector.queue_capacity:"));
+    for page_size in [0, 1000, 131_072] {
+        let mut config = CollectorConfig::default();
+        config.sqlite.page_size = page_size;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("collector.sqlite.page_size:"));
+    }
 }
 
 #[test]

@@ -7,10 +7,11 @@ use std::io::Read;
 
 use flate2::read::MultiGzDecoder;
 use serde_json::value::RawValue;
-use serde_json_borrow::{KeyStrType, ObjectAsVec, Value};
+use serde_json_borrow::KeyStrType;
 
 use crate::event::{truncate, IncomingEvent, Receipt, RejectedEvent};
-use crate::family::{family_for, raw_json_type, validate_typed_fields};
+use crate::family::raw_json_type;
+use crate::params_scan::{parse_params, ParamsRules, ParsedParams};
 use crate::wire::{read_root, EventParts, RawEvent, Shaped};
 
 /// Caps the decoder enforces.
@@ -88,20 +89,17 @@ pub struct WireEvent<'a> {
     pub event_type: Cow<'a, str>,
     /// `event_id`, when sent.
     pub event_id: Option<Cow<'a, str>>,
-    /// `event_params` as sent.
-    pub params_json: &'a str,
-    /// `event_params`, parsed.
-    pub params: ObjectAsVec<'a>,
+    /// `event_params`: as sent, and what the collector reads out of them.
+    pub params: ParsedParams<'a>,
 }
 
 impl WireEvent<'_> {
     /// The event as a store keeps it: id (derived when not sent), typed columns, client, time.
-    pub fn to_incoming(&self, receipt: Receipt<'_>) -> IncomingEvent {
+    pub fn into_incoming(self, receipt: Receipt<'_>) -> IncomingEvent {
         IncomingEvent::from_parts(
             &self.event_type,
             self.event_id.as_deref(),
-            self.params_json,
-            &self.params,
+            self.params,
             receipt,
         )
     }
@@ -200,7 +198,8 @@ pub fn decode_batch<'a>(
     bytes: &'a [u8],
     limits: &DecodeLimits,
 ) -> Result<DecodedBatch<'a>, DecodeError> {
-    let root = read_root(bytes, limits.max_events_per_batch).map_err(|e| DecodeError::Json {
+    let text = std::str::from_utf8(bytes).map_err(|e| not_utf8(bytes, e))?;
+    let root = read_root(text, limits.max_events_per_batch).map_err(|e| DecodeError::Json {
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
@@ -239,6 +238,18 @@ pub fn decode_batch<'a>(
     Ok(batch)
 }
 
+/// A body that is not UTF-8, reported like a JSON syntax error at the first bad byte.
+fn not_utf8(bytes: &[u8], error: std::str::Utf8Error) -> DecodeError {
+    let valid = bytes.get(..error.valid_up_to()).unwrap_or_default();
+    let line = 1 + valid.iter().filter(|b| **b == b'\n').count();
+    let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    DecodeError::Json {
+        line,
+        column: valid.len() - line_start + 1,
+        message: format!("invalid UTF-8 at byte {}", error.valid_up_to()),
+    }
+}
+
 /// Why an event was rejected: the field below `events[i]` and the reason.
 type Refusal = (String, String);
 
@@ -268,14 +279,15 @@ fn decode_event<'a>(
         Ok(t) => t,
         Err(refusal) => return Err(reject(parts.to_json(), None, refusal)),
     };
-    let checked = read_event_id(parts.event_id)
-        .and_then(|id| Ok((id, read_params(&parts, &event_type, limits)?)));
+    let checked = read_event_id(parts.event_id).and_then(|id| {
+        let params = read_params(&parts, &event_type, id.is_none(), limits)?;
+        Ok((id, params))
+    });
     match checked {
-        Ok((event_id, (params_json, params))) => Ok(WireEvent {
+        Ok((event_id, params)) => Ok(WireEvent {
             index,
             event_type,
             event_id,
-            params_json,
             params,
         }),
         Err(refusal) => {
@@ -319,25 +331,27 @@ fn read_string(raw: &RawValue) -> Result<Cow<'_, str>, String> {
 fn read_params<'a>(
     parts: &EventParts<'a>,
     event_type: &str,
+    id_is_derived: bool,
     limits: &DecodeLimits,
-) -> Result<(&'a str, ObjectAsVec<'a>), Refusal> {
+) -> Result<ParsedParams<'a>, Refusal> {
     let refuse = |field: String, reason: String| (format!(".event_params{field}"), reason);
     let raw = parts
         .event_params
         .ok_or_else(|| refuse(String::new(), "missing".into()))?;
-    let params = match serde_json::from_str::<Value<'a>>(raw.get()) {
-        Ok(Value::Object(params)) => params,
-        _ => {
-            let reason = format!("expected an object, got {}", raw_json_type(raw.get()));
-            return Err(refuse(String::new(), reason));
-        }
-    };
-    let mut path = String::new();
-    check_strings(&params, limits.max_string_bytes, &mut path).map_err(|r| refuse(path, r))?;
-    if let Some(family) = family_for(event_type) {
-        validate_typed_fields(family, &params).map_err(|(f, r)| refuse(format!(".{f}"), r))?;
+    let text = raw.get();
+    let ty = raw_json_type(text);
+    if ty != "object" {
+        return Err(refuse(
+            String::new(),
+            format!("expected an object, got {ty}"),
+        ));
     }
-    Ok((raw.get(), params))
+    let rules = ParamsRules {
+        max_string_bytes: limits.max_string_bytes,
+        strict_types: true,
+        keep_tree: id_is_derived,
+    };
+    parse_params(text, event_type, rules).map_err(|(field, reason)| refuse(field, reason))
 }
 
 fn check_event_type(s: &str) -> Result<(), String> {
@@ -373,55 +387,6 @@ fn check_event_id(s: &str) -> Result<(), String> {
         return Err("may only hold A-Z, a-z, 0-9, '-', '_', '.' and ':'".into());
     }
     Ok(())
-}
-
-/// Rejects any string (value or key) longer than `max`; on failure `path` gets the offending
-/// field appended (the path is only built on failure, so the common case allocates nothing).
-fn check_strings(params: &ObjectAsVec<'_>, max: usize, path: &mut String) -> Result<(), String> {
-    let mut segments = Vec::new();
-    let result = check_map(params, max, &mut segments);
-    if result.is_err() {
-        for segment in segments.iter().rev() {
-            path.push_str(segment);
-        }
-    }
-    result
-}
-
-fn check_map(map: &ObjectAsVec<'_>, max: usize, at: &mut Vec<String>) -> Result<(), String> {
-    for (key, value) in map.iter() {
-        let result = if key.len() > max {
-            Err(format!("key longer than {max} bytes"))
-        } else {
-            check_value(value, max, at)
-        };
-        if result.is_err() {
-            at.push(format!(".{}", truncate(key, 64)));
-            return result;
-        }
-    }
-    Ok(())
-}
-
-fn check_value(value: &Value<'_>, max: usize, at: &mut Vec<String>) -> Result<(), String> {
-    match value {
-        Value::Str(s) if s.len() > max => Err(format!(
-            "string of {} bytes is longer than the limit of {max}",
-            s.len()
-        )),
-        Value::Object(map) => check_map(map, max, at),
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let result = check_value(item, max, at);
-                if result.is_err() {
-                    at.push(format!("[{i}]"));
-                    return result;
-                }
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

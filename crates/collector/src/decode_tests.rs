@@ -239,14 +239,14 @@ fn params_are_kept_as_sent_and_typed_columns_extracted_once() {
     assert!(batch.rejects.is_empty(), "{:?}", batch.rejects);
     let wire = &batch.events[0];
     assert_eq!(wire.event_type, "codex_turn_event");
-    assert!(wire.params_json.starts_with("{ \"turn_id\" : \"t-1\""));
+    assert!(wire.params.json.starts_with("{ \"turn_id\" : \"t-1\""));
     let receipt = Receipt {
         account: "acct",
         originator: Some("orig"),
         received_at_ms: 1_800_000_000_000,
     };
-    let event = wire.to_incoming(receipt);
-    assert_eq!(event.params_json, wire.params_json);
+    let event = wire.clone().into_incoming(receipt);
+    assert_eq!(event.params_json, wire.params.json);
     assert_eq!(event.client, "vscode");
     assert_eq!(event.event_id.as_str(), "id-1");
     let family = crate::family::family_for("codex_turn_event").unwrap();
@@ -288,8 +288,26 @@ fn events_without_ids_get_the_same_derived_id_whatever_the_key_order() {
     };
     let id = |body: &[u8]| {
         let batch = decode_batch(body, &limits()).unwrap();
-        batch.events[0].to_incoming(receipt).event_id
+        batch.events[0].clone().into_incoming(receipt).event_id
     };
     assert_eq!(id(a), id(b));
     assert!(id(a).as_str().starts_with("sha256:"));
+}
+
+#[test]
+fn a_body_that_is_not_utf8_is_a_json_error_at_the_bad_byte() {
+    let mut body = b"{\"events\": [\n  {\"event_type\": \"x".to_vec();
+    body.push(0xff);
+    body.extend_from_slice(b"\", \"event_params\": {}}]}");
+    match decode_batch(&body, &limits()) {
+        Err(DecodeError::Json {
+            line,
+            column,
+            message,
+        }) => {
+            assert_eq!((line, column), (2, 20), "{message}");
+            assert!(message.contains("UTF-8"), "{message}");
+        }
+        other => panic!("expected a JSON error, got {other:?}"),
+    }
 }

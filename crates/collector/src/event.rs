@@ -2,10 +2,11 @@
 //! (id, account, client, time), and the quarantined form of an event it could not accept.
 
 use serde::Serialize;
-use serde_json_borrow::{ObjectAsVec, Value};
+use serde_json_borrow::ObjectAsVec;
 
 use crate::dedup::derive_event_id;
-use crate::family::{family_for, field, typed_values, TypedValue};
+use crate::family::TypedValue;
+use crate::params_scan::{parse_params, ParamsRules, ParsedParams, TIME_FIELDS};
 
 /// Longest client name kept (the contract caps user-chosen identifiers at 64 characters).
 pub const MAX_CLIENT_LEN: usize = 64;
@@ -88,37 +89,39 @@ pub struct Receipt<'r> {
 }
 
 impl IncomingEvent {
-    /// Builds an event from parsed params and their JSON text, deriving the id when the sender
-    /// gave none.
+    /// Builds an event from its parsed params, deriving the id when the sender gave none.
     pub fn from_parts(
         event_type: &str,
         event_id: Option<&str>,
-        params_json: &str,
-        params: &ObjectAsVec<'_>,
+        params: ParsedParams<'_>,
         receipt: Receipt<'_>,
     ) -> Self {
         let account = truncate(receipt.account, MAX_ACCOUNT_LEN).to_owned();
         let (event_id, id_source) = match event_id {
             Some(id) => (EventId(id.to_owned()), IdSource::Client),
-            None => (
-                derive_event_id(event_type, params, &account),
-                IdSource::Derived,
-            ),
+            None => {
+                let empty = ObjectAsVec::default();
+                let tree = params.tree.as_ref().unwrap_or(&empty);
+                let id = derive_event_id(event_type, tree, &account);
+                (id, IdSource::Derived)
+            }
         };
+        let client = params.client.as_deref().or(receipt.originator);
         IncomingEvent {
             event_id,
             id_source,
             event_type: event_type.to_owned(),
-            params_json: params_json.to_owned(),
-            typed: family_for(event_type).map_or_else(Vec::new, |f| typed_values(f, params)),
-            client: client_of(params, receipt.originator),
-            ts_ms: occurred_at_ms(params, receipt.received_at_ms),
+            params_json: params.json.to_owned(),
+            client: client_name(client),
+            ts_ms: occurred_at_ms(&params.times, receipt.received_at_ms),
+            typed: params.typed,
             account,
             received_at_ms: receipt.received_at_ms,
         }
     }
 
-    /// Builds an event from a JSON object of params (what an in-process sender has).
+    /// Builds an event from a JSON object of params (what an in-process sender has). Typed
+    /// fields of the wrong JSON type are stored as NULL; nothing is refused.
     pub fn new(
         event_type: String,
         params: serde_json::Map<String, serde_json::Value>,
@@ -129,16 +132,24 @@ impl IncomingEvent {
     ) -> Self {
         // Serializing a map of JSON values cannot fail, and its text always parses back.
         let text = serde_json::to_string(&params).unwrap_or_else(|_| "{}".to_owned());
-        let parsed = match serde_json::from_str::<Value<'_>>(&text) {
-            Ok(Value::Object(object)) => object,
-            _ => ObjectAsVec::default(),
+        let rules = ParamsRules {
+            max_string_bytes: usize::MAX,
+            strict_types: false,
+            keep_tree: event_id.is_none(),
         };
+        let parsed = parse_params(&text, &event_type, rules).unwrap_or(ParsedParams {
+            json: &text,
+            typed: Vec::new(),
+            client: None,
+            times: Default::default(),
+            tree: None,
+        });
         let receipt = Receipt {
             account,
             originator,
             received_at_ms,
         };
-        Self::from_parts(&event_type, event_id.as_deref(), &text, &parsed, receipt)
+        Self::from_parts(&event_type, event_id.as_deref(), parsed, receipt)
     }
 }
 
@@ -178,40 +189,24 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-fn client_of(params: &ObjectAsVec<'_>, originator: Option<&str>) -> String {
-    let from_params = field(params, "app_server_client")
-        .and_then(Value::as_object)
-        .and_then(|c| field(c, "product_client_id"))
-        .and_then(Value::as_str)
-        .or_else(|| field(params, "product_client_id").and_then(Value::as_str))
-        .filter(|s| !s.is_empty());
-    let name = from_params
-        .or(originator.filter(|s| !s.is_empty()))
-        .unwrap_or("unknown");
+/// The client name kept: the one the params give, else the `originator` header, else `unknown`.
+fn client_name(given: Option<&str>) -> String {
+    let name = given.filter(|s| !s.is_empty()).unwrap_or("unknown");
     truncate(name, MAX_CLIENT_LEN).to_owned()
 }
 
-/// The event's own time: the first timestamp field present, in Unix ms. Values that are not plausible
-/// (before 2001 or more than a day after receipt) fall back to the receive time.
-fn occurred_at_ms(params: &ObjectAsVec<'_>, received_at_ms: i64) -> i64 {
-    const MS_FIELDS: [&str; 4] = [
-        "completed_at_ms",
-        "occurred_at_ms",
-        "resolved_at_ms",
-        "started_at_ms",
-    ];
-    const SECOND_FIELDS: [&str; 3] = ["completed_at", "created_at", "started_at"];
-    let int = |k: &str| field(params, k).and_then(Value::as_i64);
-    let candidate = MS_FIELDS
-        .iter()
-        .find_map(|k| int(k))
-        .or_else(|| {
-            SECOND_FIELDS
-                .iter()
-                .find_map(|k| int(k))
-                .and_then(|s| s.checked_mul(1000))
-        })
-        .or_else(|| int("window_end_ms"));
+/// The event's own time: the first of [`TIME_FIELDS`] present (the `*_ms` ones in ms, the others
+/// in seconds), in Unix ms. Values that are not plausible (before 2001 or more than a day after
+/// receipt) fall back to the receive time.
+fn occurred_at_ms(times: &[Option<i64>; TIME_FIELDS.len()], received_at_ms: i64) -> i64 {
+    let candidate = TIME_FIELDS.iter().zip(times).find_map(|(name, value)| {
+        let value = (*value)?;
+        if name.ends_with("_ms") {
+            Some(value)
+        } else {
+            value.checked_mul(1000)
+        }
+    });
     match candidate {
         Some(ts) if ts >= 978_307_200_000 && ts <= received_at_ms.saturating_add(86_400_000) => ts,
         _ => received_at_ms,

@@ -2,7 +2,7 @@
 //! The same list drives validation (a known field with the wrong JSON type is rejected) and the
 //! typed inserts of every store. Table names here are static; values always go in as parameters.
 
-use serde_json_borrow::{ObjectAsVec, Value};
+use crate::params_scan::Scalar;
 
 /// The JSON type a typed column expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,33 +69,24 @@ impl Column {
         }
     }
 
-    /// The value of this column in `params`, `None` when absent or null.
-    pub fn value<'v, 'a>(&self, params: &'v ObjectAsVec<'a>) -> Option<&'v Value<'a>> {
-        let v = match self.path.split_first() {
-            None => field(params, self.name)?,
-            Some((first, rest)) => {
-                let mut v = field(params, first)?;
-                for key in rest {
-                    v = field(v.as_object()?, key)?;
-                }
-                v
+    /// The store value of what was sent for this column (`None`: absent), or why it is refused.
+    pub fn convert(&self, sent: Option<&Scalar<'_>>) -> Result<TypedValue, String> {
+        match (self.kind, sent) {
+            (_, None | Some(Scalar::Null)) => Ok(TypedValue::Null),
+            (Kind::Text, Some(Scalar::Str(s))) => Ok(TypedValue::Text(Box::from(&**s))),
+            (Kind::Int, Some(Scalar::Int(i))) => Ok(TypedValue::Int(*i)),
+            (Kind::Bool, Some(Scalar::Bool(b))) => Ok(TypedValue::Int(i64::from(*b))),
+            (kind, Some(other)) => {
+                let expected = match kind {
+                    Kind::Text => "a string",
+                    Kind::Int => "an integer",
+                    Kind::Bool => "a boolean",
+                };
+                Err(format!(
+                    "expected {expected} or null, got {}",
+                    other.type_name()
+                ))
             }
-        };
-        if v.is_null() {
-            None
-        } else {
-            Some(v)
-        }
-    }
-
-    /// This column's value in `params` for a store: `Null` when absent, null or of another type
-    /// (the decoder has already rejected wrong types on the wire).
-    pub fn typed_value(&self, params: &ObjectAsVec<'_>) -> TypedValue {
-        match (self.kind, self.value(params)) {
-            (Kind::Text, Some(Value::Str(s))) => TypedValue::Text(Box::from(s.as_ref())),
-            (Kind::Int, Some(v)) => v.as_i64().map_or(TypedValue::Null, TypedValue::Int),
-            (Kind::Bool, Some(Value::Bool(b))) => TypedValue::Int(i64::from(*b)),
-            _ => TypedValue::Null,
         }
     }
 }
@@ -109,15 +100,6 @@ pub enum TypedValue {
     Int(i64),
     /// Strings.
     Text(Box<str>),
-}
-
-/// The value of `key` in an object; the last one wins when a key repeats, as in `serde_json`.
-pub fn field<'v, 'a>(object: &'v ObjectAsVec<'a>, key: &str) -> Option<&'v Value<'a>> {
-    object
-        .as_vec()
-        .iter()
-        .rev()
-        .find_map(|(k, v)| (**k == *key).then_some(v))
 }
 
 /// Event types of tool items, all in `tool_calls` (kind = event type).
@@ -395,56 +377,27 @@ pub fn family_index(event_type: &str) -> Option<usize> {
         .position(|f| f.event_types.contains(&event_type))
 }
 
-/// Checks the typed fields of a known event type; on failure returns (field path, reason).
-/// Absent and null fields are accepted: Codex versions differ in what they send.
-pub fn validate_typed_fields(
+/// The typed values of an event of this family from what was sent for each column (in column
+/// order). Strict: the first column of the wrong JSON type refuses the event with (field path,
+/// reason). Lenient: such a value is stored as NULL. Absent and null fields are always accepted:
+/// Codex versions differ in what they send.
+pub fn typed_values(
     family: &Family,
-    params: &ObjectAsVec<'_>,
-) -> Result<(), (String, String)> {
-    for column in family.columns {
-        let Some(value) = column.value(params) else {
-            continue;
-        };
-        let ok = match column.kind {
-            Kind::Text => value.is_string(),
-            Kind::Int => value.as_i64().is_some(),
-            Kind::Bool => value.is_bool(),
-        };
-        if !ok {
-            let expected = match column.kind {
-                Kind::Text => "a string",
-                Kind::Int => "an integer",
-                Kind::Bool => "a boolean",
-            };
-            return Err((
-                column.json_path().join("."),
-                format!("expected {expected} or null, got {}", json_type(value)),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The typed values of an event of this family, one per column in order.
-pub fn typed_values(family: &Family, params: &ObjectAsVec<'_>) -> Vec<TypedValue> {
+    sent: &[Option<Scalar<'_>>],
+    strict: bool,
+) -> Result<Vec<TypedValue>, (String, String)> {
     family
         .columns
         .iter()
-        .map(|c| c.typed_value(params))
+        .enumerate()
+        .map(
+            |(i, column)| match column.convert(sent.get(i).and_then(Option::as_ref)) {
+                Ok(value) => Ok(value),
+                Err(_) if !strict => Ok(TypedValue::Null),
+                Err(reason) => Err((column.json_path().join("."), reason)),
+            },
+        )
         .collect()
-}
-
-/// The JSON type name of a value, for error messages.
-pub fn json_type(value: &Value<'_>) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if !n.is_f64() => "integer",
-        Value::Number(_) => "number",
-        Value::Str(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// The JSON type name of a raw JSON text (already known to be valid JSON), from its first bytes.
@@ -461,77 +414,5 @@ pub fn raw_json_type(text: &str) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> ObjectAsVec<'_> {
-        match serde_json::from_str::<Value<'_>>(text).unwrap() {
-            Value::Object(o) => o,
-            _ => ObjectAsVec::default(),
-        }
-    }
-
-    #[test]
-    fn every_event_type_has_at_most_one_family() {
-        let mut seen = std::collections::HashSet::new();
-        for family in FAMILIES {
-            for ty in family.event_types {
-                assert!(seen.insert(*ty), "{ty} is in two families");
-            }
-        }
-    }
-
-    #[test]
-    fn wrong_type_names_the_field() {
-        let family = family_for("codex_turn_event").unwrap();
-        let params = parse(r#"{"turn_id": "t", "duration_ms": "fast"}"#);
-        let err = validate_typed_fields(family, &params).unwrap_err();
-        assert_eq!(err.0, "duration_ms");
-        assert!(err.1.contains("integer"), "{}", err.1);
-    }
-
-    #[test]
-    fn nested_columns_are_checked_by_path() {
-        let family = family_for("codex_guardian_review").unwrap();
-        let params = parse(r#"{"reviewed_action": {"type": 7}}"#);
-        let err = validate_typed_fields(family, &params).unwrap_err();
-        assert_eq!(err.0, "reviewed_action.type");
-    }
-
-    #[test]
-    fn nulls_and_missing_fields_pass() {
-        let family = family_for("codex_turn_event").unwrap();
-        let params = parse(r#"{"input_tokens": null}"#);
-        assert!(validate_typed_fields(family, &params).is_ok());
-    }
-
-    #[test]
-    fn typed_values_follow_the_columns_and_the_last_repeated_key_wins() {
-        let family = family_for("codex_turn_event").unwrap();
-        let params = parse(
-            r#"{"turn_id": "a", "turn_id": "t-2", "is_first_turn": true, "duration_ms": 12,
-                "model": 5, "status": null}"#,
-        );
-        let values = typed_values(family, &params);
-        assert_eq!(values.len(), family.columns.len());
-        let at = |name: &str| {
-            let i = family.columns.iter().position(|c| c.name == name).unwrap();
-            values[i].clone()
-        };
-        assert_eq!(at("turn_id"), TypedValue::Text("t-2".into()));
-        assert_eq!(at("is_first_turn"), TypedValue::Int(1));
-        assert_eq!(at("duration_ms"), TypedValue::Int(12));
-        assert_eq!(at("model"), TypedValue::Null);
-        assert_eq!(at("status"), TypedValue::Null);
-    }
-
-    #[test]
-    fn raw_type_names_match_parsed_type_names() {
-        for text in [
-            "{}", "[1]", "\"s\"", "true", "false", "null", "12", "-3", "1.5", "2e3",
-        ] {
-            let value: Value<'_> = serde_json::from_str(text).unwrap();
-            assert_eq!(raw_json_type(text), json_type(&value), "{text}");
-        }
-    }
-}
+#[path = "family_tests.rs"]
+mod tests;

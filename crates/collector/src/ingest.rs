@@ -216,8 +216,8 @@ fn build_batch(
     };
     let events = decoded
         .events
-        .iter()
-        .map(|e| e.to_incoming(receipt))
+        .into_iter()
+        .map(|e| e.into_incoming(receipt))
         .collect();
     let rejected = decoded
         .rejects

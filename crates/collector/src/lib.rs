@@ -23,6 +23,7 @@ pub mod fixtures;
 pub mod identity_endpoints;
 pub mod ingest;
 pub mod metrics;
+pub mod params_scan;
 pub mod queue;
 pub mod report;
 pub mod server;

@@ -124,9 +124,10 @@ impl EventParts<'_> {
     }
 }
 
-/// Reads a body's root, keeping at most `max_events` events.
-pub fn read_root(bytes: &[u8], max_events: usize) -> Result<Shaped<Root<'_>>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+/// Reads a body's root (already known to be UTF-8, so raw slices need no checking of their own),
+/// keeping at most `max_events` events.
+pub fn read_root(text: &str, max_events: usize) -> Result<Shaped<Root<'_>>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
     let root = RootSeed { max_events }.deserialize(&mut de)?;
     de.end()?;
     Ok(root)

@@ -151,6 +151,8 @@ fn lock(m: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, 
 
 fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
+    // Takes effect only while the file is new, so it goes before WAL mode and the first table.
+    conn.execute_batch(&format!("PRAGMA page_size = {}", config.page_size))?;
     conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))?;
     // `journal_mode` returns a row, so it is read rather than executed.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -166,7 +168,7 @@ fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, Sto
     };
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16000;"
+         PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 4000;"
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)

@@ -54,6 +54,10 @@ fn migrations_run_once_and_are_recorded() {
         .with_reader(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?))
         .unwrap();
     assert_eq!(mode, "wal");
+    let page_size: i64 = store
+        .with_reader(|c| Ok(c.query_row("PRAGMA page_size", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(page_size, i64::from(SqliteConfig::default().page_size));
 }
 
 #[test]

@@ -1,0 +1,115 @@
+use super::*;
+use crate::params_scan::scan_params;
+
+/// Typed values of `text` as an event of `event_type` (strict).
+fn typed(event_type: &str, text: &str) -> Result<Vec<TypedValue>, (String, String)> {
+    let index = family_index(event_type);
+    let scan = scan_params(text, index, 4096).unwrap();
+    typed_values(family_for(event_type).unwrap(), &scan.columns, true)
+}
+
+#[test]
+fn every_event_type_has_at_most_one_family() {
+    let mut seen = std::collections::HashSet::new();
+    for family in FAMILIES {
+        for ty in family.event_types {
+            assert!(seen.insert(*ty), "{ty} is in two families");
+        }
+    }
+}
+
+#[test]
+fn nested_column_paths_are_at_most_two_deep() {
+    // The params scan keeps children of top-level objects only.
+    for family in FAMILIES {
+        for column in family.columns {
+            assert!(column.path.len() <= 2, "{}.{}", family.table, column.name);
+        }
+    }
+}
+
+#[test]
+fn wrong_type_names_the_field() {
+    let err = typed(
+        "codex_turn_event",
+        r#"{"turn_id": "t", "duration_ms": "fast"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.0, "duration_ms");
+    assert!(err.1.contains("integer"), "{}", err.1);
+}
+
+#[test]
+fn nested_columns_are_checked_by_path() {
+    let err = typed(
+        "codex_guardian_review",
+        r#"{"reviewed_action": {"type": 7}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.0, "reviewed_action.type");
+    let ok = typed(
+        "codex_guardian_review",
+        r#"{"reviewed_action": {"type": "command", "other": [1]}}"#,
+    )
+    .unwrap();
+    assert!(ok.contains(&TypedValue::Text("command".into())));
+}
+
+#[test]
+fn nulls_and_missing_fields_pass() {
+    let values = typed("codex_turn_event", r#"{"input_tokens": null}"#).unwrap();
+    assert!(values.iter().all(|v| *v == TypedValue::Null));
+}
+
+#[test]
+fn lenient_conversion_stores_wrong_types_as_null() {
+    let family = family_for("codex_turn_event").unwrap();
+    let scan = scan_params(
+        r#"{"duration_ms": "fast"}"#,
+        family_index("codex_turn_event"),
+        64,
+    )
+    .unwrap();
+    let values = typed_values(family, &scan.columns, false).unwrap();
+    assert!(values.iter().all(|v| *v == TypedValue::Null));
+}
+
+#[test]
+fn typed_values_follow_the_columns_and_the_last_repeated_key_wins() {
+    let family = family_for("codex_turn_event").unwrap();
+    let values = typed(
+        "codex_turn_event",
+        r#"{"turn_id": "a", "turn_id": "t-2", "is_first_turn": true, "duration_ms": 12,
+            "status": null}"#,
+    )
+    .unwrap();
+    assert_eq!(values.len(), family.columns.len());
+    let at = |name: &str| {
+        let i = family.columns.iter().position(|c| c.name == name).unwrap();
+        values[i].clone()
+    };
+    assert_eq!(at("turn_id"), TypedValue::Text("t-2".into()));
+    assert_eq!(at("is_first_turn"), TypedValue::Int(1));
+    assert_eq!(at("duration_ms"), TypedValue::Int(12));
+    assert_eq!(at("model"), TypedValue::Null);
+    assert_eq!(at("status"), TypedValue::Null);
+}
+
+#[test]
+fn raw_type_names_match_parsed_type_names() {
+    for text in [
+        "{}", "[1]", "\"s\"", "true", "false", "null", "12", "-3", "1.5", "2e3",
+    ] {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        let expected = match value {
+            serde_json::Value::Null => "null",
+            serde_json::Value::Bool(_) => "boolean",
+            serde_json::Value::Number(n) if n.is_f64() => "number",
+            serde_json::Value::Number(_) => "integer",
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Array(_) => "array",
+            serde_json::Value::Object(_) => "object",
+        };
+        assert_eq!(raw_json_type(text), expected, "{text}");
+    }
+}
