@@ -3,7 +3,7 @@
 //! percentiles per batch size. Also measures the store alone (no HTTP) for comparison.
 //!
 //! `cargo bench -p tally-collector --bench ingest -- [--batches 1,100,1000] [--events 200000]
-//!  [--concurrency 4] [--synchronous full|normal] [--store-only | --http-only] [--ids tally|derived]
+//!  [--concurrency 4] [--synchronous full|normal] [--store-only | --http-only] [--ids tally|derived] [--page-size N]
 //!  [--clickhouse-url URL]`
 //!
 //! With `--clickhouse-url http://127.0.0.1:8123` the same runs go to a ClickHouse server (one fresh
@@ -28,6 +28,7 @@ struct Args {
     synchronous: Synchronous,
     store_only: bool,
     http_only: bool,
+    page_size: Option<u32>,
     clickhouse_url: Option<String>,
     ids: Ids,
 }
@@ -41,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
         synchronous: Synchronous::Full,
         store_only: false,
         http_only: false,
+        page_size: None,
         clickhouse_url: None,
         ids: Ids::Tally,
     };
@@ -69,6 +71,9 @@ fn parse_args() -> Result<Args, String> {
             }
             "--store-only" => args.store_only = true,
             "--http-only" => args.http_only = true,
+            "--page-size" => {
+                args.page_size = Some(value()?.parse().map_err(|_| "bad --page-size")?)
+            }
             "--clickhouse-url" => args.clickhouse_url = Some(value()?),
             "--ids" => {
                 args.ids = match value()?.as_str() {
@@ -246,6 +251,9 @@ fn thread_cpu_seconds(prefix: &str) -> f64 {
 fn run_config(args: &Args, dir: &tempfile::TempDir, run: &str) -> CollectorConfig {
     let mut config = CollectorConfig::embedded(dir.path().join("bench.sqlite3"));
     config.sqlite.synchronous = args.synchronous;
+    if let Some(page_size) = args.page_size {
+        config.sqlite.page_size = page_size;
+    }
     config.queue_capacity = 256;
     if let Some(url) = &args.clickhouse_url {
         config.store = StoreKind::Clickhouse;

@@ -32,6 +32,9 @@ mod svg;
 mod time;
 mod wire;
 
+#[cfg(test)]
+mod arb_json;
+
 pub use config::{
     ClickHouseConfig, CollectorConfig, SqliteConfig, StoreKind, TokenConfig, Unauthenticated,
 };

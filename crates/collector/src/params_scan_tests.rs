@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::arb_json::arb_json;
 
 fn turn_family() -> Option<usize> {
     family_index("codex_turn_event")
@@ -78,23 +79,6 @@ fn parse_params_keeps_the_tree_only_when_asked() {
     assert_eq!(err.unwrap_err().0, ".duration_ms");
 }
 
-fn arb_json() -> impl Strategy<Value = serde_json::Value> {
-    let leaf = prop_oneof![
-        Just(serde_json::Value::Null),
-        any::<bool>().prop_map(serde_json::Value::from),
-        any::<i64>().prop_map(serde_json::Value::from),
-        any::<u64>().prop_map(serde_json::Value::from),
-        ".{0,12}".prop_map(serde_json::Value::from),
-    ];
-    leaf.prop_recursive(3, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
-            prop::collection::btree_map("[a-z_]{1,16}", inner, 0..5)
-                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
@@ -108,7 +92,7 @@ proptest! {
                 Just("completed_at".to_owned()), Just("app_server_client".to_owned()),
                 "[a-z_]{1,8}",
             ],
-            arb_json(),
+            arb_json(12),
             0..8,
         ),
     ) {
