@@ -389,6 +389,7 @@ async fn run_store(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow
 fn main() -> anyhow::Result<()> {
     let args = parse_args().map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("collector")
         .enable_all()
         .build()?;
     let tails = Arc::new(event_tails());

@@ -293,3 +293,39 @@ fn a_body_that_is_not_utf8_is_a_json_error_at_the_bad_byte() {
         other => panic!("expected a JSON error, got {other:?}"),
     }
 }
+
+/// What a real Codex 0.169 posted in one session, with the ids the collector derived for them when
+/// it first stored them: a decoder change must keep every event valid and every id the same, or
+/// a Codex retry after an upgrade would be stored twice.
+#[test]
+fn real_codex_events_decode_and_keep_their_derived_ids() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("../tests/fixtures/codex_0169_session.json")).unwrap();
+    let body = fixture["body"].to_string();
+    let limits = DecodeLimits::default();
+    let batch = decode_batch(body.as_bytes(), &limits).unwrap();
+    assert!(batch.rejects.is_empty(), "{:?}", batch.rejects);
+    let receipt = Receipt {
+        account: fixture["account"].as_str().unwrap(),
+        originator: Some("codex_cli_rs"),
+        received_at_ms: 1_795_660_200_000,
+    };
+    let events: Vec<IncomingEvent> = batch
+        .events
+        .into_iter()
+        .map(|e| e.into_incoming(receipt))
+        .collect();
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let expected: Vec<&str> = fixture["derived_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(ids, expected);
+    assert!(events.iter().all(|e| e.client == "peer-capture"));
+    assert!(
+        events.iter().all(|e| !e.typed.is_empty()),
+        "all five are typed"
+    );
+}
