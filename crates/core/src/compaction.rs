@@ -19,14 +19,12 @@ use crate::model::{
 use crate::rollout::RolloutLine;
 use crate::thread::{LoadedThread, TurnControl};
 use crate::turn_emitter::TurnEmitter;
-use crate::turn_runner::{turn_error, InterruptHandshake, RESPONSE_GATE_DEADLINE};
+use crate::turn_runner::{InterruptHandshake, RESPONSE_GATE_DEADLINE};
 use futures::StreamExt;
 use std::sync::Arc;
 use tally_hooks::HookPayload;
 use tally_protocol::server_notification::*;
-use tally_protocol::types::{
-    ThreadItem, ThreadStatus, TokenUsageBreakdown, Turn, TurnError, TurnStatus,
-};
+use tally_protocol::types::{ThreadItem, ThreadStatus, TokenUsageBreakdown, Turn, TurnStatus};
 use tally_protocol::ServerNotification;
 use tokio::sync::{mpsc, oneshot};
 
@@ -88,21 +86,7 @@ impl CompactionRunner {
 
     /// Runs the compaction; `gate` fires once the `{}` response is sent.
     pub async fn run(mut self, gate: oneshot::Receiver<()>) {
-        let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
-        self.emitter()
-            .emit_status(ThreadStatus::Active {
-                active_flags: vec![],
-            })
-            .await;
-        let turn =
-            self.emitter()
-                .turn_view(self.started_at_ms, TurnStatus::InProgress, Vec::new(), None);
-        self.emitter()
-            .emit(ServerNotification::TurnStarted(TurnNotification {
-                thread_id: self.thread.id.clone(),
-                turn,
-            }))
-            .await;
+        self.emitter().start_turn(gate, self.started_at_ms).await;
         if let Some(reason) = self.pre_compact().await {
             // Gated off by a hook: no compaction happened, so there is no item and nothing to
             // report to analytics; the turn simply ends.
@@ -157,7 +141,7 @@ impl CompactionRunner {
                 (TurnStatus::Interrupted, None, tokens_before)
             }
             Ending::Failed(e) => {
-                let error = self.emit_error(&e, false).await;
+                let error = self.emitter().emit_model_error(&e, false).await;
                 (TurnStatus::Failed, Some(error), tokens_before)
             }
         };
@@ -255,7 +239,7 @@ impl CompactionRunner {
                 return Ending::Failed(error);
             }
             retries += 1;
-            self.emit_error(&error, true).await;
+            self.emitter().emit_model_error(&error, true).await;
             let wait = crate::model::backoff_delay(retries - 1);
             let sleep = tokio::time::sleep(wait);
             tokio::pin!(sleep);
@@ -367,19 +351,6 @@ impl CompactionRunner {
     async fn record_usage(&mut self, last: TokenUsageBreakdown) {
         self.thread.add_token_usage(last);
         self.emitter().emit_usage().await;
-    }
-
-    async fn emit_error(&self, e: &ModelError, will_retry: bool) -> TurnError {
-        let error = turn_error(e);
-        self.emitter()
-            .emit(ServerNotification::Error(ErrorNotification {
-                error: error.clone(),
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                will_retry,
-            }))
-            .await;
-        error
     }
 
     /// Records the end in memory and on disk, and frees the thread.

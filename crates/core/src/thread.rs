@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tally_protocol::types::{
     ApprovalsReviewer, AskForApproval, DynamicToolSpec, SandboxPolicy, Thread, ThreadActiveFlag,
-    ThreadItem, ThreadStatus, ThreadTokenUsage, TokenUsageBreakdown, Turn, UserInput,
+    ThreadItem, ThreadStatus, ThreadTokenUsage, TokenUsageBreakdown, Turn, TurnItemsView,
+    TurnStatus, UserInput,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -90,6 +91,36 @@ pub(crate) struct ThreadState {
     pub pending_history: Vec<ResponseItem>,
     /// The thread's goal, persisted with it.
     pub goal: Option<crate::rollout::GoalRecord>,
+}
+
+impl ThreadState {
+    /// Opens a turn: marks where its history starts, lists it in progress and makes it the
+    /// running turn.
+    pub fn begin_turn(
+        &mut self,
+        turn_id: &str,
+        control: mpsc::Sender<TurnControl>,
+        kind: TurnKind,
+    ) {
+        self.history_marks
+            .push((turn_id.to_owned(), self.history.len()));
+        self.turns.push(Turn {
+            id: turn_id.to_owned(),
+            root_turn_id: Some(turn_id.to_owned()),
+            items: Vec::new(),
+            items_view: TurnItemsView::Full,
+            status: TurnStatus::InProgress,
+            error: None,
+            started_at: Some(crate::clock::now_secs()),
+            completed_at: None,
+            duration_ms: None,
+        });
+        self.active = Some(ActiveTurn {
+            turn_id: turn_id.to_owned(),
+            control,
+            kind,
+        });
+    }
 }
 
 /// A thread held in memory.

@@ -10,7 +10,7 @@ use crate::rollout::{
     RolloutWriter, ThreadMeta,
 };
 use crate::thread::{
-    thread_view, ActiveTurn, LoadedThread, ThreadSettings, ThreadState, TurnControl, TurnKind,
+    thread_view, LoadedThread, ThreadSettings, ThreadState, TurnControl, TurnKind,
 };
 use crate::thread_settings::settings_for;
 use crate::turn_runner::{TurnHooks, TurnRunner};
@@ -567,18 +567,7 @@ impl ThreadManager {
             let mut state = thread.state();
             // A person's shell command that finished during the last turn comes first.
             thread.merge_pending_history(&mut state);
-            let mark = state.history.len();
-            state.history_marks.push((turn_id.clone(), mark));
-            state.turns.push(Turn {
-                started_at: Some(now_secs()),
-                items_view: TurnItemsView::Full,
-                ..turn.clone()
-            });
-            state.active = Some(ActiveTurn {
-                turn_id: turn_id.clone(),
-                control: control_tx,
-                kind: TurnKind::Regular,
-            });
+            state.begin_turn(&turn_id, control_tx, TurnKind::Regular);
         }
         thread.persist(&[RolloutLine::TurnStarted {
             turn_id: turn_id.clone(),
@@ -765,24 +754,7 @@ impl ThreadManager {
                     "thread {thread_id} has a running turn; wait for it or interrupt it before compacting"
                 )));
             }
-            let mark = state.history.len();
-            state.history_marks.push((turn_id.clone(), mark));
-            state.turns.push(Turn {
-                id: turn_id.clone(),
-                root_turn_id: Some(turn_id.clone()),
-                items: Vec::new(),
-                items_view: TurnItemsView::Full,
-                status: TurnStatus::InProgress,
-                error: None,
-                started_at: Some(now_secs()),
-                completed_at: None,
-                duration_ms: None,
-            });
-            state.active = Some(ActiveTurn {
-                turn_id: turn_id.clone(),
-                control: control_tx,
-                kind: TurnKind::Compaction,
-            });
+            state.begin_turn(&turn_id, control_tx, TurnKind::Compaction);
         }
         thread.persist(&[RolloutLine::TurnStarted {
             turn_id: turn_id.clone(),

@@ -5,12 +5,10 @@ use super::{validate_thread_id, ThreadManager, TURN_CONTROL_CAPACITY};
 use crate::clock::{new_id, now_secs};
 use crate::error::CoreError;
 use crate::rollout::{rollout_path, RolloutLine, RolloutWriter};
-use crate::thread::{ActiveTurn, TurnKind};
+use crate::thread::TurnKind;
 use crate::user_shell::{UserShellRun, DEFAULT_TIMEOUT};
 use std::time::Duration;
-use tally_protocol::types::{
-    ThreadSetNameParams, ThreadShellCommandParams, Turn, TurnItemsView, TurnStatus,
-};
+use tally_protocol::types::{ThreadSetNameParams, ThreadShellCommandParams};
 use tokio::sync::{mpsc, oneshot};
 
 impl ThreadManager {
@@ -80,24 +78,7 @@ impl ThreadManager {
                 Some(active) => Some(active.turn_id.clone()),
                 None => {
                     let turn_id = new_id();
-                    state.turns.push(Turn {
-                        id: turn_id.clone(),
-                        root_turn_id: Some(turn_id.clone()),
-                        items: Vec::new(),
-                        items_view: TurnItemsView::Full,
-                        status: TurnStatus::InProgress,
-                        error: None,
-                        started_at: Some(now_secs()),
-                        completed_at: None,
-                        duration_ms: None,
-                    });
-                    let mark = state.history.len();
-                    state.history_marks.push((turn_id.clone(), mark));
-                    state.active = Some(ActiveTurn {
-                        turn_id: turn_id.clone(),
-                        control: control_tx,
-                        kind: TurnKind::UserShell,
-                    });
+                    state.begin_turn(&turn_id, control_tx, TurnKind::UserShell);
                     run.turn_id = turn_id;
                     None
                 }

@@ -3,10 +3,13 @@
 
 use crate::clock::now_ms;
 use crate::event_sink::ThreadEventSink;
+use crate::model::ModelError;
 use crate::thread::LoadedThread;
+use crate::turn_runner::{turn_error, RESPONSE_GATE_DEADLINE};
 use tally_protocol::server_notification::*;
 use tally_protocol::types::{ThreadItem, ThreadStatus, Turn, TurnError, TurnItemsView, TurnStatus};
 use tally_protocol::ServerNotification;
+use tokio::sync::oneshot;
 
 /// Sends one turn's notifications about its thread.
 #[derive(Clone, Copy)]
@@ -39,6 +42,22 @@ impl<'a> TurnEmitter<'a> {
         .await;
     }
 
+    /// How every turn begins: once `gate` fires (the response that started it is sent, or the
+    /// deadline passed), the thread turns active and `turn/started` goes out.
+    pub async fn start_turn(&self, gate: oneshot::Receiver<()>, started_at_ms: i64) {
+        let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
+        self.emit_status(ThreadStatus::Active {
+            active_flags: vec![],
+        })
+        .await;
+        let turn = self.turn_view(started_at_ms, TurnStatus::InProgress, Vec::new(), None);
+        self.emit(ServerNotification::TurnStarted(TurnNotification {
+            thread_id: self.thread.id.clone(),
+            turn,
+        }))
+        .await;
+    }
+
     /// `thread/tokenUsage/updated` with the thread's usage as it stands.
     pub async fn emit_usage(&self) {
         let token_usage = self.thread.state().token_usage;
@@ -50,6 +69,19 @@ impl<'a> TurnEmitter<'a> {
             },
         ))
         .await;
+    }
+
+    /// Sends the `error` notification for a model failure and returns the turn's error for it.
+    pub async fn emit_model_error(&self, e: &ModelError, will_retry: bool) -> TurnError {
+        let error = turn_error(e);
+        self.emit(ServerNotification::Error(ErrorNotification {
+            error: error.clone(),
+            thread_id: self.thread.id.clone(),
+            turn_id: self.turn_id.to_string(),
+            will_retry,
+        }))
+        .await;
+        error
     }
 
     /// Records the item in the turn, then sends `item/completed`.

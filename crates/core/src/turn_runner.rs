@@ -134,21 +134,7 @@ impl TurnRunner {
         client_id: Option<String>,
         gate: oneshot::Receiver<()>,
     ) {
-        let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
-        self.emitter()
-            .emit_status(ThreadStatus::Active {
-                active_flags: vec![],
-            })
-            .await;
-        let turn =
-            self.emitter()
-                .turn_view(self.started_at_ms, TurnStatus::InProgress, vec![], None);
-        self.emitter()
-            .emit(ServerNotification::TurnStarted(TurnNotification {
-                thread_id: self.thread.id.clone(),
-                turn,
-            }))
-            .await;
+        self.emitter().start_turn(gate, self.started_at_ms).await;
         // A SessionStart or UserPromptSubmit hook that stops or blocks ends the turn before
         // the prompt is recorded.
         if !self.prompt_hooks(&input).await {
@@ -199,7 +185,7 @@ impl TurnRunner {
                     }
                     retries += 1;
                     retrying = true;
-                    self.emit_error(&e, true).await;
+                    self.emitter().emit_model_error(&e, true).await;
                     let wait = crate::model::backoff_delay(retries - 1);
                     if let Some(h) = self.wait_or_control(wait).await {
                         return h;
@@ -469,7 +455,7 @@ impl TurnRunner {
                 (TurnStatus::Interrupted, None)
             }
             TurnOutcome::Failed(e) => {
-                let error = self.emit_error(&e, false).await;
+                let error = self.emitter().emit_model_error(&e, false).await;
                 (TurnStatus::Failed, Some(error))
             }
         };
@@ -513,19 +499,6 @@ impl TurnRunner {
     /// Records the turn's end in memory and on disk, and frees the thread for the next turn.
     fn close_turn(&self, turn: &Turn) {
         self.thread.close_turn(turn);
-    }
-
-    async fn emit_error(&self, e: &ModelError, will_retry: bool) -> TurnError {
-        let error = turn_error(e);
-        self.emitter()
-            .emit(ServerNotification::Error(ErrorNotification {
-                error: error.clone(),
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                will_retry,
-            }))
-            .await;
-        error
     }
 
     /// Sends this turn's notifications.

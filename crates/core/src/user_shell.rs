@@ -67,21 +67,7 @@ impl UserShellRun {
         gate: oneshot::Receiver<()>,
     ) {
         let started_at_ms = now_ms();
-        let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
-        self.emitter()
-            .emit_status(ThreadStatus::Active {
-                active_flags: vec![],
-            })
-            .await;
-        let started =
-            self.emitter()
-                .turn_view(started_at_ms, TurnStatus::InProgress, Vec::new(), None);
-        self.emitter()
-            .emit(ServerNotification::TurnStarted(TurnNotification {
-                thread_id: self.thread.id.clone(),
-                turn: started,
-            }))
-            .await;
+        self.emitter().start_turn(gate, started_at_ms).await;
         let status = match self.run_item(Some(&mut control)).await {
             Ran::Finished(result) => {
                 if let Ok(result) = &result {
