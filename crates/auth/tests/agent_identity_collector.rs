@@ -5,9 +5,8 @@
 mod common;
 
 use common::*;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use tally_auth::{AuthError, ThreadTaskStore};
+use std::sync::Arc;
+use tally_auth::ThreadTaskStore;
 
 #[tokio::test]
 async fn plain_and_encrypted_task_ids_both_sign_requests_the_collector_accepts() {
@@ -103,32 +102,6 @@ async fn a_runtime_the_backend_forgot_is_registered_again_with_the_same_key() {
         200
     );
     collector.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
-}
-
-#[derive(Default)]
-struct MemoryStore(Mutex<HashMap<(String, String), String>>);
-
-impl ThreadTaskStore for MemoryStore {
-    fn load(&self, agent_runtime_id: &str, thread_id: &str) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(agent_runtime_id.to_owned(), thread_id.to_owned()))
-            .cloned()
-    }
-
-    fn save(
-        &self,
-        agent_runtime_id: &str,
-        thread_id: &str,
-        task_id: &str,
-    ) -> Result<(), AuthError> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            (agent_runtime_id.to_owned(), thread_id.to_owned()),
-            task_id.to_owned(),
-        );
-        Ok(())
-    }
 }
 
 #[tokio::test]

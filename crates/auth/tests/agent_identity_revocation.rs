@@ -7,44 +7,10 @@ mod common;
 use base64::Engine;
 use common::*;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-    }
-}
 
 #[tokio::test]
 async fn a_revoked_runtime_is_dropped_and_registered_again_once_with_a_new_key() {
-    let logs = Logs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let logs = logs.clone();
-            move || logs.clone()
-        })
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber)
-        .unwrap_or_else(|e| panic!("subscriber: {e}"));
+    let logs = Logs::global();
 
     let dir = tempdir();
     let collector = collector(dir.path(), true).await;

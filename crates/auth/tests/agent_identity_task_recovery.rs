@@ -6,76 +6,9 @@
 mod common;
 
 use common::*;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tally_auth::{AuthError, ThreadTaskStore};
-
-#[derive(Default)]
-struct MemoryStore(Mutex<HashMap<(String, String), String>>);
-
-impl ThreadTaskStore for MemoryStore {
-    fn load(&self, agent_runtime_id: &str, thread_id: &str) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(agent_runtime_id.to_owned(), thread_id.to_owned()))
-            .cloned()
-    }
-
-    fn save(
-        &self,
-        agent_runtime_id: &str,
-        thread_id: &str,
-        task_id: &str,
-    ) -> Result<(), AuthError> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            (agent_runtime_id.to_owned(), thread_id.to_owned()),
-            task_id.to_owned(),
-        );
-        Ok(())
-    }
-}
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    /// The logs of every test of this binary (one global subscriber; lines name their runtime).
-    fn global() -> &'static Logs {
-        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-        LOGS.get_or_init(|| {
-            let logs = Logs::default();
-            let writer = logs.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .with_max_level(tracing::Level::TRACE)
-                .finish();
-            tracing::subscriber::set_global_default(subscriber)
-                .unwrap_or_else(|e| panic!("subscriber: {e}"));
-            logs
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-    }
-}
+use tally_auth::ThreadTaskStore;
 
 fn authorization_value(headers: &[(http::HeaderName, http::HeaderValue)]) -> http::HeaderValue {
     headers

@@ -5,38 +5,11 @@
 mod common;
 
 use common::*;
-use std::sync::{Arc, Mutex};
 use tally_auth::{AgentIdentityConfig, AuthConfig, AuthManager};
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn an_unsupported_host_stays_on_bearer_and_says_so_once() {
-    let logs = Logs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let logs = logs.clone();
-            move || logs.clone()
-        })
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber)
-        .unwrap_or_else(|e| panic!("subscriber: {e}"));
+    let logs = Logs::global();
 
     let dir = tempdir();
     let collector = collector(dir.path(), false).await;
@@ -72,8 +45,7 @@ async fn an_unsupported_host_stays_on_bearer_and_says_so_once() {
     );
     assert_eq!(ingest(&collector, m.default_headers()).await.0, 200);
 
-    let text =
-        String::from_utf8_lossy(&logs.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let text = logs.text();
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("tally_auth") && l.contains("bearer"))

@@ -109,3 +109,72 @@ pub async fn ingest(
     let code = tally_auth::registration::rejection_code(&body).unwrap_or_default();
     (status, code)
 }
+
+/// Captured log output: the one global subscriber of a test binary writes here.
+#[derive(Clone, Default)]
+pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// The logs of every test of this binary, at every level (installed on first use; lines
+    /// name their runtime).
+    pub fn global() -> &'static Logs {
+        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Logs::default();
+            let writer = logs.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_max_level(tracing::Level::TRACE)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .unwrap_or_else(|e| panic!("subscriber: {e}"));
+            logs
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+/// Thread tasks kept in memory, as an app-server's rollout store keeps them on disk.
+#[derive(Default)]
+pub struct MemoryStore(std::sync::Mutex<std::collections::HashMap<(String, String), String>>);
+
+impl tally_auth::ThreadTaskStore for MemoryStore {
+    fn load(&self, agent_runtime_id: &str, thread_id: &str) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(agent_runtime_id.to_owned(), thread_id.to_owned()))
+            .cloned()
+    }
+
+    fn save(
+        &self,
+        agent_runtime_id: &str,
+        thread_id: &str,
+        task_id: &str,
+    ) -> Result<(), tally_auth::AuthError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            (agent_runtime_id.to_owned(), thread_id.to_owned()),
+            task_id.to_owned(),
+        );
+        Ok(())
+    }
+}
