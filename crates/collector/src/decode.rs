@@ -270,9 +270,12 @@ fn decode_event<'a>(
     let parts = match event {
         RawEvent::Object(parts) => parts,
         RawEvent::Other(value) => {
-            let ty = raw_json_type(&value.to_string());
-            let refusal = (String::new(), format!("expected an object, got {ty}"));
-            return Err(reject(value.to_string(), None, refusal));
+            let raw = value.to_string();
+            let refusal = (
+                String::new(),
+                format!("expected an object, got {}", raw_json_type(&raw)),
+            );
+            return Err(reject(raw, None, refusal));
         }
     };
     let event_type = match read_event_type(parts.event_type) {
