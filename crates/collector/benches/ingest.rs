@@ -356,16 +356,13 @@ async fn run_store(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow
         generating += g.elapsed();
         let t = Instant::now();
         // Decode as the endpoint does, so the number covers everything but HTTP.
-        let decoded = tally_collector::decode::decode_batch(text.as_bytes(), &limits)?;
-        let receipt = Receipt {
-            account: "",
-            originator: None,
-            received_at_ms: 0,
-        };
+        let text = tally_collector::decode::body_text(bytes::Bytes::from(text))?;
+        let decoded = tally_collector::decode::decode_text(&text, &limits)?;
+        let receipt = Receipt::new("", None, 0);
         let events: Vec<IncomingEvent> = decoded
             .events
             .into_iter()
-            .map(|e| e.into_incoming(receipt))
+            .map(|e| e.into_incoming(&receipt, &text))
             .collect();
         decode_time += t.elapsed();
         store.insert_batch(IngestBatch::from_events(events)).await?;

@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 use std::io::Read;
 
+use bytes::Bytes;
+use bytestring::ByteString;
 use flate2::read::MultiGzDecoder;
 use serde_json::value::RawValue;
 use serde_json_borrow::KeyStrType;
@@ -95,12 +97,15 @@ pub struct WireEvent<'a> {
 
 impl WireEvent<'_> {
     /// The event as a store keeps it: id (derived when not sent), typed columns, client, time.
-    pub fn into_incoming(self, receipt: Receipt<'_>) -> IncomingEvent {
+    /// `body` is the text it was decoded from, whose slices the event shares (see
+    /// [`IncomingEvent::from_parts`]).
+    pub fn into_incoming(self, receipt: &Receipt, body: &ByteString) -> IncomingEvent {
         IncomingEvent::from_parts(
             &self.event_type,
             self.event_id.as_deref(),
             self.params,
             receipt,
+            body,
         )
     }
 }
@@ -167,28 +172,28 @@ impl ContentEncoding {
 
 /// Decompresses a body, refusing to inflate past `limit` bytes (a gzip bomb stops at the cap).
 pub fn decompress(
-    body: &[u8],
+    body: Bytes,
     encoding: ContentEncoding,
     limit: usize,
-) -> Result<std::borrow::Cow<'_, [u8]>, DecodeError> {
+) -> Result<Bytes, DecodeError> {
     match encoding {
         ContentEncoding::Identity => {
             if body.len() > limit {
                 return Err(DecodeError::DecompressedTooLarge { limit });
             }
-            Ok(std::borrow::Cow::Borrowed(body))
+            Ok(body)
         }
         ContentEncoding::Gzip => {
             let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
             let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-            MultiGzDecoder::new(body)
+            MultiGzDecoder::new(&body[..])
                 .take(cap)
                 .read_to_end(&mut out)
                 .map_err(|e| DecodeError::NotGzip(e.to_string()))?;
             if out.len() > limit {
                 return Err(DecodeError::DecompressedTooLarge { limit });
             }
-            Ok(std::borrow::Cow::Owned(out))
+            Ok(Bytes::from(out))
         }
     }
 }
@@ -199,6 +204,19 @@ pub fn decode_batch<'a>(
     limits: &DecodeLimits,
 ) -> Result<DecodedBatch<'a>, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| not_utf8(bytes, e))?;
+    decode_text(text, limits)
+}
+
+/// A body as text, checked to be UTF-8 once: the buffer the decoded events share.
+pub fn body_text(bytes: Bytes) -> Result<ByteString, DecodeError> {
+    ByteString::try_from(bytes.clone()).map_err(|e| not_utf8(&bytes, e))
+}
+
+/// Decodes a batch body that is already text.
+pub fn decode_text<'a>(
+    text: &'a str,
+    limits: &DecodeLimits,
+) -> Result<DecodedBatch<'a>, DecodeError> {
     let root = read_root(text, limits.max_events_per_batch).map_err(|e| DecodeError::Json {
         line: e.line(),
         column: e.column(),

@@ -133,10 +133,10 @@ fn bad_events_are_rejected_with_index_and_field_and_the_rest_kept() {
 fn gzip_round_trips_and_bad_gzip_is_an_error() {
     let body = br#"{"events":[{"event_type":"x","event_params":{}}]}"#;
     let gz = gzip(body);
-    let plain = decompress(&gz, ContentEncoding::Gzip, 1024).unwrap();
+    let plain = decompress(gz.into(), ContentEncoding::Gzip, 1024).unwrap();
     assert_eq!(&plain[..], &body[..]);
     assert!(matches!(
-        decompress(body, ContentEncoding::Gzip, 1024),
+        decompress(Bytes::from_static(body), ContentEncoding::Gzip, 1024),
         Err(DecodeError::NotGzip(_))
     ));
 }
@@ -147,7 +147,7 @@ fn gzip_bomb_stops_at_the_cap() {
     let bomb = gzip(&zeros);
     assert!(bomb.len() < 64 * 1024, "bomb is {} bytes", bomb.len());
     assert_eq!(
-        decompress(&bomb, ContentEncoding::Gzip, 1024 * 1024),
+        decompress(bomb.into(), ContentEncoding::Gzip, 1024 * 1024),
         Err(DecodeError::DecompressedTooLarge { limit: 1024 * 1024 })
     );
 }
@@ -177,7 +177,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let l = limits();
         let _ = decode_batch(&bytes, &l);
-        if let Ok(b) = decompress(&bytes, ContentEncoding::Gzip, 4096) {
+        if let Ok(b) = decompress(bytes.clone().into(), ContentEncoding::Gzip, 4096) {
             let _ = decode_batch(&b, &l);
         }
     }
@@ -205,7 +205,7 @@ proptest! {
             prop_assert!(r.field.starts_with(&prefix));
         }
         let gz = gzip(body.as_bytes());
-        let unzipped = decompress(&gz, ContentEncoding::Gzip, l.max_decompressed_bytes).unwrap();
+        let unzipped = decompress(gz.into(), ContentEncoding::Gzip, l.max_decompressed_bytes).unwrap();
         prop_assert_eq!(decode_batch(&unzipped, &l).unwrap(), batch);
     }
 }
@@ -217,18 +217,25 @@ fn params_are_kept_as_sent_and_typed_columns_extracted_once() {
          "event_params": { "turn_id" : "t-1", "duration_ms": 42, "is_first_turn": true,
                            "app_server_client": {"product_client_id": "vscode"} }}
     ]}"#;
-    let batch = decode_batch(body, &limits()).unwrap();
+    let text = body_text(Bytes::from_static(body)).unwrap();
+    let batch = decode_text(&text, &limits()).unwrap();
     assert!(batch.rejects.is_empty(), "{:?}", batch.rejects);
     let wire = &batch.events[0];
     assert_eq!(wire.event_type, "codex_turn_event");
     assert!(wire.params.json.starts_with("{ \"turn_id\" : \"t-1\""));
-    let receipt = Receipt {
-        account: "acct",
-        originator: Some("orig"),
-        received_at_ms: 1_800_000_000_000,
-    };
-    let event = wire.clone().into_incoming(receipt);
+    let receipt = Receipt::new("acct", Some("orig"), 1_800_000_000_000);
+    let event = wire.clone().into_incoming(&receipt, &text);
     assert_eq!(event.params_json, wire.params.json);
+    // Text is shared with the body, not copied; an event built against any other body is equal.
+    let inside = |s: &str| text.as_bytes().as_ptr_range().contains(&s.as_ptr());
+    assert!(inside(&event.params_json) && inside(event.event_id.as_str()));
+    assert!(
+        !inside(&event.event_type),
+        "the sent type held an escape, so it was copied"
+    );
+    let copied = wire.clone().into_incoming(&receipt, &ByteString::new());
+    assert!(!inside(&copied.params_json));
+    assert_eq!(copied, event);
     assert_eq!(event.client, "vscode");
     assert_eq!(event.event_id.as_str(), "id-1");
     let family = crate::family::family_for("codex_turn_event").unwrap();
@@ -263,14 +270,14 @@ fn a_quarantined_event_keeps_every_field_it_was_sent_with() {
 fn events_without_ids_get_the_same_derived_id_whatever_the_key_order() {
     let a = br#"{"events": [{"event_type": "codex_hook_run", "event_params": {"a": 1, "b": [true, null]}}]}"#;
     let b = br#"{"events": [{"event_params": {"b": [true, null], "a": 1}, "event_type": "codex_hook_run"}]}"#;
-    let receipt = Receipt {
-        account: "acct",
-        originator: None,
-        received_at_ms: 0,
-    };
+    let receipt = Receipt::new("acct", None, 0);
     let id = |body: &[u8]| {
         let batch = decode_batch(body, &limits()).unwrap();
-        batch.events[0].clone().into_incoming(receipt).event_id
+        let none = ByteString::new();
+        batch.events[0]
+            .clone()
+            .into_incoming(&receipt, &none)
+            .event_id
     };
     assert_eq!(id(a), id(b));
     assert!(id(a).as_str().starts_with("sha256:"));
@@ -301,19 +308,19 @@ fn a_body_that_is_not_utf8_is_a_json_error_at_the_bad_byte() {
 fn real_codex_events_decode_and_keep_their_derived_ids() {
     let fixture: serde_json::Value =
         serde_json::from_str(include_str!("../tests/fixtures/codex_0169_session.json")).unwrap();
-    let body = fixture["body"].to_string();
+    let body = ByteString::from(fixture["body"].to_string());
     let limits = DecodeLimits::default();
-    let batch = decode_batch(body.as_bytes(), &limits).unwrap();
+    let batch = decode_text(&body, &limits).unwrap();
     assert!(batch.rejects.is_empty(), "{:?}", batch.rejects);
-    let receipt = Receipt {
-        account: fixture["account"].as_str().unwrap(),
-        originator: Some("codex_cli_rs"),
-        received_at_ms: 1_795_660_200_000,
-    };
+    let receipt = Receipt::new(
+        fixture["account"].as_str().unwrap(),
+        Some("codex_cli_rs"),
+        1_795_660_200_000,
+    );
     let events: Vec<IncomingEvent> = batch
         .events
         .into_iter()
-        .map(|e| e.into_incoming(receipt))
+        .map(|e| e.into_incoming(&receipt, &body))
         .collect();
     let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     let expected: Vec<&str> = fixture["derived_ids"]

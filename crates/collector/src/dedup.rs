@@ -19,10 +19,13 @@ pub fn derive_event_id(event_type: &str, params: &ObjectAsVec<'_>, account: &str
     canonical.push(',');
     push_json_string(account, &mut canonical);
     canonical.push(']');
-    EventId(format!(
-        "{DERIVED_PREFIX}{}",
-        hex(&Sha256::digest(canonical.as_bytes()))
-    ))
+    EventId(
+        format!(
+            "{DERIVED_PREFIX}{}",
+            hex(&Sha256::digest(canonical.as_bytes()))
+        )
+        .into(),
+    )
 }
 
 /// Canonical JSON of a value: compact, object keys sorted by bytes (the last of a repeated key

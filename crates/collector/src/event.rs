@@ -1,6 +1,9 @@
 //! The collector's own view of an event: what the wire carried plus what the collector derived
 //! (id, account, client, time), and the quarantined form of an event it could not accept.
 
+use std::borrow::Cow;
+
+use bytestring::ByteString;
 use serde::Serialize;
 use serde_json_borrow::ObjectAsVec;
 
@@ -16,7 +19,7 @@ pub const MAX_ACCOUNT_LEN: usize = 128;
 /// The id an event is stored under exactly once: the sender's `event_id`, or a derived hash.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
-pub struct EventId(pub String);
+pub struct EventId(pub ByteString);
 
 impl EventId {
     /// The id as text.
@@ -52,7 +55,8 @@ impl IdSource {
 }
 
 /// One accepted event, ready for a store: everything a store binds is already extracted, so the
-/// single store writer does no JSON work.
+/// single store writer does no JSON work. Its text fields are slices of the request body where
+/// they can be (one buffer per batch, shared), so a batch is not copied and freed field by field.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IncomingEvent {
     /// Dedup id (unique per account).
@@ -60,62 +64,83 @@ pub struct IncomingEvent {
     /// Whether the id was sent or derived.
     pub id_source: IdSource,
     /// `event_type` as sent, e.g. `codex_turn_event`.
-    pub event_type: String,
+    pub event_type: ByteString,
     /// `event_params` as JSON text, as the sender wrote it (the raw column).
-    pub params_json: String,
+    pub params_json: ByteString,
     /// The typed columns of the event's family, in the family's column order (empty when the
     /// event type has no typed table).
     #[serde(skip)]
     pub typed: Vec<TypedValue>,
     /// The account the event belongs to (from the token, else the `chatgpt-account-id` header, else "").
-    pub account: String,
+    pub account: ByteString,
     /// The product client (`product_client_id`), else the `originator` header, else `unknown`.
-    pub client: String,
+    pub client: ByteString,
     /// When the collector received it (Unix ms).
     pub received_at_ms: i64,
     /// When it happened according to its own timestamps (Unix ms), else `received_at_ms`.
     pub ts_ms: i64,
 }
 
-/// Who sent an event and when it arrived: what the collector adds to the wire event.
-#[derive(Debug, Clone, Copy)]
-pub struct Receipt<'r> {
-    /// The sender's account.
-    pub account: &'r str,
-    /// The `originator` header, when sent.
-    pub originator: Option<&'r str>,
+/// Who sent a batch and when it arrived: what the collector adds to each wire event.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// The sender's account (capped at [`MAX_ACCOUNT_LEN`]).
+    pub account: ByteString,
+    /// The client of events that do not name one: the `originator` header, else `unknown`.
+    pub fallback_client: ByteString,
     /// When the collector received it (Unix ms).
     pub received_at_ms: i64,
 }
 
+impl Receipt {
+    /// The receipt of a batch from `account`, sent with the `originator` header (if any).
+    pub fn new(account: &str, originator: Option<&str>, received_at_ms: i64) -> Self {
+        Receipt {
+            account: truncate(account, MAX_ACCOUNT_LEN).into(),
+            fallback_client: client_name(originator).into(),
+            received_at_ms,
+        }
+    }
+}
+
 impl IncomingEvent {
-    /// Builds an event from its parsed params, deriving the id when the sender gave none.
+    /// Builds an event from its parsed params, deriving the id when the sender gave none. `body`
+    /// is the text the event was read from: borrowed text inside it is shared, not copied (text
+    /// from anywhere else is copied, so any `body` is correct).
     pub fn from_parts(
         event_type: &str,
         event_id: Option<&str>,
         params: ParsedParams<'_>,
-        receipt: Receipt<'_>,
+        receipt: &Receipt,
+        body: &ByteString,
     ) -> Self {
-        let account = truncate(receipt.account, MAX_ACCOUNT_LEN).to_owned();
         let (event_id, id_source) = match event_id {
-            Some(id) => (EventId(id.to_owned()), IdSource::Client),
+            Some(id) => (EventId(share(body, id)), IdSource::Client),
             None => {
                 let empty = ObjectAsVec::default();
                 let tree = params.tree.as_ref().unwrap_or(&empty);
-                let id = derive_event_id(event_type, tree, &account);
+                let id = derive_event_id(event_type, tree, &receipt.account);
                 (id, IdSource::Derived)
             }
         };
-        let client = params.client.as_deref().or(receipt.originator);
+        let client = match params.client.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => share(body, truncate(c, MAX_CLIENT_LEN)),
+            None => receipt.fallback_client.clone(),
+        };
+        let typed = params
+            .typed
+            .into_iter()
+            .map(|v| v.map_text(|text| share_cow(body, text)))
+            .collect();
         IncomingEvent {
             event_id,
             id_source,
-            event_type: event_type.to_owned(),
-            params_json: params.json.to_owned(),
-            client: client_name(client),
+            event_type: share(body, event_type),
+            params_json: share(body, params.json),
+            client,
             ts_ms: occurred_at_ms(&params.times, receipt.received_at_ms),
-            typed: params.typed,
-            account,
+            typed,
+            account: receipt.account.clone(),
             received_at_ms: receipt.received_at_ms,
         }
     }
@@ -132,24 +157,39 @@ impl IncomingEvent {
     ) -> Self {
         // Serializing a map of JSON values cannot fail, and its text always parses back.
         let text = serde_json::to_string(&params).unwrap_or_else(|_| "{}".to_owned());
+        let body = ByteString::from(text);
         let rules = ParamsRules {
             max_string_bytes: usize::MAX,
             strict_types: false,
             keep_tree: event_id.is_none(),
         };
-        let parsed = parse_params(&text, &event_type, rules).unwrap_or(ParsedParams {
-            json: &text,
+        let parsed = parse_params(&body, &event_type, rules).unwrap_or(ParsedParams {
+            json: &body,
             typed: Vec::new(),
             client: None,
             times: Default::default(),
             tree: None,
         });
-        let receipt = Receipt {
-            account,
-            originator,
-            received_at_ms,
-        };
-        Self::from_parts(&event_type, event_id.as_deref(), parsed, receipt)
+        let receipt = Receipt::new(account, originator, received_at_ms);
+        Self::from_parts(&event_type, event_id.as_deref(), parsed, &receipt, &body)
+    }
+}
+
+/// `text` as a slice of `body` when it lies inside it (no copy), else a copy.
+fn share(body: &ByteString, text: &str) -> ByteString {
+    let inside = body.as_ptr() as usize <= text.as_ptr() as usize
+        && text.as_ptr() as usize + text.len() <= body.as_ptr() as usize + body.len();
+    match inside {
+        true => body.slice_ref(text),
+        false => ByteString::from(text),
+    }
+}
+
+/// Like [`share`], but text that is already owned is moved, not copied.
+fn share_cow(body: &ByteString, text: Cow<'_, str>) -> ByteString {
+    match text {
+        Cow::Borrowed(text) => share(body, text),
+        Cow::Owned(text) => ByteString::from(text),
     }
 }
 
@@ -189,10 +229,10 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The client name kept: the one the params give, else the `originator` header, else `unknown`.
-fn client_name(given: Option<&str>) -> String {
+/// The client name kept for a name given (or not): capped, `unknown` when absent or empty.
+fn client_name(given: Option<&str>) -> &str {
     let name = given.filter(|s| !s.is_empty()).unwrap_or("unknown");
-    truncate(name, MAX_CLIENT_LEN).to_owned()
+    truncate(name, MAX_CLIENT_LEN)
 }
 
 /// The event's own time: the first of [`TIME_FIELDS`] present (the `*_ms` ones in ms, the others

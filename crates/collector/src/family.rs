@@ -2,6 +2,10 @@
 //! The same list drives validation (a known field with the wrong JSON type is rejected) and the
 //! typed inserts of every store. Table names here are static; values always go in as parameters.
 
+use std::borrow::Cow;
+
+use bytestring::ByteString;
+
 use crate::params_scan::Scalar;
 
 /// The JSON type a typed column expects.
@@ -70,10 +74,13 @@ impl Column {
     }
 
     /// The store value of what was sent for this column (`None`: absent), or why it is refused.
-    pub fn convert(&self, sent: Option<&Scalar<'_>>) -> Result<TypedValue, String> {
+    pub fn convert<'a>(
+        &self,
+        sent: Option<&Scalar<'a>>,
+    ) -> Result<TypedValue<Cow<'a, str>>, String> {
         match (self.kind, sent) {
             (_, None | Some(Scalar::Null)) => Ok(TypedValue::Null),
-            (Kind::Text, Some(Scalar::Str(s))) => Ok(TypedValue::Text(Box::from(&**s))),
+            (Kind::Text, Some(Scalar::Str(s))) => Ok(TypedValue::Text(s.clone())),
             (Kind::Int, Some(Scalar::Int(i))) => Ok(TypedValue::Int(*i)),
             (Kind::Bool, Some(Scalar::Bool(b))) => Ok(TypedValue::Int(i64::from(*b))),
             (kind, Some(other)) => {
@@ -91,15 +98,27 @@ impl Column {
     }
 }
 
-/// A typed column's value as the stores bind it (booleans as 0/1).
+/// A typed column's value as the stores bind it (booleans as 0/1); its text borrowed from the
+/// params while decoding (`Cow`), shared with the body once the event is built (`ByteString`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TypedValue {
+pub enum TypedValue<S = ByteString> {
     /// Absent, null, or not of the column's type.
     Null,
     /// Integers and booleans.
     Int(i64),
     /// Strings.
-    Text(Box<str>),
+    Text(S),
+}
+
+impl<S> TypedValue<S> {
+    /// The same value with its text turned into another string type.
+    pub fn map_text<T>(self, f: impl FnOnce(S) -> T) -> TypedValue<T> {
+        match self {
+            TypedValue::Null => TypedValue::Null,
+            TypedValue::Int(i) => TypedValue::Int(i),
+            TypedValue::Text(s) => TypedValue::Text(f(s)),
+        }
+    }
 }
 
 /// Event types of tool items, all in `tool_calls` (kind = event type).
@@ -381,11 +400,11 @@ pub fn family_index(event_type: &str) -> Option<usize> {
 /// order). Strict: the first column of the wrong JSON type refuses the event with (field path,
 /// reason). Lenient: such a value is stored as NULL. Absent and null fields are always accepted:
 /// Codex versions differ in what they send.
-pub fn typed_values(
+pub fn typed_values<'a>(
     family: &Family,
-    sent: &[Option<Scalar<'_>>],
+    sent: &[Option<Scalar<'a>>],
     strict: bool,
-) -> Result<Vec<TypedValue>, (String, String)> {
+) -> Result<Vec<TypedValue<Cow<'a, str>>>, (String, String)> {
     family
         .columns
         .iter()

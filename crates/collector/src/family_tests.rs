@@ -2,7 +2,10 @@ use super::*;
 use crate::params_scan::scan_params;
 
 /// Typed values of `text` as an event of `event_type` (strict).
-fn typed(event_type: &str, text: &str) -> Result<Vec<TypedValue>, (String, String)> {
+fn typed<'a>(
+    event_type: &str,
+    text: &'a str,
+) -> Result<Vec<TypedValue<Cow<'a, str>>>, (String, String)> {
     let index = family_index(event_type);
     let scan = scan_params(text, index, 4096).unwrap();
     typed_values(family_for(event_type).unwrap(), &scan.columns, true)

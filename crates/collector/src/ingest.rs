@@ -8,11 +8,13 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::config::Scope;
-use crate::decode::{decode_batch, decompress, ContentEncoding};
+use crate::decode::{body_text, decode_text, decompress, ContentEncoding};
 use crate::error::ApiError;
 use crate::event::Receipt;
 use crate::metrics::RefusalReason;
@@ -129,14 +131,11 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
     let account = principal.account;
     // Decompressing, parsing and hashing a large batch is CPU work: keep it off the async workers.
     let (batch, rejected) = tokio::task::spawn_blocking(move || {
-        let plain = decompress(&body, encoding, limits.max_decompressed_bytes)?;
-        let decoded = decode_batch(&plain, &limits)?;
-        Ok::<_, ApiError>(build_batch(
-            decoded,
-            &account,
-            originator.as_deref(),
-            received_at_ms,
-        ))
+        let plain = decompress(body, encoding, limits.max_decompressed_bytes)?;
+        let text = body_text(plain)?;
+        let decoded = decode_text(&text, &limits)?;
+        let receipt = Receipt::new(&account, originator.as_deref(), received_at_ms);
+        Ok::<_, ApiError>(build_batch(decoded, &receipt, &text))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))??;
@@ -201,23 +200,17 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
 /// Most rejects listed one by one in a 400 answer (all are quarantined and counted).
 pub const MAX_LISTED_REJECTS: usize = 100;
 
-/// Turns decoded wire events into store events and quarantined events, plus the summary of the
-/// rejects for the answer.
+/// Turns the wire events decoded from `body` into store events and quarantined events, plus the
+/// summary of the rejects for the answer.
 fn build_batch(
     decoded: crate::decode::DecodedBatch,
-    account: &str,
-    originator: Option<&str>,
-    received_at_ms: i64,
+    receipt: &Receipt,
+    body: &ByteString,
 ) -> (IngestBatch, Vec<RejectSummary>) {
-    let receipt = Receipt {
-        account,
-        originator,
-        received_at_ms,
-    };
     let events = decoded
         .events
         .into_iter()
-        .map(|e| e.into_incoming(receipt))
+        .map(|e| e.into_incoming(receipt, body))
         .collect();
     let rejected = decoded
         .rejects
@@ -231,7 +224,7 @@ fn build_batch(
     let rejects = decoded
         .rejects
         .into_iter()
-        .map(|r| r.into_rejected(account, received_at_ms))
+        .map(|r| r.into_rejected(&receipt.account, receipt.received_at_ms))
         .collect();
     (IngestBatch { events, rejects }, rejected)
 }
@@ -251,9 +244,9 @@ async fn read_body(
     body: axum::body::Body,
     expected: usize,
     limit: usize,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Bytes, ApiError> {
     let mut stream = body.into_data_stream();
-    let mut out = Vec::with_capacity(expected.min(limit));
+    let mut out = BytesMut::with_capacity(expected.min(limit));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
         if out.len() + chunk.len() > limit {
@@ -261,5 +254,5 @@ async fn read_body(
         }
         out.extend_from_slice(&chunk);
     }
-    Ok(out)
+    Ok(out.freeze())
 }

@@ -19,7 +19,7 @@ pub struct ParsedParams<'a> {
     /// `event_params` as sent.
     pub json: &'a str,
     /// The family's typed columns, in column order (empty without a family).
-    pub typed: Vec<TypedValue>,
+    pub typed: Vec<TypedValue<Cow<'a, str>>>,
     /// `app_server_client.product_client_id`, else `product_client_id`, when not empty.
     pub client: Option<Cow<'a, str>>,
     /// The integer value of each of [`TIME_FIELDS`].

@@ -212,7 +212,7 @@ impl ClickHouseStore {
         let mut fresh: Vec<(usize, &IncomingEvent)> = Vec::new();
         for (i, batch) in batches.iter().enumerate() {
             for event in &batch.events {
-                if seen.insert((event.account.as_str(), event.event_id.as_str())) {
+                if seen.insert((&*event.account, event.event_id.as_str())) {
                     fresh.push((i, event));
                 } else if let Some(o) = outcomes.get_mut(i) {
                     o.duplicates += 1;
@@ -222,7 +222,7 @@ impl ClickHouseStore {
         let mut by_account: HashMap<&str, Vec<&str>> = HashMap::new();
         for (_, e) in &fresh {
             by_account
-                .entry(e.account.as_str())
+                .entry(&*e.account)
                 .or_default()
                 .push(e.event_id.as_str());
         }
@@ -241,7 +241,10 @@ impl ClickHouseStore {
             let Some(outcome) = outcomes.get_mut(i) else {
                 continue;
             };
-            if stored.contains(&(event.account.clone(), event.event_id.as_str().to_owned())) {
+            if stored.contains(&(
+                event.account.to_string(),
+                event.event_id.as_str().to_owned(),
+            )) {
                 outcome.duplicates += 1;
                 continue;
             }
@@ -288,11 +291,11 @@ impl ClickHouseStore {
 
 fn typed_row(family: &crate::family::Family, event: &IncomingEvent) -> Value {
     let mut row = Map::new();
-    row.insert("account".into(), Value::from(event.account.as_str()));
+    row.insert("account".into(), Value::from(&*event.account));
     row.insert("event_id".into(), Value::from(event.event_id.as_str()));
     row.insert("ts_ms".into(), Value::from(event.ts_ms));
-    row.insert("client".into(), Value::from(event.client.as_str()));
-    row.insert("event_type".into(), Value::from(event.event_type.as_str()));
+    row.insert("client".into(), Value::from(&*event.client));
+    row.insert("event_type".into(), Value::from(&*event.event_type));
     for (i, column) in family.columns.iter().enumerate() {
         let value = match event.typed.get(i) {
             Some(TypedValue::Text(s)) => Value::from(&**s),

@@ -273,7 +273,7 @@ fn write_batch(
             "INSERT OR IGNORE INTO event_ids (account, event_id) VALUES (?1, ?2)",
         )?;
         for event in &batch.events {
-            if claim_id.execute(params![event.account, event.event_id.as_str()])? == 0 {
+            if claim_id.execute(params![&*event.account, event.event_id.as_str()])? == 0 {
                 outcome.duplicates += 1;
                 continue;
             }
