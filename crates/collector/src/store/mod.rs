@@ -12,6 +12,7 @@ use crate::report::{Report, ReportQuery};
 pub mod clickhouse;
 mod clickhouse_report;
 pub mod sqlite;
+mod sqlite_insert;
 mod sqlite_report;
 mod sqlite_schema;
 

@@ -5,10 +5,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::future::BoxFuture;
-use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use super::sqlite_insert::BorrowingInsert;
 use super::sqlite_schema::MIGRATIONS;
 use super::{EventStore, IngestBatch, InsertOutcome, StoreError};
 use crate::config::{SqliteConfig, Synchronous};
@@ -20,8 +21,45 @@ use crate::report::{Report, ReportQuery};
 /// SQLite-backed [`EventStore`].
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Writer>>,
     reader: Arc<Mutex<Connection>>,
+}
+
+/// The writer connection and its event INSERTs (one per family, then the untyped one), prepared
+/// on first use. Field order matters: the statements are finalized before the connection closes.
+struct Writer {
+    inserts: Vec<Option<BorrowingInsert>>,
+    conn: Connection,
+}
+
+impl Writer {
+    fn new(conn: Connection) -> Self {
+        Writer {
+            inserts: (0..=FAMILIES.len()).map(|_| None).collect(),
+            conn,
+        }
+    }
+
+    /// Runs `write` in one transaction, committed when it succeeds and rolled back otherwise.
+    fn in_transaction<T>(
+        &mut self,
+        write: impl FnOnce(&Connection, &mut Inserts) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.conn.transaction()?;
+        let value = write(&tx, &mut self.inserts)?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+type Inserts = [Option<BorrowingInsert>];
+
+#[cfg(test)]
+impl std::ops::Deref for Writer {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -40,6 +78,7 @@ impl SqliteStore {
         }
         let mut writer = open_connection(&config.path, config)?;
         migrate(&mut writer)?;
+        let writer = Writer::new(writer);
         let reader = open_connection(&config.path, config)?;
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
@@ -55,11 +94,7 @@ impl SqliteStore {
 
     /// Writes a batch in one transaction; blocking.
     pub fn insert_batch_blocking(&self, batch: &IngestBatch) -> Result<InsertOutcome, StoreError> {
-        let mut conn = lock(&self.writer)?;
-        let tx = conn.transaction()?;
-        let outcome = write_batch(&tx, batch)?;
-        tx.commit()?;
-        Ok(outcome)
+        lock(&self.writer)?.in_transaction(|tx, inserts| write_batch(tx, inserts, batch))
     }
 
     /// Writes several batches in one transaction (one fsync). If any of them fails the whole
@@ -81,14 +116,12 @@ impl SqliteStore {
     }
 
     fn insert_group(&self, batches: &[IngestBatch]) -> Result<Vec<InsertOutcome>, StoreError> {
-        let mut conn = lock(&self.writer)?;
-        let tx = conn.transaction()?;
-        let outcomes = batches
-            .iter()
-            .map(|b| write_batch(&tx, b))
-            .collect::<Result<Vec<_>, _>>()?;
-        tx.commit()?;
-        Ok(outcomes)
+        lock(&self.writer)?.in_transaction(|tx, inserts| {
+            batches
+                .iter()
+                .map(|b| write_batch(tx, inserts, b))
+                .collect()
+        })
     }
 
     /// Runs `f` on the reader connection; blocking.
@@ -144,7 +177,7 @@ impl EventStore for SqliteStore {
     }
 }
 
-fn lock(m: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
     m.lock()
         .map_err(|_| StoreError::Worker("sqlite connection lock poisoned".into()))
 }
@@ -236,19 +269,20 @@ const COMMON_COLUMNS: [&str; 8] = [
     "params",
 ];
 
-/// The INSERT statement of each family (same order as `FAMILIES`), built once.
-fn typed_insert_sql() -> &'static [String] {
+/// The INSERT statement of each family (same order as `FAMILIES`), then of the untyped `events`
+/// table, built once.
+fn insert_sql() -> &'static [String] {
     static SQL: OnceLock<Vec<String>> = OnceLock::new();
     SQL.get_or_init(|| {
-        FAMILIES
-            .iter()
-            .map(|f| {
+        let typed = FAMILIES.iter().map(|f| (f.table, f.columns));
+        typed
+            .chain([("events", &[][..])])
+            .map(|(table, columns)| {
                 let mut cols = COMMON_COLUMNS.to_vec();
-                cols.extend(f.columns.iter().map(|c| c.name));
+                cols.extend(columns.iter().map(|c| c.name));
                 let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
                 format!(
-                    "INSERT INTO {} ({}) VALUES ({})",
-                    f.table,
+                    "INSERT INTO {table} ({}) VALUES ({})",
                     cols.join(", "),
                     marks.join(", ")
                 )
@@ -260,52 +294,33 @@ fn typed_insert_sql() -> &'static [String] {
 /// Stores each event once: its id goes into `event_ids` first (a repeat is a duplicate), then
 /// the event into its family's table, or into `events` when its type has none.
 fn write_batch(
-    tx: &rusqlite::Connection,
+    tx: &Connection,
+    inserts: &mut Inserts,
     batch: &IngestBatch,
 ) -> Result<InsertOutcome, StoreError> {
     let mut outcome = InsertOutcome::default();
-    {
-        // Statements are looked up once per batch, not once per event.
-        let mut typed: Vec<Option<rusqlite::CachedStatement<'_>>> =
-            FAMILIES.iter().map(|_| None).collect();
-        let mut raw: Option<rusqlite::CachedStatement<'_>> = None;
-        let mut claim_id = tx.prepare_cached(
-            "INSERT OR IGNORE INTO event_ids (account, event_id) VALUES (?1, ?2)",
-        )?;
-        for event in &batch.events {
-            if claim_id.execute(params![&*event.account, event.event_id.as_str()])? == 0 {
-                outcome.duplicates += 1;
-                continue;
-            }
-            outcome.inserted += 1;
-            let family = family_index(&event.event_type).and_then(|i| {
-                Some((
-                    FAMILIES.get(i)?,
-                    typed.get_mut(i)?,
-                    typed_insert_sql().get(i)?,
-                ))
-            });
-            match family {
-                Some((family, slot, sql)) => {
-                    let stmt = match slot {
-                        Some(stmt) => stmt,
-                        None => slot.insert(tx.prepare_cached(sql)?),
-                    };
-                    insert_event(stmt, family.columns.len(), event)?
-                }
-                None => {
-                    let stmt = match &mut raw {
-                        Some(stmt) => stmt,
-                        None => raw.insert(tx.prepare_cached(&format!(
-                            "INSERT INTO events ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                            COMMON_COLUMNS.join(", ")
-                        ))?),
-                    };
-                    insert_event(stmt, 0, event)?;
-                    outcome.untyped += 1
-                }
-            }
+    let mut claim_id =
+        tx.prepare_cached("INSERT OR IGNORE INTO event_ids (account, event_id) VALUES (?1, ?2)")?;
+    for event in &batch.events {
+        if claim_id.execute(params![&*event.account, event.event_id.as_str()])? == 0 {
+            outcome.duplicates += 1;
+            continue;
         }
+        outcome.inserted += 1;
+        let family = family_index(&event.event_type);
+        let at = family.unwrap_or(FAMILIES.len());
+        let (Some(slot), Some(sql)) = (inserts.get_mut(at), insert_sql().get(at)) else {
+            return Err(StoreError::Worker(format!("no INSERT for table {at}")));
+        };
+        let insert = match slot {
+            Some(insert) => insert,
+            None => slot.insert(BorrowingInsert::prepare(tx, sql)?),
+        };
+        let columns = family
+            .and_then(|i| FAMILIES.get(i))
+            .map_or(0, |f| f.columns.len());
+        insert.execute(event_values(event, columns))?;
+        outcome.untyped += usize::from(family.is_none());
     }
     if !batch.rejects.is_empty() {
         let mut insert_reject = tx.prepare_cached(
@@ -343,13 +358,9 @@ pub(crate) fn reject_key(reject: &RejectedEvent) -> String {
     hex(&h.finalize())
 }
 
-/// Binds the common columns (in [`COMMON_COLUMNS`] order) and then `typed_columns` typed values
-/// (missing ones as NULL), and runs the statement.
-fn insert_event(
-    stmt: &mut rusqlite::CachedStatement<'_>,
-    typed_columns: usize,
-    event: &IncomingEvent,
-) -> Result<(), StoreError> {
+/// The common columns (in [`COMMON_COLUMNS`] order) and then `typed_columns` typed values
+/// (missing ones as NULL), as bound to an event INSERT.
+fn event_values(event: &IncomingEvent, typed_columns: usize) -> impl Iterator<Item = ValueRef<'_>> {
     let common = [
         ValueRef::Text(event.account.as_bytes()),
         ValueRef::Text(event.event_id.as_str().as_bytes()),
@@ -365,10 +376,7 @@ fn insert_event(
         Some(TypedValue::Int(i)) => ValueRef::Integer(*i),
         Some(TypedValue::Null) | None => ValueRef::Null,
     });
-    stmt.execute(rusqlite::params_from_iter(
-        common.into_iter().chain(typed).map(ToSqlOutput::Borrowed),
-    ))?;
-    Ok(())
+    common.into_iter().chain(typed)
 }
 
 #[cfg(test)]
