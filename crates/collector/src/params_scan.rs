@@ -161,6 +161,7 @@ pub fn scan_params(
     let seed = TopSeed {
         family,
         max: max_string_bytes,
+        check_lengths: text.len() > max_string_bytes,
         scan: &mut scan,
         failure: &mut failure,
     };
@@ -255,6 +256,8 @@ enum Feeds {
 struct TopSeed<'s, 'a> {
     family: Option<usize>,
     max: usize,
+    /// Whether a string or key could be over `max` (none can in a text no longer than `max`).
+    check_lengths: bool,
     scan: &'s mut ParamsScan<'a>,
     failure: &'s mut Failure,
 }
@@ -278,13 +281,21 @@ impl<'de> Visitor<'de> for TopSeed<'_, 'de> {
         let roles = roles(self.family);
         while let Some(key) = map.next_key::<KeyStrType<'de>>()? {
             let key: &str = &key;
+            let role = roles.get(key);
+            if role.is_none() && !self.check_lengths {
+                // Nothing to keep or check in it: skipped at the parser's own pace.
+                if let Err(e) = map.next_value::<de::IgnoredAny>() {
+                    self.failure.path.push(format!(".{}", truncate(key, 64)));
+                    return Err(e);
+                }
+                continue;
+            }
             if key.len() > self.max {
                 self.failure.path.push(format!(".{}", truncate(key, 64)));
                 return Err(self
                     .failure
                     .fail(format!("key longer than {} bytes", self.max)));
             }
-            let role = roles.get(key);
             let seed = ValueSeed {
                 max: self.max,
                 wanted: role.map_or(&[][..], |r| r.children.as_slice()),
