@@ -111,9 +111,14 @@ fn event_tails() -> Vec<String> {
 }
 
 /// A batch body of `n` events. With `Ids::Tally` each carries a fresh UUIDv7 `event_id` (as Tally
-/// sends); with `Ids::Derived` none does and each gets a distinct `seq` field instead, so the
-/// collector derives a distinct hash id per event (as for a real Codex).
+/// sends); with `Ids::Derived` none does and each gets a distinct `seq` field, so the collector
+/// derives a distinct hash id per event (as for a real Codex), and a `completed_at_ms` of the
+/// moment the batch is made (real events are sent soon after they happen, so their times advance;
+/// the fixture's own times are a fixed handful, which no real stream of id-less events has).
 fn body(tails: &[String], first: usize, n: usize, ids: Ids) -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let mut out = String::with_capacity(n * 1100 + 16);
     out.push_str("{\"events\":[");
     for k in 0..n {
@@ -130,14 +135,15 @@ fn body(tails: &[String], first: usize, n: usize, ids: Ids) -> String {
                 out.push_str(tail);
             }
             Ids::Derived => {
-                // Tails start with `"event_params":{` (keys are sorted): put seq first inside.
+                // Tails start with `"event_params":{` (keys are sorted): the fields go first
+                // inside, and the fixture's own completed_at_ms (if any) is renamed so ours counts.
                 let open = PARAMS_OPEN.len().min(tail.len());
                 out.push('{');
                 out.push_str(&tail[..open]);
-                out.push_str("\"seq\":");
-                out.push_str(&i.to_string());
-                out.push(',');
-                out.push_str(&tail[open..]);
+                out.push_str(&format!("\"seq\":{i},\"completed_at_ms\":{now_ms},"));
+                out.push_str(
+                    &tail[open..].replace("\"completed_at_ms\":", "\"fixture_completed_at_ms\":"),
+                );
             }
         }
     }

@@ -79,6 +79,10 @@ pub struct IncomingEvent {
     pub received_at_ms: i64,
     /// When it happened according to its own timestamps (Unix ms), else `received_at_ms`.
     pub ts_ms: i64,
+    /// Where a store files the id for dedup: for a derived id the event's own time as sent (0
+    /// without one; never the receive time, so a retry lands on the same place), 0 for a sent id.
+    #[serde(skip)]
+    pub claim_at_ms: i64,
 }
 
 /// Who sent a batch and when it arrived: what the collector adds to each wire event.
@@ -114,13 +118,17 @@ impl IncomingEvent {
         receipt: &Receipt,
         body: &ByteString,
     ) -> Self {
-        let (event_id, id_source) = match event_id {
-            Some(id) => (EventId(share(body, id)), IdSource::Client),
+        let (event_id, id_source, claim_at_ms) = match event_id {
+            Some(id) => (EventId(share(body, id)), IdSource::Client, 0),
             None => {
                 let empty = ObjectAsVec::default();
                 let tree = params.tree.as_ref().unwrap_or(&empty);
                 let id = derive_event_id(event_type, tree, &receipt.account);
-                (id, IdSource::Derived)
+                (
+                    id,
+                    IdSource::Derived,
+                    own_time_ms(&params.times).unwrap_or(0),
+                )
             }
         };
         let client = match params.client.as_deref().filter(|c| !c.is_empty()) {
@@ -142,6 +150,7 @@ impl IncomingEvent {
             typed,
             account: receipt.account.clone(),
             received_at_ms: receipt.received_at_ms,
+            claim_at_ms,
         }
     }
 
@@ -235,19 +244,23 @@ fn client_name(given: Option<&str>) -> &str {
     truncate(name, MAX_CLIENT_LEN)
 }
 
-/// The event's own time: the first of [`TIME_FIELDS`] present (the `*_ms` ones in ms, the others
-/// in seconds), in Unix ms. Values that are not plausible (before 2001 or more than a day after
-/// receipt) fall back to the receive time.
-fn occurred_at_ms(times: &[Option<i64>; TIME_FIELDS.len()], received_at_ms: i64) -> i64 {
-    let candidate = TIME_FIELDS.iter().zip(times).find_map(|(name, value)| {
+/// The event's own time as sent: the first of [`TIME_FIELDS`] with an integer value (the `*_ms`
+/// ones in ms, the others in seconds), in Unix ms. It depends on the params alone.
+fn own_time_ms(times: &[Option<i64>; TIME_FIELDS.len()]) -> Option<i64> {
+    TIME_FIELDS.iter().zip(times).find_map(|(name, value)| {
         let value = (*value)?;
         if name.ends_with("_ms") {
             Some(value)
         } else {
             value.checked_mul(1000)
         }
-    });
-    match candidate {
+    })
+}
+
+/// When the event happened: its own time when plausible (after 2001 and at most a day after
+/// receipt), else the receive time.
+fn occurred_at_ms(times: &[Option<i64>; TIME_FIELDS.len()], received_at_ms: i64) -> i64 {
+    match own_time_ms(times) {
         Some(ts) if ts >= 978_307_200_000 && ts <= received_at_ms.saturating_add(86_400_000) => ts,
         _ => received_at_ms,
     }

@@ -14,7 +14,7 @@ use super::sqlite_schema::MIGRATIONS;
 use super::{EventStore, IngestBatch, InsertOutcome, StoreError};
 use crate::config::{SqliteConfig, Synchronous};
 use crate::dedup::hex;
-use crate::event::{IncomingEvent, RejectedEvent};
+use crate::event::{IdSource, IncomingEvent, RejectedEvent};
 use crate::family::{family_index, TypedValue, FAMILIES};
 use crate::report::{Report, ReportQuery};
 
@@ -25,34 +25,48 @@ pub struct SqliteStore {
     reader: Arc<Mutex<Connection>>,
 }
 
-/// The writer connection and its event INSERTs (one per family, then the untyped one), prepared
-/// on first use. Field order matters: the statements are finalized before the connection closes.
+/// The writer connection and what its writes need. Field order matters: the statements are
+/// finalized before the connection closes.
 struct Writer {
-    inserts: Vec<Option<BorrowingInsert>>,
+    batch: BatchWriter,
     conn: Connection,
 }
 
+/// What writing a batch needs besides the transaction.
+struct BatchWriter {
+    /// The event INSERTs (one per family, then the untyped one), prepared on first use.
+    inserts: Vec<Option<BorrowingInsert>>,
+    /// `legacy_derived_ids` holds ids (schema version 3), so derived ids are looked up there too.
+    legacy_derived_ids: bool,
+}
+
 impl Writer {
-    fn new(conn: Connection) -> Self {
-        Writer {
-            inserts: (0..=FAMILIES.len()).map(|_| None).collect(),
+    fn new(conn: Connection) -> Result<Self, StoreError> {
+        let legacy_derived_ids = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM legacy_derived_ids)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(Writer {
+            batch: BatchWriter {
+                inserts: (0..=FAMILIES.len()).map(|_| None).collect(),
+                legacy_derived_ids,
+            },
             conn,
-        }
+        })
     }
 
     /// Runs `write` in one transaction, committed when it succeeds and rolled back otherwise.
     fn in_transaction<T>(
         &mut self,
-        write: impl FnOnce(&Connection, &mut Inserts) -> Result<T, StoreError>,
+        write: impl FnOnce(&Connection, &mut BatchWriter) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let tx = self.conn.transaction()?;
-        let value = write(&tx, &mut self.inserts)?;
+        let value = write(&tx, &mut self.batch)?;
         tx.commit()?;
         Ok(value)
     }
 }
-
-type Inserts = [Option<BorrowingInsert>];
 
 #[cfg(test)]
 impl std::ops::Deref for Writer {
@@ -78,7 +92,7 @@ impl SqliteStore {
         }
         let mut writer = open_connection(&config.path, config)?;
         migrate(&mut writer)?;
-        let writer = Writer::new(writer);
+        let writer = Writer::new(writer)?;
         let reader = open_connection(&config.path, config)?;
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
@@ -94,7 +108,7 @@ impl SqliteStore {
 
     /// Writes a batch in one transaction; blocking.
     pub fn insert_batch_blocking(&self, batch: &IngestBatch) -> Result<InsertOutcome, StoreError> {
-        lock(&self.writer)?.in_transaction(|tx, inserts| write_batch(tx, inserts, batch))
+        lock(&self.writer)?.in_transaction(|tx, writer| writer.write(tx, batch))
     }
 
     /// Writes several batches in one transaction (one fsync). If any of them fails the whole
@@ -116,12 +130,8 @@ impl SqliteStore {
     }
 
     fn insert_group(&self, batches: &[IngestBatch]) -> Result<Vec<InsertOutcome>, StoreError> {
-        lock(&self.writer)?.in_transaction(|tx, inserts| {
-            batches
-                .iter()
-                .map(|b| write_batch(tx, inserts, b))
-                .collect()
-        })
+        lock(&self.writer)?
+            .in_transaction(|tx, writer| batches.iter().map(|b| writer.write(tx, b)).collect())
     }
 
     /// Runs `f` on the reader connection; blocking.
@@ -291,37 +301,60 @@ fn insert_sql() -> &'static [String] {
     })
 }
 
-/// Stores each event once: its id goes into `event_ids` first (a repeat is a duplicate), then
-/// the event into its family's table, or into `events` when its type has none.
-fn write_batch(
-    tx: &Connection,
-    inserts: &mut Inserts,
-    batch: &IngestBatch,
-) -> Result<InsertOutcome, StoreError> {
-    let mut outcome = InsertOutcome::default();
-    let mut claim_id =
-        tx.prepare_cached("INSERT OR IGNORE INTO event_ids (account, event_id) VALUES (?1, ?2)")?;
-    for event in &batch.events {
-        if claim_id.execute(params![&*event.account, event.event_id.as_str()])? == 0 {
-            outcome.duplicates += 1;
-            continue;
+impl BatchWriter {
+    /// Stores each event once: its id goes into `event_ids` first (a repeat is a duplicate), then
+    /// the event into its family's table, or into `events` when its type has none.
+    fn write(&mut self, tx: &Connection, batch: &IngestBatch) -> Result<InsertOutcome, StoreError> {
+        let mut outcome = InsertOutcome::default();
+        for event in &batch.events {
+            if !self.claim(tx, event)? {
+                outcome.duplicates += 1;
+                continue;
+            }
+            outcome.inserted += 1;
+            let family = family_index(&event.event_type);
+            let at = family.unwrap_or(FAMILIES.len());
+            let (Some(slot), Some(sql)) = (self.inserts.get_mut(at), insert_sql().get(at)) else {
+                return Err(StoreError::Worker(format!("no INSERT for table {at}")));
+            };
+            let insert = match slot {
+                Some(insert) => insert,
+                None => slot.insert(BorrowingInsert::prepare(tx, sql)?),
+            };
+            let columns = family
+                .and_then(|i| FAMILIES.get(i))
+                .map_or(0, |f| f.columns.len());
+            insert.execute(event_values(event, columns))?;
+            outcome.untyped += usize::from(family.is_none());
         }
-        outcome.inserted += 1;
-        let family = family_index(&event.event_type);
-        let at = family.unwrap_or(FAMILIES.len());
-        let (Some(slot), Some(sql)) = (inserts.get_mut(at), insert_sql().get(at)) else {
-            return Err(StoreError::Worker(format!("no INSERT for table {at}")));
-        };
-        let insert = match slot {
-            Some(insert) => insert,
-            None => slot.insert(BorrowingInsert::prepare(tx, sql)?),
-        };
-        let columns = family
-            .and_then(|i| FAMILIES.get(i))
-            .map_or(0, |f| f.columns.len());
-        insert.execute(event_values(event, columns))?;
-        outcome.untyped += usize::from(family.is_none());
+        write_rejects(tx, batch, &mut outcome)?;
+        Ok(outcome)
     }
+
+    /// Claims the event's id; false when it was claimed before (the event is a duplicate).
+    fn claim(&self, tx: &Connection, event: &IncomingEvent) -> Result<bool, StoreError> {
+        let (account, id) = (&*event.account, event.event_id.as_str());
+        if self.legacy_derived_ids && event.id_source == IdSource::Derived {
+            let mut legacy = tx.prepare_cached(
+                "SELECT 1 FROM legacy_derived_ids WHERE account = ?1 AND event_id = ?2",
+            )?;
+            if legacy.exists(params![account, id])? {
+                return Ok(false);
+            }
+        }
+        let mut claim = tx.prepare_cached(
+            "INSERT OR IGNORE INTO event_ids (account, at_ms, event_id) VALUES (?1, ?2, ?3)",
+        )?;
+        Ok(claim.execute(params![account, event.claim_at_ms, id])? == 1)
+    }
+}
+
+/// Quarantines the batch's rejected events (a retried batch's are kept once).
+fn write_rejects(
+    tx: &Connection,
+    batch: &IngestBatch,
+    outcome: &mut InsertOutcome,
+) -> Result<(), StoreError> {
     if !batch.rejects.is_empty() {
         let mut insert_reject = tx.prepare_cached(
             "INSERT OR IGNORE INTO rejects
@@ -342,7 +375,7 @@ fn write_batch(
             ])?;
         }
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// A retried batch must not quarantine the same bad event twice: key = hash(account, raw, reason).

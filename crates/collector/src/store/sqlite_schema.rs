@@ -2,7 +2,8 @@
 //! `schema_version`. A migration is never edited once released: add a new one.
 
 /// `(version, SQL)` in order.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] =
+    &[(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)];
 
 /// Version 1: the raw table, the quarantine and one typed table per event family.
 const MIGRATION_1: &str = r#"
@@ -452,4 +453,31 @@ CREATE VIEW all_events AS
     UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM accepted_lines
     UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM server_requests
     UNION ALL SELECT account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params FROM analytics_drops;
+"#;
+
+/// Version 3: an id is claimed at a place in `event_ids` chosen by `at_ms`. Derived ids are
+/// hashes, so keyed by the id alone each new one landed on a random page and a batch rewrote pages
+/// all over the index (ingest of id-less events slowed as the table grew); keyed by the event's
+/// own time first they land among the newest. Sent ids (time-ordered UUIDs, and never `sha256:`)
+/// keep `at_ms = 0`. Derived ids claimed before this version have no time: they move to
+/// `legacy_derived_ids`, which the store also checks while it holds any, so a retry of an old
+/// event is still a duplicate.
+const MIGRATION_3: &str = r#"
+CREATE TABLE event_ids_v3 (
+    account TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (account, at_ms, event_id)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO event_ids_v3 (account, at_ms, event_id)
+    SELECT account, 0, event_id FROM all_events WHERE id_source <> 'derived';
+CREATE TABLE legacy_derived_ids (
+    account TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (account, event_id)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO legacy_derived_ids (account, event_id)
+    SELECT account, event_id FROM all_events WHERE id_source = 'derived';
+DROP TABLE event_ids;
+ALTER TABLE event_ids_v3 RENAME TO event_ids;
 "#;

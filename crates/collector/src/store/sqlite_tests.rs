@@ -202,6 +202,94 @@ fn a_version_1_database_is_migrated_without_losing_or_repeating_an_event() {
 }
 
 #[test]
+fn a_version_2_database_still_knows_its_derived_ids_after_the_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.sqlite3");
+    let timed = |n: i64| {
+        event(
+            "codex_something_new",
+            json!({"n": n, "created_at": 1_790_000_000}),
+            None,
+            "a",
+        )
+    };
+    let old = timed(1);
+    {
+        // The layout version 2 wrote: ids claimed by (account, event_id) alone.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (1, 0), (2, 0);",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[0].1).unwrap();
+        conn.execute_batch(MIGRATIONS[1].1).unwrap();
+        for (id, source) in [(old.event_id.as_str(), "derived"), ("sent-1", "client")] {
+            conn.execute(
+                "INSERT INTO events (account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params)
+                 VALUES ('a', ?1, ?2, 'codex_something_new', 0, 0, 'tui', '{}')",
+                [id, source],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO event_ids (account, event_id) VALUES ('a', ?1)",
+                [id],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&SqliteConfig {
+        path,
+        ..SqliteConfig::default()
+    })
+    .unwrap();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM legacy_derived_ids"), 1);
+    // Retries of both old events are duplicates; a new derived event is stored, filed at its own
+    // time, and is a duplicate when retried.
+    let sent = event("codex_something_new", json!({"n": 1}), Some("sent-1"), "a");
+    let retry = IngestBatch::from_events(vec![old.clone(), sent, timed(2)]);
+    let outcome = store.insert_batch_blocking(&retry).unwrap();
+    assert_eq!((outcome.inserted, outcome.duplicates), (1, 2));
+    let outcome = store.insert_batch_blocking(&retry).unwrap();
+    assert_eq!((outcome.inserted, outcome.duplicates), (0, 3));
+    let at = "SELECT at_ms FROM event_ids WHERE event_id LIKE 'sha256:%'";
+    assert_eq!(count(&store, at), 1_790_000_000_000);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM all_events"), 3);
+}
+
+#[test]
+fn derived_ids_are_filed_at_the_event_s_own_time_and_sent_ids_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let batch = IngestBatch::from_events(vec![
+        event(
+            "codex_hook_run",
+            json!({"completed_at_ms": NOW - 5}),
+            None,
+            "a",
+        ),
+        event("codex_hook_run", json!({"status": "completed"}), None, "a"),
+        event(
+            "codex_hook_run",
+            json!({"completed_at_ms": NOW - 7}),
+            Some("id-1"),
+            "a",
+        ),
+    ]);
+    assert_eq!(store.insert_batch_blocking(&batch).unwrap().inserted, 3);
+    let at: Vec<i64> = store
+        .with_reader(|c| {
+            let mut stmt = c.prepare("SELECT at_ms FROM event_ids ORDER BY at_ms")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(at, vec![0, 0, NOW - 5]);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM legacy_derived_ids"), 0);
+    assert_eq!(store.insert_batch_blocking(&batch).unwrap().duplicates, 3);
+}
+
+#[test]
 fn the_same_batch_twice_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
