@@ -24,7 +24,7 @@ use futures::StreamExt;
 use std::sync::Arc;
 use tally_hooks::HookPayload;
 use tally_protocol::server_notification::*;
-use tally_protocol::types::{ThreadItem, ThreadStatus, TokenUsageBreakdown, Turn, TurnStatus};
+use tally_protocol::types::{ThreadItem, TokenUsageBreakdown, TurnStatus};
 use tally_protocol::ServerNotification;
 use tokio::sync::{mpsc, oneshot};
 
@@ -102,25 +102,11 @@ impl CompactionRunner {
                 Vec::new(),
                 None,
             );
-            self.close_turn(&turn);
-            self.emitter().emit_status(ThreadStatus::Idle).await;
-            self.emitter()
-                .emit(ServerNotification::TurnCompleted(TurnNotification {
-                    thread_id: self.thread.id.clone(),
-                    turn,
-                }))
-                .await;
+            self.emitter().finish_turn(turn).await;
             return;
         }
         let item = ThreadItem::ContextCompaction { id: new_id() };
-        self.emitter()
-            .emit(ServerNotification::ItemStarted(ItemStartedNotification {
-                item: item.clone(),
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                started_at_ms: now_ms(),
-            }))
-            .await;
+        self.emitter().start_item(item.clone()).await;
         let tokens_before = self.thread.state().token_usage.last.total_tokens;
         let ending = self.sample().await;
         // The item closes whatever happened, so clients never see it dangling.
@@ -160,14 +146,7 @@ impl CompactionRunner {
                 completed_at_ms: now_ms(),
             }))
             .await;
-        self.close_turn(&turn);
-        self.emitter().emit_status(ThreadStatus::Idle).await;
-        self.emitter()
-            .emit(ServerNotification::TurnCompleted(TurnNotification {
-                thread_id: self.thread.id.clone(),
-                turn,
-            }))
-            .await;
+        self.emitter().finish_turn(turn).await;
     }
 
     /// PreCompact; `Some(stop reason)` when a hook answered `continue: false`.
@@ -351,11 +330,6 @@ impl CompactionRunner {
     async fn record_usage(&mut self, last: TokenUsageBreakdown) {
         self.thread.add_token_usage(last);
         self.emitter().emit_usage().await;
-    }
-
-    /// Records the end in memory and on disk, and frees the thread.
-    fn close_turn(&self, turn: &Turn) {
-        self.thread.close_turn(turn);
     }
 
     /// Sends this turn's notifications.

@@ -84,6 +84,29 @@ impl<'a> TurnEmitter<'a> {
         error
     }
 
+    /// How every turn ends: the end recorded (in memory and on disk, the thread freed for the
+    /// next turn), the thread idle, and `turn/completed`.
+    pub async fn finish_turn(&self, turn: Turn) {
+        self.thread.close_turn(&turn);
+        self.emit_status(ThreadStatus::Idle).await;
+        self.emit(ServerNotification::TurnCompleted(TurnNotification {
+            thread_id: self.thread.id.clone(),
+            turn,
+        }))
+        .await;
+    }
+
+    /// Sends `item/started`.
+    pub async fn start_item(&self, item: ThreadItem) {
+        self.emit(ServerNotification::ItemStarted(ItemStartedNotification {
+            item,
+            thread_id: self.thread.id.clone(),
+            turn_id: self.turn_id.to_string(),
+            started_at_ms: now_ms(),
+        }))
+        .await;
+    }
+
     /// Records the item in the turn, then sends `item/completed`.
     pub async fn complete_item(&self, item: ThreadItem) {
         self.thread.record_item(self.turn_id, &item);

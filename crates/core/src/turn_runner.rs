@@ -16,11 +16,7 @@ use futures::StreamExt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tally_protocol::server_notification::*;
-use tally_protocol::types::{
-    CodexErrorInfo, ThreadItem, ThreadStatus, Turn, TurnError, TurnStatus, UserInput,
-};
-use tally_protocol::ServerNotification;
+use tally_protocol::types::{CodexErrorInfo, ThreadItem, TurnError, TurnStatus, UserInput};
 use tokio::sync::{mpsc, oneshot};
 
 /// How long a turn waits for its `turn/start` (or `turn/interrupt`) response to go out first.
@@ -405,14 +401,7 @@ impl TurnRunner {
             content: input.clone(),
             client_id,
         };
-        self.emitter()
-            .emit(ServerNotification::ItemStarted(ItemStartedNotification {
-                item: item.clone(),
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                started_at_ms: now_ms(),
-            }))
-            .await;
+        self.emitter().start_item(item.clone()).await;
         self.push_history(vec![crate::prompt::user_input_item(&input)]);
         self.complete_item(item).await;
     }
@@ -486,19 +475,7 @@ impl TurnRunner {
                 })
                 .await;
         }
-        self.close_turn(&turn);
-        self.emitter().emit_status(ThreadStatus::Idle).await;
-        self.emitter()
-            .emit(ServerNotification::TurnCompleted(TurnNotification {
-                thread_id: self.thread.id.clone(),
-                turn,
-            }))
-            .await;
-    }
-
-    /// Records the turn's end in memory and on disk, and frees the thread for the next turn.
-    fn close_turn(&self, turn: &Turn) {
-        self.thread.close_turn(turn);
+        self.emitter().finish_turn(turn).await;
     }
 
     /// Sends this turn's notifications.

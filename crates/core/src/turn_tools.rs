@@ -125,14 +125,16 @@ impl TurnRunner {
         };
         let sandboxed = match decision {
             ExecDecision::Reject(reason) => {
-                self.start_item(item.view(CommandExecutionStatus::InProgress, None))
+                self.emitter()
+                    .start_item(item.view(CommandExecutionStatus::InProgress, None))
                     .await;
                 self.complete_item(item.view(CommandExecutionStatus::Declined, None))
                     .await;
                 return ToolFlow::Output(format!("exec_command failed: {reason}"));
             }
             ExecDecision::Run { sandboxed } => {
-                self.start_item(item.view(CommandExecutionStatus::InProgress, None))
+                self.emitter()
+                    .start_item(item.view(CommandExecutionStatus::InProgress, None))
                     .await;
                 sandboxed
             }
@@ -150,7 +152,8 @@ impl TurnRunner {
                 if asked {
                     self.set_waiting_on_approval(true).await;
                 }
-                self.start_item(item.view(CommandExecutionStatus::InProgress, None))
+                self.emitter()
+                    .start_item(item.view(CommandExecutionStatus::InProgress, None))
                     .await;
                 let amendment = commands::proposed_prefix(&args.cmd);
                 let mut decisions = vec![
@@ -365,7 +368,9 @@ impl TurnRunner {
             changes: shown.clone(),
             status,
         };
-        self.start_item(view(PatchApplyStatus::InProgress)).await;
+        self.emitter()
+            .start_item(view(PatchApplyStatus::InProgress))
+            .await;
         let changes = match decision {
             PatchDecision::Apply => changes,
             PatchDecision::Reject(reason) => {
@@ -500,7 +505,8 @@ impl TurnRunner {
             success,
             duration_ms: (status != DynamicToolCallStatus::InProgress).then(|| now_ms() - started),
         };
-        self.start_item(view(DynamicToolCallStatus::InProgress, None, None))
+        self.emitter()
+            .start_item(view(DynamicToolCallStatus::InProgress, None, None))
             .await;
         let request = ServerRequest::DynamicToolCall(DynamicToolCallParams {
             thread_id: self.thread.id.clone(),
@@ -680,17 +686,6 @@ impl TurnRunner {
         self.thread.state().waiting_on_user_input = waiting;
         let status = self.thread.status();
         self.emitter().emit_status(status).await;
-    }
-
-    async fn start_item(&self, item: ThreadItem) {
-        self.emitter()
-            .emit(ServerNotification::ItemStarted(ItemStartedNotification {
-                item,
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                started_at_ms: now_ms(),
-            }))
-            .await;
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tally_protocol::server_notification::*;
 use tally_protocol::types::{
-    CommandExecutionSource, CommandExecutionStatus, ThreadItem, ThreadStatus, Turn, TurnStatus,
+    CommandExecutionSource, CommandExecutionStatus, ThreadItem, TurnStatus,
 };
 use tally_protocol::ServerNotification;
 use tokio::sync::{mpsc, oneshot};
@@ -89,14 +89,7 @@ impl UserShellRun {
         let turn = self
             .emitter()
             .turn_view(started_at_ms, status, Vec::new(), None);
-        self.close_turn(&turn);
-        self.emitter().emit_status(ThreadStatus::Idle).await;
-        self.emitter()
-            .emit(ServerNotification::TurnCompleted(TurnNotification {
-                thread_id: self.thread.id.clone(),
-                turn,
-            }))
-            .await;
+        self.emitter().finish_turn(turn).await;
     }
 
     /// Starts the item, runs the command (streaming its output) and completes the item.
@@ -116,12 +109,7 @@ impl UserShellRun {
             duration_ms: result.map(|r| i64::try_from(r.duration.as_millis()).unwrap_or(i64::MAX)),
         };
         self.emitter()
-            .emit(ServerNotification::ItemStarted(ItemStartedNotification {
-                item: view(CommandExecutionStatus::InProgress, None),
-                thread_id: self.thread.id.clone(),
-                turn_id: self.turn_id.clone(),
-                started_at_ms: now_ms(),
-            }))
+            .start_item(view(CommandExecutionStatus::InProgress, None))
             .await;
         let request = ExecRequest {
             argv: argv.clone(),
@@ -212,11 +200,6 @@ impl UserShellRun {
                 },
             ))
             .await;
-    }
-
-    /// Records the end in memory and on disk, and frees the thread.
-    fn close_turn(&self, turn: &Turn) {
-        self.thread.close_turn(turn);
     }
 
     /// Sends this turn's notifications.
