@@ -136,19 +136,28 @@ fn every_family_is_stored_once_in_its_own_table_and_seen_in_all_events() {
     );
 }
 
+/// A database as a collector of schema `version` left it (migrations up to it, recorded).
+fn database_at_version(path: &std::path::Path, version: i64) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)",
+    )
+    .unwrap();
+    for (v, sql) in MIGRATIONS.iter().filter(|m| m.0 <= version) {
+        conn.execute_batch(sql).unwrap();
+        conn.execute("INSERT INTO schema_version VALUES (?1, 0)", [v])
+            .unwrap();
+    }
+    conn
+}
+
 #[test]
 fn a_version_1_database_is_migrated_without_losing_or_repeating_an_event() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v1.sqlite3");
     {
         // The layout version 1 wrote: every event in `events`, typed ones also in their table.
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL);
-             INSERT INTO schema_version VALUES (1, 0);",
-        )
-        .unwrap();
-        conn.execute_batch(MIGRATIONS[0].1).unwrap();
+        let conn = database_at_version(&path, 1);
         conn.execute_batch(
             r#"INSERT INTO events VALUES
                  (1, 'a', 'turn-1', 'client', 'codex_turn_event', 5, 1800000000000, 'vscode', '{"turn_id":"t1"}'),
@@ -216,14 +225,7 @@ fn a_version_2_database_still_knows_its_derived_ids_after_the_migration() {
     let old = timed(1);
     {
         // The layout version 2 wrote: ids claimed by (account, event_id) alone.
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL);
-             INSERT INTO schema_version VALUES (1, 0), (2, 0);",
-        )
-        .unwrap();
-        conn.execute_batch(MIGRATIONS[0].1).unwrap();
-        conn.execute_batch(MIGRATIONS[1].1).unwrap();
+        let conn = database_at_version(&path, 2);
         for (id, source) in [(old.event_id.as_str(), "derived"), ("sent-1", "client")] {
             conn.execute(
                 "INSERT INTO events (account, event_id, id_source, event_type, received_at_ms, ts_ms, client, params)
