@@ -1,6 +1,8 @@
 //! Stable ids for events that arrive without `event_id` (Codex sends none): SHA-256 of the canonical
 //! JSON of `[event_type, event_params, account]`, with object keys sorted at every depth.
 
+use std::io::{self, Write};
+
 use serde_json_borrow::{ObjectAsVec, Value};
 use sha2::{Digest, Sha256};
 
@@ -11,74 +13,75 @@ pub const DERIVED_PREFIX: &str = "sha256:";
 
 /// The dedup id of an event without `event_id`.
 pub fn derive_event_id(event_type: &str, params: &ObjectAsVec<'_>, account: &str) -> EventId {
-    let mut canonical = String::with_capacity(256);
-    canonical.push('[');
-    push_json_string(event_type, &mut canonical);
-    canonical.push(',');
-    write_canonical_object(params, &mut canonical);
-    canonical.push(',');
-    push_json_string(account, &mut canonical);
-    canonical.push(']');
-    EventId(
-        format!(
-            "{DERIVED_PREFIX}{}",
-            hex(&Sha256::digest(canonical.as_bytes()))
-        )
-        .into(),
-    )
+    // The canonical text goes straight into the hash, piece by piece, never built as a whole.
+    let mut hasher = Sha256::new();
+    let written = write_event(event_type, params, account, &mut hasher);
+    debug_assert!(written.is_ok(), "hashing does not fail");
+    EventId(format!("{DERIVED_PREFIX}{}", hex(&hasher.finalize())).into())
+}
+
+/// The hashed text: `[event_type, event_params, account]` in canonical JSON.
+fn write_event(
+    event_type: &str,
+    params: &ObjectAsVec<'_>,
+    account: &str,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    out.write_all(b"[")?;
+    serde_json::to_writer(&mut *out, event_type)?;
+    out.write_all(b",")?;
+    write_canonical_object(params, out)?;
+    out.write_all(b",")?;
+    serde_json::to_writer(&mut *out, account)?;
+    out.write_all(b"]")
 }
 
 /// Canonical JSON of a value: compact, object keys sorted by bytes (the last of a repeated key
 /// wins, as when the object is read into a map), independent of the order the sender used.
 pub fn canonical_json(value: &Value<'_>) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
+    let mut out = Vec::new();
+    // Writing to a Vec does not fail, and serde_json writes UTF-8.
+    let _ = write_canonical(value, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_canonical(value: &Value<'_>, out: &mut String) {
+fn write_canonical(value: &Value<'_>, out: &mut impl Write) -> io::Result<()> {
     match value {
         Value::Object(map) => write_canonical_object(map, out),
         Value::Array(items) => {
-            out.push('[');
+            out.write_all(b"[")?;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.write_all(b",")?;
                 }
-                write_canonical(item, out);
+                write_canonical(item, out)?;
             }
-            out.push(']');
+            out.write_all(b"]")
         }
-        Value::Str(s) => push_json_string(s, out),
-        // Null, booleans and numbers: serde_json's compact form is already canonical.
-        scalar => out.push_str(&serde_json::to_string(scalar).unwrap_or_default()),
+        // Strings, null, booleans and numbers: serde_json's compact form is already canonical.
+        scalar => Ok(serde_json::to_writer(out, scalar)?),
     }
 }
 
-fn write_canonical_object(map: &ObjectAsVec<'_>, out: &mut String) {
+fn write_canonical_object(map: &ObjectAsVec<'_>, out: &mut impl Write) -> io::Result<()> {
     // Stable sort keeps repeated keys in sending order, so the last of each run is the one kept.
     let mut entries: Vec<(&str, &Value<'_>)> = map.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    out.push('{');
+    out.write_all(b"{")?;
     let mut first = true;
     for (i, (key, value)) in entries.iter().enumerate() {
         if entries.get(i + 1).is_some_and(|next| next.0 == *key) {
             continue;
         }
         if !first {
-            out.push(',');
+            out.write_all(b",")?;
         }
         first = false;
-        push_json_string(key, out);
-        out.push(':');
-        write_canonical(value, out);
+        serde_json::to_writer(&mut *out, key)?;
+        out.write_all(b":")?;
+        write_canonical(value, out)?;
     }
-    out.push('}');
-}
-
-fn push_json_string(s: &str, out: &mut String) {
-    // Serializing a str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    out.write_all(b"}")
 }
 
 /// Lowercase hex of bytes.
