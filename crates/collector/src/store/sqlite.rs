@@ -36,6 +36,8 @@ struct Writer {
 struct BatchWriter {
     /// The event INSERTs (one per family, then the untyped one), prepared on first use.
     inserts: Vec<Option<BorrowingInsert>>,
+    /// The INSERT that claims an id, prepared on first use.
+    claim: Option<BorrowingInsert>,
     /// `legacy_derived_ids` holds ids (schema version 3), so derived ids are looked up there too.
     legacy_derived_ids: bool,
 }
@@ -50,6 +52,7 @@ impl Writer {
         Ok(Writer {
             batch: BatchWriter {
                 inserts: (0..=FAMILIES.len()).map(|_| None).collect(),
+                claim: None,
                 legacy_derived_ids,
             },
             conn,
@@ -332,7 +335,7 @@ impl BatchWriter {
     }
 
     /// Claims the event's id; false when it was claimed before (the event is a duplicate).
-    fn claim(&self, tx: &Connection, event: &IncomingEvent) -> Result<bool, StoreError> {
+    fn claim(&mut self, tx: &Connection, event: &IncomingEvent) -> Result<bool, StoreError> {
         let (account, id) = (&*event.account, event.event_id.as_str());
         if self.legacy_derived_ids && event.id_source == IdSource::Derived {
             let mut legacy = tx.prepare_cached(
@@ -342,10 +345,19 @@ impl BatchWriter {
                 return Ok(false);
             }
         }
-        let mut claim = tx.prepare_cached(
-            "INSERT OR IGNORE INTO event_ids (account, at_ms, event_id) VALUES (?1, ?2, ?3)",
-        )?;
-        Ok(claim.execute(params![account, event.claim_at_ms, id])? == 1)
+        let claim = match &mut self.claim {
+            Some(claim) => claim,
+            None => self.claim.insert(BorrowingInsert::prepare(
+                tx,
+                "INSERT OR IGNORE INTO event_ids (account, at_ms, event_id) VALUES (?1, ?2, ?3)",
+            )?),
+        };
+        let values = [
+            ValueRef::Text(account.as_bytes()),
+            ValueRef::Integer(event.claim_at_ms),
+            ValueRef::Text(id.as_bytes()),
+        ];
+        Ok(claim.execute(values)? == 1)
     }
 }
 
