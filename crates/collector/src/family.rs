@@ -3,6 +3,8 @@
 //! typed inserts of every store. Table names here are static; values always go in as parameters.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use bytestring::ByteString;
 
@@ -391,9 +393,20 @@ pub fn family_for(event_type: &str) -> Option<&'static Family> {
 
 /// Position in [`FAMILIES`] of the typed table for an event type.
 pub fn family_index(event_type: &str) -> Option<usize> {
-    FAMILIES
-        .iter()
-        .position(|f| f.event_types.contains(&event_type))
+    // Looked up several times per event: a table built once, with a fixed-seed hash (read-only,
+    // so crafted type names cannot degrade it).
+    type Index = HashMap<&'static str, usize, foldhash::fast::FixedState>;
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut index = Index::default();
+        for (i, family) in FAMILIES.iter().enumerate() {
+            for ty in family.event_types {
+                index.entry(ty).or_insert(i);
+            }
+        }
+        index
+    });
+    index.get(event_type).copied()
 }
 
 /// The typed values of an event of this family from what was sent for each column (in column

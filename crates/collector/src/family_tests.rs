@@ -22,6 +22,17 @@ fn every_event_type_has_at_most_one_family() {
 }
 
 #[test]
+fn each_event_type_finds_its_own_family_and_others_none() {
+    for (i, family) in FAMILIES.iter().enumerate() {
+        for ty in family.event_types {
+            assert_eq!(family_index(ty), Some(i), "{ty}");
+        }
+    }
+    assert_eq!(family_index("codex_turn_event_x"), None);
+    assert_eq!(family_index(""), None);
+}
+
+#[test]
 fn nested_column_paths_are_at_most_two_deep() {
     // The params scan keeps children of top-level objects only.
     for family in FAMILIES {
