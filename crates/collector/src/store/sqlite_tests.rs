@@ -7,8 +7,12 @@ use crate::event::IncomingEvent;
 const NOW: i64 = 1_800_000_000_000;
 
 fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    open_at(dir.path().join("nested").join("a.sqlite3"))
+}
+
+fn open_at(path: std::path::PathBuf) -> SqliteStore {
     SqliteStore::open(&SqliteConfig {
-        path: dir.path().join("nested").join("a.sqlite3"),
+        path,
         ..SqliteConfig::default()
     })
     .unwrap()
@@ -167,11 +171,7 @@ fn a_version_1_database_is_migrated_without_losing_or_repeating_an_event() {
         )
         .unwrap();
     }
-    let store = SqliteStore::open(&SqliteConfig {
-        path,
-        ..SqliteConfig::default()
-    })
-    .unwrap();
+    let store = open_at(path);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM all_events"), 2);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM events"), 1);
     let moved: (String, String, i64) = store
@@ -240,11 +240,7 @@ fn a_version_2_database_still_knows_its_derived_ids_after_the_migration() {
             .unwrap();
         }
     }
-    let store = SqliteStore::open(&SqliteConfig {
-        path,
-        ..SqliteConfig::default()
-    })
-    .unwrap();
+    let store = open_at(path);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM legacy_derived_ids"), 1);
     // Retries of both old events are duplicates; a new derived event is stored, filed at its own
     // time, and is a duplicate when retried.
