@@ -2,9 +2,8 @@
 //! notifications in Codex order (each validated against the schema by the client), the request
 //! it sends, steer and turn/start refused while it runs, and the summary replacing history.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tally_test_support::{methods, sse, AppClient, MockReply, MockResponsesServer, SchemaMode};

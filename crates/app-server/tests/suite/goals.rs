@@ -2,9 +2,8 @@
 //! against the schema by the client), bad params, and the goal snapshot after `thread/resume`,
 //! also after a restart.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use tally_test_support::{methods, AppClient, MockResponsesServer, SchemaMode};
 

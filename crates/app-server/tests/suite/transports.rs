@@ -1,6 +1,6 @@
 //! The Unix-socket transport and WebSocket upgrade auth, end to end with schema-checked clients.
 
-mod common;
+use crate::common;
 
 use serde_json::json;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! compaction turn makes no `codex_turn_event`, and neither the goal objective, the compaction
 //! summary nor the remote URL leaves the process.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::time::Duration;

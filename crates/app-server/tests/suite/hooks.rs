@@ -3,7 +3,7 @@
 //! `hook/started` / `hook/completed` in a turn, and `codex_hook_run`. Every server message is
 //! schema-checked by `AppClient`.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::path::Path;

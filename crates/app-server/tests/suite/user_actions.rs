@@ -3,9 +3,8 @@
 //! (`thread/shellCommand`) and naming a thread (`thread/name/set`). Every server message is
 //! schema-checked by the client.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

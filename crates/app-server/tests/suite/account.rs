@@ -1,10 +1,9 @@
 //! `account/read`, `account/login/start`, `account/logout`, `account/updated`, and refreshing
 //! client-owned ChatGPT tokens through `account/chatgptAuthTokens/refresh`.
 
-mod common;
 
 use base64::Engine;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tally_test_support::{sse, MockReply, MockResponsesServer, SchemaMode};

@@ -2,9 +2,8 @@
 //! model (and the mock Responses server), approvals answered by scripted clients, broadcast,
 //! replay after reconnect, interrupts, and the sandbox. Every server message is schema-checked.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tally_app_server::{AppServer, AppServerOptions};

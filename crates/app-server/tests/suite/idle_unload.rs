@@ -4,9 +4,8 @@
 //! or one with a running turn stays. The timeout is configured short; nothing sleeps: the
 //! unload of one thread is the clock that shows the others outlived the timeout.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;

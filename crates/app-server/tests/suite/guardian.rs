@@ -2,7 +2,7 @@
 //! review session on the model, no approval request reaches the client, anything but an allow
 //! declines, and `codex_guardian_review` carries outcomes without anything private.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::sync::Arc;

@@ -1,9 +1,8 @@
 //! End-to-end sessions over the line (stdio) and WebSocket transports against a mock Responses
 //! server; every server message is validated against the Codex schema by the client.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tally_test_support::{methods, sse, AppClient, MockReply, MockResponsesServer, SchemaMode};

@@ -1,7 +1,7 @@
 //! Tool analytics end to end on the offline model: a command approved, a patch declined and a
 //! dynamic tool call become their Codex events, with canaries planted in every private field.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::time::Duration;

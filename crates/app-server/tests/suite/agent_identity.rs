@@ -2,10 +2,9 @@
 //! Tally collector, its thread gets a task, model requests and analytics batches go out signed
 //! and are accepted; with the feature off everything is bearer. No secret reaches the logs.
 
-mod common;
 
 use base64::Engine;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
