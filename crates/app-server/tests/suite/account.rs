@@ -1,9 +1,8 @@
 //! `account/read`, `account/login/start`, `account/logout`, `account/updated`, and refreshing
 //! client-owned ChatGPT tokens through `account/chatgptAuthTokens/refresh`.
 
-
-use base64::Engine;
 use crate::common::*;
+use base64::Engine;
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tally_test_support::{sse, MockReply, MockResponsesServer, SchemaMode};

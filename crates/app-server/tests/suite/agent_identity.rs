@@ -2,9 +2,8 @@
 //! Tally collector, its thread gets a task, model requests and analytics batches go out signed
 //! and are accepted; with the feature off everything is bearer. No secret reaches the logs.
 
-
-use base64::Engine;
 use crate::common::*;
+use base64::Engine;
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,6 @@
 //! Analytics end to end: a real session through the seam, reduced and delivered to a loopback
 //! collector; checks the event sequence, ids, and that no private string leaves.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;

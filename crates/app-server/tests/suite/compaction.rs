@@ -2,7 +2,6 @@
 //! notifications in Codex order (each validated against the schema by the client), the request
 //! it sends, steer and turn/start refused while it runs, and the summary replacing history.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! Bad input: each error has the code and message clients rely on, and the connection keeps working.
 
-
 use crate::common::*;
 use serde_json::json;
 use tally_test_support::{AppClient, MockResponsesServer, SchemaMode};

@@ -2,7 +2,6 @@
 //! against the schema by the client), bad params, and the goal snapshot after `thread/resume`,
 //! also after a restart.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use tally_test_support::{methods, AppClient, MockResponsesServer, SchemaMode};

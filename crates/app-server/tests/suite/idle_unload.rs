@@ -4,7 +4,6 @@
 //! or one with a running turn stays. The timeout is configured short; nothing sleeps: the
 //! unload of one thread is the clock that shows the others outlived the timeout.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

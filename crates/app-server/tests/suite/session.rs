@@ -1,7 +1,6 @@
 //! End-to-end sessions over the line (stdio) and WebSocket transports against a mock Responses
 //! server; every server message is validated against the Codex schema by the client.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -2,7 +2,6 @@
 //! model (and the mock Responses server), approvals answered by scripted clients, broadcast,
 //! replay after reconnect, interrupts, and the sandbox. Every server message is schema-checked.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use std::sync::Arc;

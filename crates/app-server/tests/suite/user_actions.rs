@@ -3,7 +3,6 @@
 //! (`thread/shellCommand`) and naming a thread (`thread/name/set`). Every server message is
 //! schema-checked by the client.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
