@@ -3,8 +3,8 @@
 //! percentiles per batch size. Also measures the store alone (no HTTP) for comparison.
 //!
 //! `cargo bench -p tally-collector --bench ingest -- [--batches 1,100,1000] [--events 200000]
-//!  [--concurrency 4] [--synchronous full|normal] [--store-only | --http-only] [--ids tally|derived] [--page-size N]
-//!  [--clickhouse-url URL]`
+//!  [--concurrency 4] [--synchronous full|normal] [--store-only | --http-only] [--ids tally|derived]
+//!  [--times live|fixed] [--page-size N] [--clickhouse-url URL]`
 //!
 //! With `--clickhouse-url http://127.0.0.1:8123` the same runs go to a ClickHouse server (one fresh
 //! database per run) instead of SQLite.
@@ -31,6 +31,7 @@ struct Args {
     page_size: Option<u32>,
     clickhouse_url: Option<String>,
     ids: Ids,
+    times: Times,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         page_size: None,
         clickhouse_url: None,
         ids: Ids::Tally,
+        times: Times::Live,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -82,22 +84,58 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("bad --ids {other} (tally or derived)")),
                 }
             }
+            "--times" => {
+                args.times = match value()?.as_str() {
+                    "live" => Times::Live,
+                    "fixed" => Times::Fixed,
+                    other => return Err(format!("bad --times {other} (live or fixed)")),
+                }
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(args)
 }
 
-/// Realistic events as JSON text without the leading `{`, so an id can be prefixed cheaply.
-fn event_tails() -> Vec<String> {
-    let now = std::time::SystemTime::now()
+/// Makes the batch bodies: realistic events (three fixture sessions, cycled) with ids as asked
+/// and times as asked.
+struct EventSource {
+    ids: Ids,
+    times: Times,
+    /// The sessions as first made, used as they are with [`Times::Fixed`].
+    fixed: Vec<String>,
+}
+
+impl EventSource {
+    fn new(ids: Ids, times: Times) -> Self {
+        EventSource {
+            ids,
+            times,
+            fixed: event_tails(now_ms() / 1000 - 3600),
+        }
+    }
+
+    /// A batch body of `n` events, the first being event `first` of the run.
+    fn body(&self, first: usize, n: usize) -> String {
+        match self.times {
+            Times::Fixed => body(&self.fixed, first, n, self.ids),
+            Times::Live => body(&event_tails(now_ms() / 1000), first, n, self.ids),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let start = i64::try_from(now).unwrap_or(0) - 3600;
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The fixture's sessions, started at `start_s`, as JSON text without the leading `{`, so an id
+/// can be prefixed cheaply.
+fn event_tails(start_s: i64) -> Vec<String> {
     let mut tails = Vec::new();
     for (i, client) in ["vscode", "tui", "jetbrains"].iter().enumerate() {
-        for event in session(client, i as u64, 5, start) {
+        for event in session(client, i as u64, 5, start_s) {
             let text = event.to_string();
             let tail = text[1..].to_owned();
             assert!(
@@ -113,12 +151,9 @@ fn event_tails() -> Vec<String> {
 /// A batch body of `n` events. With `Ids::Tally` each carries a fresh UUIDv7 `event_id` (as Tally
 /// sends); with `Ids::Derived` none does and each gets a distinct `seq` field, so the collector
 /// derives a distinct hash id per event (as for a real Codex), and a `completed_at_ms` of the
-/// moment the batch is made (real events are sent soon after they happen, so their times advance;
-/// the fixture's own times are a fixed handful, which no real stream of id-less events has).
+/// moment the batch is made (real events are sent soon after they happen, so their times advance).
 fn body(tails: &[String], first: usize, n: usize, ids: Ids) -> String {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let now_ms = now_ms();
     let mut out = String::with_capacity(n * 1100 + 16);
     out.push_str("{\"events\":[");
     for k in 0..n {
@@ -158,6 +193,18 @@ const PARAMS_OPEN: &str = "\"event_params\":{";
 enum Ids {
     Tally,
     Derived,
+}
+
+/// How the events' own times move from batch to batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Times {
+    /// Each batch holds sessions that start when it is made, as a live stream of events does:
+    /// rows land at the end of the time indexes.
+    Live,
+    /// Every batch repeats the same sessions of an hour ago: rows land at the same few dozen
+    /// places in the time indexes, batch after batch (the pessimistic case, and what the bench
+    /// measured before `--times` existed).
+    Fixed,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -272,10 +319,9 @@ fn run_config(args: &Args, dir: &tempfile::TempDir, run: &str) -> CollectorConfi
 async fn run_http(
     args: &Args,
     batch: usize,
-    tails: Arc<Vec<String>>,
+    source: Arc<EventSource>,
     loadgen: &tokio::runtime::Handle,
 ) -> anyhow::Result<()> {
-    let ids = args.ids;
     let dir = tempfile::tempdir()?;
     let config = run_config(args, &dir, &format!("http{batch}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -291,7 +337,7 @@ async fn run_http(
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.max(1) {
-        let (http, url, next, tails) = (http.clone(), url.clone(), next.clone(), tails.clone());
+        let (http, url, next, source) = (http.clone(), url.clone(), next.clone(), source.clone());
         // The load generator runs on its own runtime, so its CPU time can be told apart.
         workers.push(loadgen.spawn(async move {
             let mut lat = Vec::new();
@@ -302,7 +348,7 @@ async fn run_http(
                 if b >= batches_total || Instant::now() > deadline {
                     break;
                 }
-                let text = body(&tails, b * batch, batch, ids);
+                let text = source.body(b * batch, batch);
                 let t = Instant::now();
                 let response = http
                     .post(&url)
@@ -340,7 +386,7 @@ async fn run_http(
     Ok(())
 }
 
-async fn run_store(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow::Result<()> {
+async fn run_store(args: &Args, batch: usize, source: &EventSource) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let config = run_config(args, &dir, &format!("store{batch}"));
     let store = open_store(&config).await?;
@@ -358,7 +404,7 @@ async fn run_store(args: &Args, batch: usize, tails: Arc<Vec<String>>) -> anyhow
             break;
         }
         let g = Instant::now();
-        let text = body(&tails, b * batch, batch, args.ids);
+        let text = source.body(b * batch, batch);
         generating += g.elapsed();
         let t = Instant::now();
         // Decode as the endpoint does, so the number covers everything but HTTP.
@@ -396,14 +442,14 @@ fn main() -> anyhow::Result<()> {
         .thread_name("collector")
         .enable_all()
         .build()?;
-    let tails = Arc::new(event_tails());
+    let source = Arc::new(EventSource::new(args.ids, args.times));
     let loadgen = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(LOADGEN)
         .enable_all()
         .build()?;
     println!(
-        "ingest bench: {}, {} events per batch size, concurrency {}, synchronous {:?}, ids {:?}, {} cores",
+        "ingest bench: {}, {} events per batch size, concurrency {}, synchronous {:?}, ids {:?}, times {:?}, {} cores",
         if args.clickhouse_url.is_some() {
             "clickhouse"
         } else {
@@ -413,6 +459,7 @@ fn main() -> anyhow::Result<()> {
         args.concurrency,
         args.synchronous,
         args.ids,
+        args.times,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     runtime.block_on(async {
@@ -421,10 +468,10 @@ fn main() -> anyhow::Result<()> {
                 continue;
             }
             if !args.http_only {
-                run_store(&args, batch, tails.clone()).await?;
+                run_store(&args, batch, &source).await?;
             }
             if !args.store_only {
-                run_http(&args, batch, tails.clone(), loadgen.handle()).await?;
+                run_http(&args, batch, source.clone(), loadgen.handle()).await?;
             }
         }
         Ok::<(), anyhow::Error>(())

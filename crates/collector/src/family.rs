@@ -418,18 +418,17 @@ pub fn typed_values<'a>(
     sent: &[Option<Scalar<'a>>],
     strict: bool,
 ) -> Result<Vec<TypedValue<Cow<'a, str>>>, (String, String)> {
-    family
-        .columns
-        .iter()
-        .enumerate()
-        .map(
-            |(i, column)| match column.convert(sent.get(i).and_then(Option::as_ref)) {
-                Ok(value) => Ok(value),
-                Err(_) if !strict => Ok(TypedValue::Null),
-                Err(reason) => Err((column.json_path().join("."), reason)),
-            },
-        )
-        .collect()
+    // Sized up front: collecting a Result iterator would grow the vector from empty, reallocating
+    // several times per event (~5% of ingest CPU in the profile).
+    let mut values = Vec::with_capacity(family.columns.len());
+    for (i, column) in family.columns.iter().enumerate() {
+        values.push(match column.convert(sent.get(i).and_then(Option::as_ref)) {
+            Ok(value) => value,
+            Err(_) if !strict => TypedValue::Null,
+            Err(reason) => return Err((column.json_path().join("."), reason)),
+        });
+    }
+    Ok(values)
 }
 
 /// The JSON type name of a raw JSON text (already known to be valid JSON), from its first bytes.
