@@ -241,10 +241,10 @@ fn params_are_kept_as_sent_and_typed_columns_extracted_once() {
     let family = crate::family::family_for("codex_turn_event").unwrap();
     let column = |name: &str| {
         let i = family.columns.iter().position(|c| c.name == name).unwrap();
-        event.typed[i].clone()
+        event.typed_value(i)
     };
     use crate::family::TypedValue;
-    assert_eq!(column("turn_id"), TypedValue::Text("t-1".into()));
+    assert_eq!(column("turn_id"), TypedValue::Text("t-1"));
     assert_eq!(column("duration_ms"), TypedValue::Int(42));
     assert_eq!(column("is_first_turn"), TypedValue::Int(1));
     assert_eq!(column("model"), TypedValue::Null);

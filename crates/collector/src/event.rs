@@ -1,7 +1,6 @@
 //! The collector's own view of an event: what the wire carried plus what the collector derived
 //! (id, account, client, time), and the quarantined form of an event it could not accept.
 
-use std::borrow::Cow;
 
 use bytestring::ByteString;
 use serde::Serialize;
@@ -68,7 +67,7 @@ pub struct IncomingEvent {
     /// `event_params` as JSON text, as the sender wrote it (the raw column).
     pub params_json: ByteString,
     /// The typed columns of the event's family, in the family's column order (empty when the
-    /// event type has no typed table).
+    /// event type has no typed table); read them with [`IncomingEvent::typed_value`].
     #[serde(skip)]
     pub typed: Vec<TypedValue>,
     /// The account the event belongs to (from the token, else the `chatgpt-account-id` header, else "").
@@ -108,6 +107,15 @@ impl Receipt {
 }
 
 impl IncomingEvent {
+    /// Typed column `i` of the event's family (NULL when the event has no such column).
+    pub fn typed_value(&self, i: usize) -> TypedValue<&str> {
+        match self.typed.get(i) {
+            Some(TypedValue::Text(text)) => TypedValue::Text(text.resolve(&self.params_json)),
+            Some(TypedValue::Int(i)) => TypedValue::Int(*i),
+            Some(TypedValue::Null) | None => TypedValue::Null,
+        }
+    }
+
     /// Builds an event from its parsed params, deriving the id when the sender gave none. `body`
     /// is the text the event was read from: borrowed text inside it is shared, not copied (text
     /// from anywhere else is copied, so any `body` is correct).
@@ -135,11 +143,6 @@ impl IncomingEvent {
             Some(c) => share(body, truncate(c, MAX_CLIENT_LEN)),
             None => receipt.fallback_client.clone(),
         };
-        let typed = params
-            .typed
-            .into_iter()
-            .map(|v| v.map_text(|text| share_cow(body, text)))
-            .collect();
         IncomingEvent {
             event_id,
             id_source,
@@ -147,7 +150,7 @@ impl IncomingEvent {
             params_json: share(body, params.json),
             client,
             ts_ms: occurred_at_ms(&params.times, receipt.received_at_ms),
-            typed,
+            typed: params.typed,
             account: receipt.account.clone(),
             received_at_ms: receipt.received_at_ms,
             claim_at_ms,
@@ -191,14 +194,6 @@ fn share(body: &ByteString, text: &str) -> ByteString {
     match inside {
         true => body.slice_ref(text),
         false => ByteString::from(text),
-    }
-}
-
-/// Like [`share`], but text that is already owned is moved, not copied.
-fn share_cow(body: &ByteString, text: Cow<'_, str>) -> ByteString {
-    match text {
-        Cow::Borrowed(text) => share(body, text),
-        Cow::Owned(text) => ByteString::from(text),
     }
 }
 

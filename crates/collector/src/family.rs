@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use bytestring::ByteString;
 
 use crate::params_scan::Scalar;
 
@@ -101,9 +100,10 @@ impl Column {
 }
 
 /// A typed column's value as the stores bind it (booleans as 0/1); its text borrowed from the
-/// params while decoding (`Cow`), shared with the body once the event is built (`ByteString`).
+/// params while decoding (`Cow`), a place in the event's params text once the event is built
+/// ([`TypedText`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TypedValue<S = ByteString> {
+pub enum TypedValue<S = TypedText> {
     /// Absent, null, or not of the column's type.
     Null,
     /// Integers and booleans.
@@ -119,6 +119,51 @@ impl<S> TypedValue<S> {
             TypedValue::Null => TypedValue::Null,
             TypedValue::Int(i) => TypedValue::Int(i),
             TypedValue::Text(s) => TypedValue::Text(f(s)),
+        }
+    }
+}
+
+/// Where a typed column's text is kept. Nearly always it is a string of the params as sent, so
+/// an event keeps only its place in its own params text: no copy, no allocation, and no count
+/// on the shared body per value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypedText {
+    /// Bytes `start .. start + len` of the event's params text.
+    InParams {
+        /// Byte offset in the params text.
+        start: u32,
+        /// Length in bytes.
+        len: u32,
+    },
+    /// Text of its own: the string held escapes, or did not come from the params text.
+    Own(Box<str>),
+}
+
+impl TypedText {
+    /// `text`, read from `params`: its place there when it is a slice of it, else a copy.
+    pub fn new(params: &str, text: Cow<'_, str>) -> Self {
+        let text = match text {
+            Cow::Borrowed(text) => text,
+            Cow::Owned(text) => return TypedText::Own(text.into_boxed_str()),
+        };
+        let start = (text.as_ptr() as usize).wrapping_sub(params.as_ptr() as usize);
+        let inside = text.as_ptr() as usize >= params.as_ptr() as usize
+            && start + text.len() <= params.len();
+        match (inside, u32::try_from(start), u32::try_from(text.len())) {
+            (true, Ok(start), Ok(len)) => TypedText::InParams { start, len },
+            _ => TypedText::Own(text.into()),
+        }
+    }
+
+    /// The text, given the params text it was read from ("" if it does not fit there, which an
+    /// event built by [`crate::event::IncomingEvent`] never has).
+    pub fn resolve<'a>(&'a self, params: &'a str) -> &'a str {
+        match self {
+            TypedText::InParams { start, len } => {
+                let (start, len) = (*start as usize, *len as usize);
+                params.get(start..start + len).unwrap_or_default()
+            }
+            TypedText::Own(text) => text,
         }
     }
 }
@@ -412,18 +457,19 @@ pub fn family_index(event_type: &str) -> Option<usize> {
 /// The typed values of an event of this family from what was sent for each column (in column
 /// order). Strict: the first column of the wrong JSON type refuses the event with (field path,
 /// reason). Lenient: such a value is stored as NULL. Absent and null fields are always accepted:
-/// Codex versions differ in what they send.
-pub fn typed_values<'a>(
+/// Codex versions differ in what they send. `text` makes each string what the caller keeps.
+pub fn typed_values<'a, S>(
     family: &Family,
     sent: &[Option<Scalar<'a>>],
     strict: bool,
-) -> Result<Vec<TypedValue<Cow<'a, str>>>, (String, String)> {
+    text: impl Fn(Cow<'a, str>) -> S,
+) -> Result<Vec<TypedValue<S>>, (String, String)> {
     // Sized up front: collecting a Result iterator would grow the vector from empty, reallocating
     // several times per event (~5% of ingest CPU in the profile).
     let mut values = Vec::with_capacity(family.columns.len());
     for (i, column) in family.columns.iter().enumerate() {
         values.push(match column.convert(sent.get(i).and_then(Option::as_ref)) {
-            Ok(value) => value,
+            Ok(value) => value.map_text(&text),
             Err(_) if !strict => TypedValue::Null,
             Err(reason) => return Err((column.json_path().join("."), reason)),
         });

@@ -8,7 +8,7 @@ fn typed<'a>(
 ) -> Result<Vec<TypedValue<Cow<'a, str>>>, (String, String)> {
     let index = family_index(event_type);
     let scan = scan_params(text, index, 4096).unwrap();
-    typed_values(family_for(event_type).unwrap(), &scan.columns, true)
+    typed_values(family_for(event_type).unwrap(), &scan.columns, true, |s| s)
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn lenient_conversion_stores_wrong_types_as_null() {
         64,
     )
     .unwrap();
-    let values = typed_values(family, &scan.columns, false).unwrap();
+    let values = typed_values(family, &scan.columns, false, |s| s).unwrap();
     assert!(values.iter().all(|v| *v == TypedValue::Null));
 }
 
@@ -126,4 +126,22 @@ fn raw_type_names_match_parsed_type_names() {
         };
         assert_eq!(raw_json_type(text), expected, "{text}");
     }
+}
+
+#[test]
+fn typed_text_keeps_the_place_of_a_slice_of_the_params_and_copies_anything_else() {
+    let params = r#"{"turn_id":"t-1"}"#;
+    let slice = &params[12..15];
+    let kept = TypedText::new(params, Cow::Borrowed(slice));
+    assert_eq!(kept, TypedText::InParams { start: 12, len: 3 });
+    assert_eq!(kept.resolve(params), "t-1");
+
+    let elsewhere = String::from("t-1");
+    let copied = TypedText::new(params, Cow::Borrowed(&elsewhere));
+    assert_eq!(copied, TypedText::Own("t-1".into()));
+    let unescaped = TypedText::new(params, Cow::Owned("a\"b".to_owned()));
+    assert_eq!(unescaped.resolve(params), "a\"b");
+
+    // A place read against a shorter text is empty, never a panic.
+    assert_eq!(kept.resolve("{}"), "");
 }

@@ -11,15 +11,16 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json_borrow::{KeyStrType, ObjectAsVec, Value};
 
 use crate::event::truncate;
-use crate::family::{family_index, typed_values, Family, TypedValue, FAMILIES};
+use crate::family::{family_index, typed_values, Family, TypedText, TypedValue, FAMILIES};
 
 /// An event's params as the collector keeps them: the text as sent and what it reads out of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedParams<'a> {
     /// `event_params` as sent.
     pub json: &'a str,
-    /// The family's typed columns, in column order (empty without a family).
-    pub typed: Vec<TypedValue<Cow<'a, str>>>,
+    /// The family's typed columns, in column order (empty without a family); their text is a
+    /// place in `json`.
+    pub typed: Vec<TypedValue<TypedText>>,
     /// `app_server_client.product_client_id`, else `product_client_id`, when not empty.
     pub client: Option<Cow<'a, str>>,
     /// The integer value of each of [`TIME_FIELDS`].
@@ -48,8 +49,10 @@ pub fn parse_params<'a>(
     let family = family_index(event_type);
     let scan = scan_params(json, family, rules.max_string_bytes)?;
     let typed = match family.and_then(|i| FAMILIES.get(i)) {
-        Some(f) => typed_values(f, &scan.columns, rules.strict_types)
-            .map_err(|(field, reason)| (format!(".{field}"), reason))?,
+        Some(f) => typed_values(f, &scan.columns, rules.strict_types, |text| {
+            TypedText::new(json, text)
+        })
+        .map_err(|(field, reason)| (format!(".{field}"), reason))?,
         None => Vec::new(),
     };
     let tree = match rules.keep_tree {

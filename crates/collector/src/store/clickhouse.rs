@@ -297,10 +297,10 @@ fn typed_row(family: &crate::family::Family, event: &IncomingEvent) -> Value {
     row.insert("client".into(), Value::from(&*event.client));
     row.insert("event_type".into(), Value::from(&*event.event_type));
     for (i, column) in family.columns.iter().enumerate() {
-        let value = match event.typed.get(i) {
-            Some(TypedValue::Text(s)) => Value::from(&**s),
-            Some(TypedValue::Int(i)) => Value::from(*i),
-            Some(TypedValue::Null) | None => Value::Null,
+        let value = match event.typed_value(i) {
+            TypedValue::Text(s) => Value::from(s),
+            TypedValue::Int(i) => Value::from(i),
+            TypedValue::Null => Value::Null,
         };
         row.insert(column.name.into(), value);
     }

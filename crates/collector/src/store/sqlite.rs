@@ -416,10 +416,10 @@ fn event_values(event: &IncomingEvent, typed_columns: usize) -> impl Iterator<It
         ValueRef::Text(event.client.as_bytes()),
         ValueRef::Text(event.params_json.as_bytes()),
     ];
-    let typed = (0..typed_columns).map(|i| match event.typed.get(i) {
-        Some(TypedValue::Text(s)) => ValueRef::Text(s.as_bytes()),
-        Some(TypedValue::Int(i)) => ValueRef::Integer(*i),
-        Some(TypedValue::Null) | None => ValueRef::Null,
+    let typed = (0..typed_columns).map(|i| match event.typed_value(i) {
+        TypedValue::Text(s) => ValueRef::Text(s.as_bytes()),
+        TypedValue::Int(i) => ValueRef::Integer(i),
+        TypedValue::Null => ValueRef::Null,
     });
     common.into_iter().chain(typed)
 }
