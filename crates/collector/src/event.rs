@@ -1,7 +1,6 @@
 //! The collector's own view of an event: what the wire carried plus what the collector derived
 //! (id, account, client, time), and the quarantined form of an event it could not accept.
 
-
 use bytestring::ByteString;
 use serde::Serialize;
 use serde_json_borrow::ObjectAsVec;

@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-
 use crate::params_scan::Scalar;
 
 /// The JSON type a typed column expects.

@@ -13,6 +13,7 @@ use bytestring::ByteString;
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::body_buffers::BodyBuffers;
 use crate::config::Scope;
 use crate::decode::{body_text, decode_text, decompress, ContentEncoding};
 use crate::error::ApiError;
@@ -119,9 +120,13 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
         return Err(ApiError::BodyTooLarge { limit });
     }
     let expected = content_length(headers).unwrap_or(0);
-    let body = tokio::time::timeout(BODY_READ_DEADLINE, read_body(body, expected, limit))
+    let buffer = state.body_buffers.take(expected.min(limit));
+    let body = tokio::time::timeout(BODY_READ_DEADLINE, read_body(body, buffer, limit))
         .await
         .map_err(|_| ApiError::BodyTimeout)??;
+    // Given back when this request ends: by then its batch is written and its events, which
+    // share the body, are gone (if not, the buffer is simply dropped).
+    let _give_back = GiveBack(&state.body_buffers, Some(body.clone()));
     let limits = config.decode_limits();
     let received_at_ms = crate::time::now_ms();
     let originator = headers
@@ -197,6 +202,17 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
     Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
 }
 
+/// Gives a body buffer back to the spares when dropped.
+struct GiveBack<'a>(&'a BodyBuffers, Option<Bytes>);
+
+impl Drop for GiveBack<'_> {
+    fn drop(&mut self) {
+        if let Some(body) = self.1.take() {
+            self.0.give_back(body);
+        }
+    }
+}
+
 /// Most rejects listed one by one in a 400 answer (all are quarantined and counted).
 pub const MAX_LISTED_REJECTS: usize = 100;
 
@@ -238,15 +254,14 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
         .ok()
 }
 
-/// Reads the body (room for the `expected` bytes the client announced is made at once), stopping
-/// as soon as it passes `limit` bytes.
+/// Reads the body into `out` (made with room for the bytes the client announced), stopping as
+/// soon as it passes `limit` bytes.
 async fn read_body(
     body: axum::body::Body,
-    expected: usize,
+    mut out: BytesMut,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
     let mut stream = body.into_data_stream();
-    let mut out = BytesMut::with_capacity(expected.min(limit));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
         if out.len() + chunk.len() > limit {

@@ -11,6 +11,7 @@
 
 pub mod agent_identity;
 pub mod auth;
+pub mod body_buffers;
 pub mod codex_endpoints;
 pub mod config;
 pub mod dashboard;

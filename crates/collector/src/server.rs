@@ -30,6 +30,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How long shutdown waits for the writer to drain queued batches.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Request-body buffers kept for reuse at most, and the largest kept: a batch of 1000 events is
+/// about a megabyte, so this holds at most 16 MiB for the common case and nothing for rare huge
+/// bodies.
+const SPARE_BODY_BUFFERS: usize = 8;
+const MAX_SPARE_BODY_BYTES: usize = 2 << 20;
+
 /// Everything a request handler needs.
 pub struct AppState {
     /// The configuration the collector runs with.
@@ -44,6 +50,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Ingest requests being read and decoded at most (bounds memory; 429 beyond).
     pub inflight: Arc<tokio::sync::Semaphore>,
+    /// Spare request-body buffers.
+    pub body_buffers: crate::body_buffers::BodyBuffers,
 }
 
 impl std::fmt::Debug for AppState {
@@ -115,6 +123,10 @@ impl Collector {
         let (queue, writer) =
             IngestQueue::spawn(store.clone(), config.queue_capacity, metrics.clone());
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests));
+        let body_buffers = crate::body_buffers::BodyBuffers::new(
+            SPARE_BODY_BUFFERS.min(config.max_inflight_requests),
+            MAX_SPARE_BODY_BYTES,
+        );
         let state = Arc::new(AppState {
             config,
             auth,
@@ -122,6 +134,7 @@ impl Collector {
             store,
             metrics,
             inflight,
+            body_buffers,
         });
         Ok(Collector { state, writer })
     }
