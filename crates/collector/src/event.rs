@@ -65,8 +65,12 @@ pub struct IncomingEvent {
     pub event_type: ByteString,
     /// `event_params` as JSON text, as the sender wrote it (the raw column).
     pub params_json: ByteString,
-    /// The typed columns of the event's family, in the family's column order (empty when the
-    /// event type has no typed table); read them with [`IncomingEvent::typed_value`].
+    /// The event type's family: its index in [`crate::family::FAMILIES`] (`None`: no typed
+    /// table). Found once while decoding; the stores file the event by it.
+    #[serde(skip)]
+    pub family: Option<usize>,
+    /// The typed columns of that family, in its column order (empty without a family); read them
+    /// with [`IncomingEvent::typed_value`].
     #[serde(skip)]
     pub typed: Vec<TypedValue>,
     /// The account the event belongs to (from the token, else the `chatgpt-account-id` header, else "").
@@ -149,6 +153,7 @@ impl IncomingEvent {
             params_json: share(body, params.json),
             client,
             ts_ms: occurred_at_ms(&params.times, receipt.received_at_ms),
+            family: params.family,
             typed: params.typed,
             account: receipt.account.clone(),
             received_at_ms: receipt.received_at_ms,
@@ -176,6 +181,7 @@ impl IncomingEvent {
         };
         let parsed = parse_params(&body, &event_type, rules).unwrap_or(ParsedParams {
             json: &body,
+            family: crate::family::family_index(&event_type),
             typed: Vec::new(),
             client: None,
             times: Default::default(),

@@ -18,6 +18,8 @@ use crate::family::{family_index, typed_values, Family, TypedText, TypedValue, F
 pub struct ParsedParams<'a> {
     /// `event_params` as sent.
     pub json: &'a str,
+    /// The event type's family (its index in [`FAMILIES`]), which `typed` belongs to.
+    pub family: Option<usize>,
     /// The family's typed columns, in column order (empty without a family); their text is a
     /// place in `json`.
     pub typed: Vec<TypedValue<TypedText>>,
@@ -64,6 +66,7 @@ pub fn parse_params<'a>(
     };
     Ok(ParsedParams {
         json,
+        family,
         typed,
         client: scan
             .nested_client

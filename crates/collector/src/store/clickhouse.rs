@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::{EventStore, IngestBatch, InsertOutcome, StoreError};
 use crate::config::ClickHouseConfig;
 use crate::event::{IncomingEvent, RejectedEvent};
-use crate::family::{family_for, Kind, TypedValue, FAMILIES};
+use crate::family::{Kind, TypedValue, FAMILIES};
 use crate::report::{Report, ReportQuery};
 
 /// Schema version this collector writes.
@@ -249,7 +249,7 @@ impl ClickHouseStore {
                 continue;
             }
             outcome.inserted += 1;
-            match family_for(&event.event_type) {
+            match event.family.and_then(|i| FAMILIES.get(i)) {
                 Some(family) => typed
                     .entry(family.table)
                     .or_default()

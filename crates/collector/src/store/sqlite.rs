@@ -15,7 +15,7 @@ use super::{EventStore, IngestBatch, InsertOutcome, StoreError};
 use crate::config::{SqliteConfig, Synchronous};
 use crate::dedup::hex;
 use crate::event::{IdSource, IncomingEvent, RejectedEvent};
-use crate::family::{family_index, TypedValue, FAMILIES};
+use crate::family::{TypedValue, FAMILIES};
 use crate::report::{Report, ReportQuery};
 
 /// SQLite-backed [`EventStore`].
@@ -315,7 +315,7 @@ impl BatchWriter {
                 continue;
             }
             outcome.inserted += 1;
-            let family = family_index(&event.event_type);
+            let family = event.family;
             let at = family.unwrap_or(FAMILIES.len());
             let (Some(slot), Some(sql)) = (self.inserts.get_mut(at), insert_sql().get(at)) else {
                 return Err(StoreError::Worker(format!("no INSERT for table {at}")));
