@@ -12,7 +12,7 @@
 //! Every run is bounded by `--events` per batch size and by `--seconds` (default 60) of wall time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tally_collector::config::{StoreKind, Synchronous};
@@ -102,25 +102,34 @@ fn parse_args() -> Result<Args, String> {
 struct EventSource {
     ids: Ids,
     times: Times,
-    /// The sessions as first made, used as they are with [`Times::Fixed`].
-    fixed: Vec<String>,
+    /// The sessions as last made, and the second they start at. With [`Times::Live`] they are
+    /// made again when the clock has moved on a second (not per body: for batches of one event
+    /// that would make the load generator the bottleneck).
+    sessions: Mutex<(i64, Arc<Vec<String>>)>,
 }
 
 impl EventSource {
     fn new(ids: Ids, times: Times) -> Self {
+        let start_s = now_ms() / 1000 - 3600;
         EventSource {
             ids,
             times,
-            fixed: event_tails(now_ms() / 1000 - 3600),
+            sessions: Mutex::new((start_s, Arc::new(event_tails(start_s)))),
         }
     }
 
     /// A batch body of `n` events, the first being event `first` of the run.
     fn body(&self, first: usize, n: usize) -> String {
-        match self.times {
-            Times::Fixed => body(&self.fixed, first, n, self.ids),
-            Times::Live => body(&event_tails(now_ms() / 1000), first, n, self.ids),
+        body(&self.sessions(), first, n, self.ids)
+    }
+
+    fn sessions(&self) -> Arc<Vec<String>> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let now_s = now_ms() / 1000;
+        if self.times == Times::Live && sessions.0 != now_s {
+            *sessions = (now_s, Arc::new(event_tails(now_s)));
         }
+        sessions.1.clone()
     }
 }
 
