@@ -2,8 +2,14 @@
 //! Tally collector, its thread gets a task, model requests and analytics batches go out signed
 //! and are accepted; with the feature off everything is bearer. No secret reaches the logs.
 
-use crate::common::*;
+// Its own binary: these tests capture logs with a thread-scoped subscriber, and tracing caches
+// per process whether a log line is wanted, so other tests running beside them without one could
+// switch the lines off and make the "nothing secret was logged" checks see nothing.
+#[path = "suite/common/mod.rs"]
+mod common;
+
 use base64::Engine;
+use common::*;
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
