@@ -27,15 +27,13 @@ impl BodyBuffers {
         }
     }
 
-    /// An empty buffer with room for at least `capacity` bytes: a spare one when there is one.
+    /// An empty buffer with room for at least `capacity` bytes: a spare one when one is large
+    /// enough (a smaller one is let go: growing it would be a fresh buffer anyway).
     pub fn take(&self, capacity: usize) -> BytesMut {
         let spare = self.spare.lock().ok().and_then(|mut spare| spare.pop());
         match spare {
-            Some(mut buffer) => {
-                buffer.reserve(capacity);
-                buffer
-            }
-            None => BytesMut::with_capacity(capacity),
+            Some(buffer) if buffer.capacity() >= capacity => buffer,
+            _ => BytesMut::with_capacity(capacity),
         }
     }
 

@@ -44,3 +44,12 @@ fn the_set_is_bounded_in_count_and_in_buffer_size() {
     huge.give_back(BytesMut::with_capacity(1 << 20).freeze());
     assert_eq!(huge.kept(), 0, "a buffer over the size cap is dropped");
 }
+
+#[test]
+fn a_spare_too_small_for_the_body_is_let_go() {
+    let buffers = BodyBuffers::new(2, 1 << 20);
+    buffers.give_back(BytesMut::with_capacity(100).freeze());
+    let big = buffers.take(10_000);
+    assert!(big.capacity() >= 10_000);
+    assert_eq!(buffers.kept(), 0);
+}

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json_borrow::ObjectAsVec;
 
 use crate::dedup::derive_event_id;
-use crate::family::TypedValue;
+use crate::family::{family_index, TypedValue};
 use crate::params_scan::{parse_params, ParamsRules, ParsedParams, TIME_FIELDS};
 
 /// Longest client name kept (the contract caps user-chosen identifiers at 64 characters).
@@ -68,9 +68,9 @@ pub struct IncomingEvent {
     /// The event type's family: its index in [`crate::family::FAMILIES`] (`None`: no typed
     /// table). Found once while decoding; the stores file the event by it.
     #[serde(skip)]
-    pub family: Option<usize>,
-    /// The typed columns of that family, in its column order (empty without a family); read them
-    /// with [`IncomingEvent::typed_value`].
+    pub(crate) family: Option<usize>,
+    /// The typed columns of that family, in its column order (empty without a family; a column
+    /// missing at the end reads as NULL); read them with [`IncomingEvent::typed_value`].
     #[serde(skip)]
     pub typed: Vec<TypedValue>,
     /// The account the event belongs to (from the token, else the `chatgpt-account-id` header, else "").
@@ -110,6 +110,11 @@ impl Receipt {
 }
 
 impl IncomingEvent {
+    /// The event type's family (`None`: no typed table).
+    pub fn family(&self) -> Option<&'static crate::family::Family> {
+        self.family.and_then(|i| crate::family::FAMILIES.get(i))
+    }
+
     /// Typed column `i` of the event's family (NULL when the event has no such column).
     pub fn typed_value(&self, i: usize) -> TypedValue<&str> {
         match self.typed.get(i) {
@@ -129,6 +134,11 @@ impl IncomingEvent {
         receipt: &Receipt,
         body: &ByteString,
     ) -> Self {
+        debug_assert_eq!(
+            params.family,
+            family_index(event_type),
+            "params of another type"
+        );
         let (event_id, id_source, claim_at_ms) = match event_id {
             Some(id) => (EventId(share(body, id)), IdSource::Client, 0),
             None => {
@@ -181,7 +191,7 @@ impl IncomingEvent {
         };
         let parsed = parse_params(&body, &event_type, rules).unwrap_or(ParsedParams {
             json: &body,
-            family: crate::family::family_index(&event_type),
+            family: family_index(&event_type),
             typed: Vec::new(),
             client: None,
             times: Default::default(),
@@ -194,12 +204,17 @@ impl IncomingEvent {
 
 /// `text` as a slice of `body` when it lies inside it (no copy), else a copy.
 fn share(body: &ByteString, text: &str) -> ByteString {
-    let inside = body.as_ptr() as usize <= text.as_ptr() as usize
-        && text.as_ptr() as usize + text.len() <= body.as_ptr() as usize + body.len();
-    match inside {
-        true => body.slice_ref(text),
-        false => ByteString::from(text),
+    match offset_in(body, text) {
+        Some(_) => body.slice_ref(text),
+        None => ByteString::from(text),
     }
+}
+
+/// Where `inner` starts in `outer`, when it is a slice of it (compared by address, so text equal
+/// to a part of `outer` but stored elsewhere is not).
+pub(crate) fn offset_in(outer: &str, inner: &str) -> Option<usize> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    (start.checked_add(inner.len())? <= outer.len()).then_some(start)
 }
 
 /// An event the collector could not accept, kept with the reason (never silently dropped).
@@ -311,6 +326,25 @@ mod tests {
         let tiny = params(json!({"created_at": 5}));
         let e = IncomingEvent::new("t".into(), tiny, None, "", None, now);
         assert_eq!(e.ts_ms, now);
+    }
+
+    #[test]
+    fn offset_in_finds_slices_by_address_not_by_content() {
+        let outer = String::from("{\"a\":\"xyz\"}");
+        assert_eq!(offset_in(&outer, &outer[6..9]), Some(6));
+        assert_eq!(offset_in(&outer, &outer[outer.len()..]), Some(outer.len()));
+        let copy = String::from("xyz");
+        assert_eq!(offset_in(&outer, &copy), None);
+        assert_eq!(
+            offset_in(&outer[1..], &outer[..3]),
+            None,
+            "starts before outer"
+        );
+        assert_eq!(
+            offset_in(&outer[..5], &outer[3..9]),
+            None,
+            "ends after outer"
+        );
     }
 
     #[test]

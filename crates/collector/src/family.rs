@@ -98,9 +98,8 @@ impl Column {
     }
 }
 
-/// A typed column's value as the stores bind it (booleans as 0/1); its text borrowed from the
-/// params while decoding (`Cow`), a place in the event's params text once the event is built
-/// ([`TypedText`]).
+/// A typed column's value as the stores bind it (booleans as 0/1); its text is kept as a place in
+/// the event's params text ([`TypedText`]), and is a `Cow` only while the columns are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypedValue<S = TypedText> {
     /// Absent, null, or not of the column's type.
@@ -145,12 +144,11 @@ impl TypedText {
             Cow::Borrowed(text) => text,
             Cow::Owned(text) => return TypedText::Own(text.into_boxed_str()),
         };
-        let start = (text.as_ptr() as usize).wrapping_sub(params.as_ptr() as usize);
-        let inside = text.as_ptr() as usize >= params.as_ptr() as usize
-            && start + text.len() <= params.len();
-        match (inside, u32::try_from(start), u32::try_from(text.len())) {
-            (true, Ok(start), Ok(len)) => TypedText::InParams { start, len },
-            _ => TypedText::Own(text.into()),
+        let place = crate::event::offset_in(params, text)
+            .and_then(|start| Some((u32::try_from(start).ok()?, u32::try_from(text.len()).ok()?)));
+        match place {
+            Some((start, len)) => TypedText::InParams { start, len },
+            None => TypedText::Own(text.into()),
         }
     }
 
@@ -160,7 +158,8 @@ impl TypedText {
         match self {
             TypedText::InParams { start, len } => {
                 let (start, len) = (*start as usize, *len as usize);
-                params.get(start..start + len).unwrap_or_default()
+                let end = start.saturating_add(len);
+                params.get(start..end).unwrap_or_default()
             }
             TypedText::Own(text) => text,
         }
@@ -437,8 +436,8 @@ pub fn family_for(event_type: &str) -> Option<&'static Family> {
 
 /// Position in [`FAMILIES`] of the typed table for an event type.
 pub fn family_index(event_type: &str) -> Option<usize> {
-    // Looked up several times per event: a table built once, with a fixed-seed hash (read-only,
-    // so crafted type names cannot degrade it).
+    // Looked up once per event: a table built once, with a fixed-seed hash (read-only, so crafted
+    // type names cannot degrade it).
     type Index = HashMap<&'static str, usize, foldhash::fast::FixedState>;
     static INDEX: OnceLock<Index> = OnceLock::new();
     let index = INDEX.get_or_init(|| {

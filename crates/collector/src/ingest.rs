@@ -126,7 +126,7 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
         .map_err(|_| ApiError::BodyTimeout)??;
     // Given back when this request ends: by then its batch is written and its events, which
     // share the body, are gone (if not, the buffer is simply dropped).
-    let _give_back = GiveBack(&state.body_buffers, Some(body.clone()));
+    let _give_back = GiveBack(&state.body_buffers, body.clone());
     let limits = config.decode_limits();
     let received_at_ms = crate::time::now_ms();
     let originator = headers
@@ -203,13 +203,11 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
 }
 
 /// Gives a body buffer back to the spares when dropped.
-struct GiveBack<'a>(&'a BodyBuffers, Option<Bytes>);
+struct GiveBack<'a>(&'a BodyBuffers, Bytes);
 
 impl Drop for GiveBack<'_> {
     fn drop(&mut self) {
-        if let Some(body) = self.1.take() {
-            self.0.give_back(body);
-        }
+        self.0.give_back(std::mem::take(&mut self.1));
     }
 }
 

@@ -399,3 +399,50 @@ async fn codex_startup_endpoints_answer_under_the_prefix() {
     );
     c.handle.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_written_batch_gives_its_body_buffer_back_for_the_next_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = tally_collector::Collector::open(config(&dir))
+        .await
+        .unwrap();
+    let state = collector.state();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}{INGEST}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(collector.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let events = with_ids(session("vscode", 1, 3, an_hour_ago_s()), "bb");
+    let n = events.len();
+    let body = batch(events);
+    assert_eq!(state.body_buffers.kept(), 0);
+    for expected in [
+        json!({"accepted": n, "duplicates": 0}),
+        json!({"accepted": 0, "duplicates": n}),
+    ] {
+        let response = http
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.json::<Value>().await.unwrap(), expected);
+        // The answer comes once the batch is written; its events, which shared the body, are
+        // gone by the time the handler ends, so the buffer is a spare again.
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while state.body_buffers.kept() != 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the body buffer came back");
+    }
+    // The state holds a sender of the store queue: the writer drains and ends once it is gone.
+    drop(state);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

@@ -249,7 +249,7 @@ impl ClickHouseStore {
                 continue;
             }
             outcome.inserted += 1;
-            match event.family.and_then(|i| FAMILIES.get(i)) {
+            match event.family() {
                 Some(family) => typed
                     .entry(family.table)
                     .or_default()
