@@ -296,15 +296,7 @@ async fn a_runtime_over_its_rate_limit_gets_429_with_retry_after_and_is_counted(
     .await;
     assert_eq!(status, 200);
 
-    let metrics = r
-        .http
-        .get(r.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = r.get_text("/metrics").await;
     assert!(metrics.contains(
         "tally_collector_agent_assertions_rejected_total{reason=\"agent_runtime_rate_limited\"} 1\n"
     ), "{metrics}");

@@ -46,15 +46,7 @@ async fn the_dashboard_shows_charts_with_data_and_escapes_event_strings() {
     );
 
     // Filtering by client through the form's query string.
-    let html = c
-        .http
-        .get(c.url("/?since=24h&client=vscode"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = c.get_text("/?since=24h&client=vscode").await;
     assert!(html.contains("<option value=\"vscode\" selected>"));
     let response = c.http.get(c.url("/?since=nonsense")).send().await.unwrap();
     assert_eq!(response.status(), 400);

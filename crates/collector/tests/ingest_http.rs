@@ -288,15 +288,7 @@ async fn metrics_and_health_report_what_happened() {
     c.post(&body).await;
     c.post(&body).await;
     c.post(&batch(vec![json!({"event_type": 1})])).await;
-    let text = c
-        .http
-        .get(c.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = c.get_text("/metrics").await;
     assert!(
         text.contains(&format!("tally_collector_events_ingested_total {n}\n")),
         "{text}"
@@ -384,15 +376,7 @@ async fn codex_startup_endpoints_answer_under_the_prefix() {
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
-    let metrics = c
-        .http
-        .get(c.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = c.get_text("/metrics").await;
     assert!(
         metrics.contains("tally_collector_not_found_total 1\n"),
         "{metrics}"

@@ -141,15 +141,7 @@ async fn run_session(client: &mut AppClient) {
 }
 
 async fn metric(c: &Running, name: &str) -> f64 {
-    let text = c
-        .http
-        .get(c.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = c.get_text("/metrics").await;
     text.lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -65,6 +65,12 @@ impl Running {
         format!("{}{path}", self.handle.base_url())
     }
 
+    /// The body of `GET path` (any status) as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub async fn post(&self, body: &Value) -> (u16, Value) {
         let response = self
             .http
