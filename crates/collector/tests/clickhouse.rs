@@ -1,7 +1,12 @@
-//! The ClickHouse engine end to end against a real `clickhouse-server` that this test starts on
-//! 127.0.0.1 with a throw-away config (`apt-get install clickhouse-server`, listed in
-//! `crates/collector/ci-packages.txt`). Without the binary the test says so loudly and passes,
-//! except under CI (`CI` set), where it fails.
+//! The ClickHouse engine end to end, twice:
+//! - against ClickHouse 18.16 as Debian packages it: a real `clickhouse-server` this test starts
+//!   on 127.0.0.1 with a throw-away config (`apt-get install clickhouse-server`, listed in
+//!   `crates/collector/ci-packages.txt`);
+//! - against a current ClickHouse engine (chdb from PyPI, 26.x) behind `tests/chdb_http.py`, the
+//!   part of the HTTP interface the collector speaks; `.ci/run` installs it in a virtualenv under
+//!   the target dir and names its python in `TALLY_CHDB_PYTHON`.
+//!
+//! Without either, its test says so loudly and passes, except under CI (`CI` set), where it fails.
 
 mod common;
 
@@ -18,11 +23,67 @@ use tally_collector::report::{Report, ReportQuery};
 use tally_collector::store::{ClickHouseStore, SqliteStore};
 use tally_collector::{EventStore, IncomingEvent, IngestBatch, RejectedEvent};
 
-/// A clickhouse-server child process, killed on drop.
+/// A ClickHouse server child process (clickhouse-server, or the chdb shim), killed on drop.
 struct Server {
     child: Child,
     http_port: u16,
     _dir: tempfile::TempDir,
+}
+
+/// Where `.ci/run` puts chdb's virtualenv when `TALLY_CHDB_PYTHON` is not set.
+const DEFAULT_CHDB_PYTHON: &str = "target/chdb-venv/bin/python";
+
+fn not_found(what: &str, install: &str) {
+    let message = format!(
+        "\n\n!!!!!!!! {what} NOT FOUND: the ClickHouse engine was NOT tested against it !!!!!!!!\n\
+         !!!!!!!! {install} !!!!!!!!\n"
+    );
+    eprintln!("{message}");
+    println!("{message}");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} is required under CI"
+    );
+}
+
+/// A current ClickHouse engine behind `tests/chdb_http.py`.
+fn start_chdb() -> Option<Server> {
+    let python = match std::env::var_os("TALLY_CHDB_PYTHON") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(DEFAULT_CHDB_PYTHON),
+    };
+    if !python.is_file() {
+        not_found(
+            &format!("chdb's python ({})", python.display()),
+            ".ci/run installs it: python3 -m venv target/chdb-venv; target/chdb-venv/bin/pip install chdb==4.4.0",
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/chdb_http.py");
+    let mut child = Command::new(&python)
+        .arg(&script)
+        .arg(dir.path().join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // The shim prints its port once the engine is loaded.
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    let http_port = line.trim().parse().unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("chdb_http.py did not start (printed {line:?})")
+    });
+    Some(Server {
+        child,
+        http_port,
+        _dir: dir,
+    })
 }
 
 impl Drop for Server {
@@ -61,13 +122,9 @@ fn free_port() -> u16 {
 
 fn start_server() -> Option<Server> {
     let Some((binary, multi)) = find_binary() else {
-        let message = "\n\n!!!!!!!! clickhouse-server NOT FOUND: the ClickHouse engine was NOT tested !!!!!!!!\n\
-                       !!!!!!!! install it with: apt-get install clickhouse-server            !!!!!!!!\n";
-        eprintln!("{message}");
-        println!("{message}");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "clickhouse-server is required under CI"
+        not_found(
+            "clickhouse-server",
+            "install it with: apt-get install clickhouse-server",
         );
         return None;
     };
@@ -175,12 +232,26 @@ fn incoming(events: Vec<serde_json::Value>, account: &str) -> Vec<IncomingEvent>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clickhouse_engine_end_to_end() {
+async fn clickhouse_18_16_end_to_end() {
     let Some(server) = tokio::task::spawn_blocking(start_server).await.unwrap() else {
         return;
     };
-    let port = server.http_port;
+    engine_end_to_end(server.http_port).await;
+    drop(server);
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_clickhouse_end_to_end() {
+    let Some(server) = tokio::task::spawn_blocking(start_chdb).await.unwrap() else {
+        return;
+    };
+    engine_end_to_end(server.http_port).await;
+    drop(server);
+}
+
+/// Ingest over HTTP, the same report from ClickHouse as from SQLite, and two collectors sharing
+/// one ClickHouse, against the server at `port`.
+async fn engine_end_to_end(port: u16) {
     // 1. Over HTTP: a collector on ClickHouse, Tally events twice, Codex events without ids,
     //    a partly invalid batch.
     let dir = tempfile::tempdir().unwrap();
@@ -311,5 +382,4 @@ async fn clickhouse_engine_end_to_end() {
         .unwrap();
     assert_eq!(report.totals.events, events.len() as u64);
     assert_eq!(report.totals.hook_runs, 2);
-    drop(server);
 }
