@@ -139,28 +139,33 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The fixture's sessions, started at `start_s`, as JSON text without the leading `{`, so an id
-/// can be prefixed cheaply.
+/// The fixture's sessions, started at `start_s`: each event as JSON text with its fields in the
+/// order senders write them (Tally and Codex: `event_type`, then `event_params`), without the
+/// closing `}`, so an id can be appended cheaply.
 fn event_tails(start_s: i64) -> Vec<String> {
     let mut tails = Vec::new();
     for (i, client) in ["vscode", "tui", "jetbrains"].iter().enumerate() {
         for event in session(client, i as u64, 5, start_s) {
-            let text = event.to_string();
-            let tail = text[1..].to_owned();
+            let params = &event["event_params"];
             assert!(
-                tail.starts_with(PARAMS_OPEN),
+                params.as_object().is_some_and(|p| !p.is_empty()),
                 "fixture events changed shape"
             );
-            tails.push(tail);
+            tails.push(format!(
+                "{{\"event_type\":{},{PARAMS_OPEN}{}",
+                event["event_type"],
+                &params.to_string()[1..]
+            ));
         }
     }
     tails
 }
 
-/// A batch body of `n` events. With `Ids::Tally` each carries a fresh UUIDv7 `event_id` (as Tally
-/// sends); with `Ids::Derived` none does and each gets a distinct `seq` field, so the collector
-/// derives a distinct hash id per event (as for a real Codex), and a `completed_at_ms` of the
-/// moment the batch is made (real events are sent soon after they happen, so their times advance).
+/// A batch body of `n` events. With `Ids::Tally` each carries a fresh UUIDv7 `event_id`, last
+/// (as Tally sends); with `Ids::Derived` none does and each gets a distinct `seq` field, so the
+/// collector derives a distinct hash id per event (as for a real Codex), and a `completed_at_ms`
+/// of the moment the batch is made (real events are sent soon after they happen, so their times
+/// advance).
 fn body(tails: &[String], first: usize, n: usize, ids: Ids) -> String {
     let now_ms = now_ms();
     let mut out = String::with_capacity(n * 1100 + 16);
@@ -173,21 +178,23 @@ fn body(tails: &[String], first: usize, n: usize, ids: Ids) -> String {
         let tail = &tails[i % tails.len()];
         match ids {
             Ids::Tally => {
-                out.push_str("{\"event_id\":\"");
-                out.push_str(&uuid::Uuid::now_v7().to_string());
-                out.push_str("\",");
                 out.push_str(tail);
+                out.push_str(",\"event_id\":\"");
+                out.push_str(&uuid::Uuid::now_v7().to_string());
+                out.push_str("\"}");
             }
             Ids::Derived => {
-                // Tails start with `"event_params":{` (keys are sorted): the fields go first
-                // inside, and the fixture's own completed_at_ms (if any) is renamed so ours counts.
-                let open = PARAMS_OPEN.len().min(tail.len());
-                out.push('{');
+                // The fields go first inside the params, and the fixture's own completed_at_ms
+                // (if any) is renamed so ours counts.
+                let open = tail
+                    .find(PARAMS_OPEN)
+                    .map_or(0, |at| at + PARAMS_OPEN.len());
                 out.push_str(&tail[..open]);
                 out.push_str(&format!("\"seq\":{i},\"completed_at_ms\":{now_ms},"));
                 out.push_str(
                     &tail[open..].replace("\"completed_at_ms\":", "\"fixture_completed_at_ms\":"),
                 );
+                out.push('}');
             }
         }
     }
@@ -419,6 +426,11 @@ async fn run_store(args: &Args, batch: usize, source: &EventSource) -> anyhow::R
         // Decode as the endpoint does, so the number covers everything but HTTP.
         let text = tally_collector::decode::body_text(bytes::Bytes::from(text))?;
         let decoded = tally_collector::decode::decode_text(&text, &limits)?;
+        anyhow::ensure!(
+            decoded.rejects.is_empty(),
+            "the collector refused generated events: {:?}",
+            decoded.rejects.first()
+        );
         let receipt = Receipt::new("", None, 0);
         let events: Vec<IncomingEvent> = decoded
             .events

@@ -8,13 +8,12 @@ use std::io::Read;
 use bytes::Bytes;
 use bytestring::ByteString;
 use flate2::read::MultiGzDecoder;
-use serde_json::value::RawValue;
 use serde_json_borrow::KeyStrType;
 
 use crate::event::{truncate, IncomingEvent, Receipt, RejectedEvent};
 use crate::family::raw_json_type;
-use crate::params_scan::{parse_params, ParamsRules, ParsedParams};
-use crate::wire::{read_root, EventParts, RawEvent, Shaped};
+use crate::params_scan::{params_tree, parse_params, read_params_at, ParamsRules, ParsedParams};
+use crate::wire::{read_root, EventParts, EventSink, ParamsRead, RawEvent, ReadAhead, Shaped};
 
 /// Caps the decoder enforces.
 #[derive(Debug, Clone, Copy)]
@@ -217,10 +216,17 @@ pub fn decode_text<'a>(
     text: &'a str,
     limits: &DecodeLimits,
 ) -> Result<DecodedBatch<'a>, DecodeError> {
-    let root = read_root(text, limits.max_events_per_batch).map_err(|e| DecodeError::Json {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
+    let mut decoder = BatchDecoder {
+        limits,
+        rules: params_rules(limits),
+        batch: DecodedBatch::default(),
+    };
+    let root = read_root(text, limits.max_events_per_batch, &mut decoder).map_err(|e| {
+        DecodeError::Json {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        }
     })?;
     let shape = |field: &str, reason: String| DecodeError::Shape {
         field: field.into(),
@@ -230,30 +236,43 @@ pub fn decode_text<'a>(
         Shaped::Found(root) => root,
         Shaped::Wrong(ty) => return Err(shape("$", format!("expected an object, got {ty}"))),
     };
-    let events = match root.events {
-        Some(Shaped::Found(events)) => events,
+    let count = match root.events {
+        _ if root.events_repeated => return Err(shape("events", "given more than once".into())),
+        Some(Shaped::Found(count)) => count,
         Some(Shaped::Wrong(ty)) => {
             return Err(shape("events", format!("expected an array, got {ty}")))
         }
         None => return Err(shape("events", "missing".into())),
     };
-    if events.count > limits.max_events_per_batch {
+    if count > limits.max_events_per_batch {
         return Err(DecodeError::TooManyEvents {
-            count: events.count,
+            count,
             limit: limits.max_events_per_batch,
         });
     }
-    let mut batch = DecodedBatch {
-        events: Vec::with_capacity(events.items.len()),
-        rejects: Vec::new(),
-    };
-    for (index, event) in events.items.into_iter().enumerate() {
-        match decode_event(index, event, limits) {
-            Ok(e) => batch.events.push(e),
-            Err(r) => batch.rejects.push(*r),
+    Ok(decoder.batch)
+}
+
+/// Decodes each event as the walk reaches it.
+struct BatchDecoder<'l, 'a> {
+    limits: &'l DecodeLimits,
+    rules: ParamsRules,
+    batch: DecodedBatch<'a>,
+}
+
+impl<'a> EventSink<'a> for BatchDecoder<'_, 'a> {
+    fn read_params(&mut self, event_type: &'a str, rest: &'a str) -> Option<ReadAhead<'a>> {
+        let event_type = read_string(event_type).ok()?;
+        rest.starts_with('{')
+            .then(|| read_params_at(rest, &event_type, self.rules))
+    }
+
+    fn event(&mut self, index: usize, event: RawEvent<'a>) {
+        match decode_event(index, event, self.limits) {
+            Ok(e) => self.batch.events.push(e),
+            Err(r) => self.batch.rejects.push(*r),
         }
     }
-    Ok(batch)
 }
 
 /// A body that is not UTF-8, reported like a JSON syntax error at the first bad byte.
@@ -285,7 +304,7 @@ fn decode_event<'a>(
             raw: truncate(&raw, RejectedEvent::MAX_RAW_BYTES).to_owned(),
         })
     };
-    let parts = match event {
+    let mut parts = match event {
         RawEvent::Object(parts) => parts,
         RawEvent::Other(value) => {
             let raw = value.to_string();
@@ -300,8 +319,9 @@ fn decode_event<'a>(
         Ok(t) => t,
         Err(refusal) => return Err(reject(parts.to_json(), None, refusal)),
     };
+    let params_read = parts.params_read.take();
     let checked = read_event_id(parts.event_id).and_then(|id| {
-        let params = read_params(&parts, &event_type, id.is_none(), limits)?;
+        let params = read_params(&parts, params_read, &event_type, id.is_none(), limits)?;
         Ok((id, params))
     });
     match checked {
@@ -318,18 +338,17 @@ fn decode_event<'a>(
     }
 }
 
-fn read_event_type(raw: Option<&RawValue>) -> Result<Cow<'_, str>, Refusal> {
+fn read_event_type(raw: Option<&str>) -> Result<Cow<'_, str>, Refusal> {
     let refuse = |reason: String| (".event_type".to_owned(), reason);
     let text = read_string(raw.ok_or_else(|| refuse("missing".into()))?).map_err(refuse)?;
     check_event_type(&text).map_err(refuse)?;
     Ok(text)
 }
 
-fn read_event_id(raw: Option<&RawValue>) -> Result<Option<Cow<'_, str>>, Refusal> {
+fn read_event_id(raw: Option<&str>) -> Result<Option<Cow<'_, str>>, Refusal> {
     let refuse = |reason: String| (".event_id".to_owned(), reason);
     match raw {
-        None => Ok(None),
-        Some(raw) if raw.get() == "null" => Ok(None),
+        None | Some("null") => Ok(None),
         Some(raw) => {
             let id = read_string(raw).map_err(refuse)?;
             check_event_id(&id).map_err(refuse)?;
@@ -338,41 +357,51 @@ fn read_event_id(raw: Option<&RawValue>) -> Result<Option<Cow<'_, str>>, Refusal
     }
 }
 
-/// A JSON string's text, borrowed unless it holds escapes.
-fn read_string(raw: &RawValue) -> Result<Cow<'_, str>, String> {
-    match serde_json::from_str::<KeyStrType<'_>>(raw.get()) {
+/// A JSON string's text (`raw` is JSON), borrowed unless it holds escapes.
+fn read_string(raw: &str) -> Result<Cow<'_, str>, String> {
+    match serde_json::from_str::<KeyStrType<'_>>(raw) {
         Ok(s) => Ok(s.into()),
-        Err(_) => Err(format!(
-            "expected a string, got {}",
-            raw_json_type(raw.get())
-        )),
+        Err(_) => Err(format!("expected a string, got {}", raw_json_type(raw))),
     }
 }
 
+fn params_rules(limits: &DecodeLimits) -> ParamsRules {
+    ParamsRules {
+        max_string_bytes: limits.max_string_bytes,
+        strict_types: true,
+        keep_tree: false,
+    }
+}
+
+/// The event's params: as read during the walk when that was for this event's type, else read
+/// now; with their tree when the event's id is derived from them.
 fn read_params<'a>(
     parts: &EventParts<'a>,
+    read_during_walk: Option<(&'a str, ParamsRead<'a>)>,
     event_type: &str,
     id_is_derived: bool,
     limits: &DecodeLimits,
 ) -> Result<ParsedParams<'a>, Refusal> {
-    let refuse = |field: String, reason: String| (format!(".event_params{field}"), reason);
-    let raw = parts
+    let refuse = |(field, reason): Refusal| (format!(".event_params{field}"), reason);
+    let text = parts
         .event_params
-        .ok_or_else(|| refuse(String::new(), "missing".into()))?;
-    let text = raw.get();
+        .ok_or_else(|| refuse((String::new(), "missing".into())))?;
     let ty = raw_json_type(text);
     if ty != "object" {
-        return Err(refuse(
+        return Err(refuse((
             String::new(),
             format!("expected an object, got {ty}"),
-        ));
+        )));
     }
-    let rules = ParamsRules {
-        max_string_bytes: limits.max_string_bytes,
-        strict_types: true,
-        keep_tree: id_is_derived,
+    let read = match read_during_walk {
+        Some((for_type, read)) if Some(for_type) == parts.event_type => read,
+        _ => parse_params(text, event_type, params_rules(limits)),
     };
-    parse_params(text, event_type, rules).map_err(|(field, reason)| refuse(field, reason))
+    let mut params = read.map_err(refuse)?;
+    if id_is_derived {
+        params.tree = Some(params_tree(text).map_err(refuse)?);
+    }
+    Ok(params)
 }
 
 fn check_event_type(s: &str) -> Result<(), String> {

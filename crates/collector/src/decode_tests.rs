@@ -336,3 +336,71 @@ fn real_codex_events_decode_and_keep_their_derived_ids() {
         "all five are typed"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// Params read as the walk reaches them (type first, as senders write events) decode exactly
+    /// as params read after the walk (type last), refusals included, whatever their size.
+    #[test]
+    fn params_decode_the_same_whichever_field_comes_first(
+        params in prop::collection::vec(
+            (prop::sample::select(vec!["codex_turn_event", "codex_hook_run", "other_event"]),
+             arb_json(40), any::<bool>()),
+            1..8,
+        ),
+        max_string_bytes in prop::sample::select(vec![16usize, 64, 4096]),
+    ) {
+        let l = DecodeLimits { max_string_bytes, ..limits() };
+        let event = |first: bool, ty: &str, p: &serde_json::Value, id: bool| {
+            let ty = serde_json::to_string(ty).unwrap();
+            let id = if id { r#""event_id":"e-1","# } else { "" };
+            match first {
+                true => format!(r#"{{"event_type":{ty},{id}"event_params":{p}}}"#),
+                false => format!(r#"{{{id}"event_params":{p},"event_type":{ty}}}"#),
+            }
+        };
+        let body = |first: bool| {
+            let events: Vec<String> =
+                params.iter().map(|(ty, p, id)| event(first, ty, p, *id)).collect();
+            format!(r#"{{"events":[{}]}}"#, events.join(","))
+        };
+        let (ahead, after) = (body(true), body(false));
+        let ahead = decode_batch(ahead.as_bytes(), &l).unwrap();
+        let after = decode_batch(after.as_bytes(), &l).unwrap();
+        prop_assert_eq!(&ahead, &after);
+        // Without a family only the object shape and the string cap decide.
+        for (i, (ty, p, _)) in params.iter().enumerate() {
+            if *ty == "other_event" {
+                let ok = p.is_object() && longest_string(p) <= max_string_bytes;
+                prop_assert_eq!(ahead.events.iter().any(|e| e.index == i), ok, "{}", p);
+            }
+        }
+    }
+}
+
+/// The longest string or key anywhere in `v`, in bytes.
+fn longest_string(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::String(s) => s.len(),
+        serde_json::Value::Array(a) => a.iter().map(longest_string).max().unwrap_or(0),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| k.len().max(longest_string(v)))
+            .max()
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[test]
+fn a_batch_with_two_event_arrays_is_refused_whole() {
+    let body = br#"{"events": [{"event_type": "a", "event_params": {}}], "events": []}"#;
+    assert_eq!(
+        decode_batch(body, &limits()),
+        Err(DecodeError::Shape {
+            field: "events".into(),
+            reason: "given more than once".into()
+        })
+    );
+}

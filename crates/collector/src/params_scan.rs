@@ -42,29 +42,59 @@ pub struct ParamsRules {
     pub keep_tree: bool,
 }
 
+impl ParamsRules {
+    /// The same rules, keeping no tree.
+    pub fn without_tree(self) -> Self {
+        ParamsRules {
+            keep_tree: false,
+            ..self
+        }
+    }
+}
+
 /// Reads `json` (known to be a valid JSON object) as the params of an `event_type` event.
 pub fn parse_params<'a>(
     json: &'a str,
     event_type: &str,
     rules: ParamsRules,
 ) -> Result<ParsedParams<'a>, ParamsRefusal> {
+    let mut parsed = read_params_at(json, event_type, rules.without_tree()).0?;
+    if rules.keep_tree {
+        parsed.tree = Some(params_tree(json)?);
+    }
+    Ok(parsed)
+}
+
+/// Reads the params value at the start of `text` (which may go on after it, as a body does):
+/// what [`parse_params`] gives for it (never with a tree), and the value's length when it was
+/// read to its end (not when refused part way).
+pub fn read_params_at<'a>(
+    text: &'a str,
+    event_type: &str,
+    rules: ParamsRules,
+) -> (Result<ParsedParams<'a>, ParamsRefusal>, Option<usize>) {
     let family = family_index(event_type);
-    let scan = scan_params(json, family, rules.max_string_bytes)?;
+    let max = rules.max_string_bytes;
+    // The value's length is known only once it is read: skip what is not kept, and measure every
+    // string in a second pass only when the value is long enough to hold one over the cap.
+    let (scan, len) = match scan_at(text, family, max, false) {
+        Ok(read) => read,
+        Err(refusal) => return (Err(refusal), None),
+    };
+    let json = text.get(..len).unwrap_or(text);
+    if len > max {
+        if let Err(refusal) = scan_at(json, family, max, true) {
+            return (Err(refusal), Some(len));
+        }
+    }
     let typed = match family.and_then(|i| FAMILIES.get(i)) {
-        Some(f) => typed_values(f, &scan.columns, rules.strict_types, |text| {
-            TypedText::new(json, text)
+        Some(f) => typed_values(f, &scan.columns, rules.strict_types, |t| {
+            TypedText::new(json, t)
         })
-        .map_err(|(field, reason)| (format!(".{field}"), reason))?,
-        None => Vec::new(),
+        .map_err(|(field, reason)| (format!(".{field}"), reason)),
+        None => Ok(Vec::new()),
     };
-    let tree = match rules.keep_tree {
-        true => match serde_json::from_str::<Value<'a>>(json) {
-            Ok(Value::Object(tree)) => Some(tree),
-            _ => return Err((String::new(), "expected an object".into())),
-        },
-        false => None,
-    };
-    Ok(ParsedParams {
+    let parsed = typed.map(|typed| ParsedParams {
         json,
         family,
         typed,
@@ -73,8 +103,17 @@ pub fn parse_params<'a>(
             .or(scan.flat_client)
             .filter(|c| !c.is_empty()),
         times: scan.times,
-        tree,
-    })
+        tree: None,
+    });
+    (parsed, Some(len))
+}
+
+/// The params as a tree (for deriving an event's id from them).
+pub fn params_tree(json: &str) -> Result<ObjectAsVec<'_>, ParamsRefusal> {
+    match serde_json::from_str::<Value<'_>>(json) {
+        Ok(Value::Object(tree)) => Ok(tree),
+        _ => Err((String::new(), "expected an object".into())),
+    }
 }
 
 /// Timestamp fields an event's own time is read from, in order of preference (see
@@ -155,6 +194,18 @@ pub fn scan_params(
     family: Option<usize>,
     max_string_bytes: usize,
 ) -> Result<ParamsScan<'_>, ParamsRefusal> {
+    let check_lengths = text.len() > max_string_bytes;
+    scan_at(text, family, max_string_bytes, check_lengths).map(|(scan, _)| scan)
+}
+
+/// Scans the object at the start of `text`, and says how long it was. Without `check_lengths`,
+/// values the collector does not keep are only skipped, their strings unmeasured.
+fn scan_at(
+    text: &str,
+    family: Option<usize>,
+    max_string_bytes: usize,
+    check_lengths: bool,
+) -> Result<(ParamsScan<'_>, usize), ParamsRefusal> {
     let columns = family
         .and_then(|i| FAMILIES.get(i))
         .map_or(0, |f| f.columns.len());
@@ -167,12 +218,13 @@ pub fn scan_params(
     let seed = TopSeed {
         family,
         max: max_string_bytes,
-        check_lengths: text.len() > max_string_bytes,
+        check_lengths,
         scan: &mut scan,
         failure: &mut failure,
     };
     match seed.deserialize(&mut de) {
-        Ok(()) => Ok(scan),
+        // A stream started on a deserializer begins where that deserializer stopped.
+        Ok(()) => Ok((scan, de.into_iter::<de::IgnoredAny>().byte_offset())),
         Err(e) => Err(failure.into_refusal(e)),
     }
 }
