@@ -421,7 +421,7 @@ async fn a_model_request_refused_for_a_revoked_runtime_is_signed_again_with_a_ne
     let old_runtime = identity.runtime_id().expect("registered");
 
     // Revoked: the backend refuses the turn's first request with the reason code.
-    assert_eq!(registry.revoke(&old_runtime), Ok(true));
+    assert_eq!(registry.revoke(&old_runtime).await, Ok(true));
     mock.enqueue(tally_test_support::MockReply::Status {
         status: 401,
         body: json!({"error": {"code": "agent_runtime_revoked", "message": "revoked"}}).to_string(),
@@ -474,7 +474,7 @@ async fn a_model_request_refused_for_a_revoked_runtime_is_signed_again_with_a_ne
 
     // Refused again at once: registering again is paused (cooldown), so the request is sent
     // once more on bearer; nothing loops.
-    assert_eq!(registry.revoke(&new_runtime), Ok(true));
+    assert_eq!(registry.revoke(&new_runtime).await, Ok(true));
     mock.enqueue(tally_test_support::MockReply::Status {
         status: 401,
         body: json!({"error": {"code": "agent_runtime_revoked", "message": "revoked"}}).to_string(),

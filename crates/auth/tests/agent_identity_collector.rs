@@ -55,7 +55,7 @@ async fn a_refused_assertion_reported_by_a_caller_registers_again() {
     assert!(!m.agent_assertion_refused("agent_task_unknown").await);
     assert_eq!(identity.runtime_id().as_deref(), Some(first.as_str()));
 
-    assert_eq!(registry.revoke(&first), Ok(true));
+    assert_eq!(registry.revoke(&first).await, Ok(true));
     let (status, code) = ingest(&collector, m.default_headers()).await;
     assert_eq!((status, code.as_str()), (401, "agent_runtime_revoked"));
     assert!(m.agent_assertion_refused(&code).await);
@@ -165,7 +165,7 @@ async fn a_live_thread_of_a_replaced_runtime_gets_a_new_task_on_its_next_request
     assert!(!old_task.is_empty());
 
     // The background request is refused, the runtime replaced: thread-1's task is of the old one.
-    assert_eq!(registry.revoke(&first), Ok(true));
+    assert_eq!(registry.revoke(&first).await, Ok(true));
     let refused = m.default_headers();
     let (status, code) = ingest(&collector, refused.clone()).await;
     assert_eq!((status, code.as_str()), (401, "agent_runtime_revoked"));

@@ -28,7 +28,7 @@ async fn a_revoked_runtime_is_dropped_and_registered_again_once_with_a_new_key()
 
     // Revoked at the collector: the next task registration is refused with
     // agent_runtime_revoked; the runtime and its key are dropped and a new one registered.
-    assert_eq!(registry.revoke(&first), Ok(true));
+    assert_eq!(registry.revoke(&first).await, Ok(true));
     assert_eq!(
         ingest(&collector, m.default_headers()).await,
         (401, "agent_runtime_revoked".into())
@@ -50,7 +50,7 @@ async fn a_revoked_runtime_is_dropped_and_registered_again_once_with_a_new_key()
     seen_headers.push(authorization(&m.thread_headers("thread-2")));
 
     // Revoked again at once: dropped, but not registered again within the cooldown; bearer.
-    assert_eq!(registry.revoke(&second), Ok(true));
+    assert_eq!(registry.revoke(&second).await, Ok(true));
     m.prewarm_thread_task("thread-3").await;
     m.prewarm_thread_task("thread-4").await;
     assert_eq!(identity.runtime_id(), None);

@@ -53,7 +53,7 @@ async fn a_forgotten_thread_task_is_replaced_and_persisted_and_a_second_refusal_
     assert!(!old.is_empty());
 
     // The collector forgets the thread's task: the request is refused, the task replaced.
-    assert_eq!(registry.forget_task(&runtime, &old), Ok(true));
+    assert_eq!(registry.forget_task(&runtime, &old).await, Ok(true));
     let refused = m.thread_headers("thread-1");
     let (status, code) = ingest(&collector, refused.clone()).await;
     assert_eq!((status, code.as_str()), (401, "agent_task_unknown"));
@@ -86,7 +86,7 @@ async fn a_forgotten_thread_task_is_replaced_and_persisted_and_a_second_refusal_
     );
 
     // Forgotten again right away: nothing is registered, the retry goes out with bearer.
-    assert_eq!(registry.forget_task(&runtime, &new), Ok(true));
+    assert_eq!(registry.forget_task(&runtime, &new).await, Ok(true));
     let refused_again = m.thread_headers("thread-1");
     let (status, code) = ingest(&collector, refused_again.clone()).await;
     assert_eq!((status, code.as_str()), (401, "agent_task_unknown"));
@@ -134,7 +134,7 @@ async fn a_forgotten_background_task_is_replaced_in_auth_json() {
     let refused = m.default_headers();
     let old = task_of(&refused);
 
-    assert_eq!(registry.forget_task(&runtime, &old), Ok(true));
+    assert_eq!(registry.forget_task(&runtime, &old).await, Ok(true));
     let (status, code) = ingest(&collector, refused.clone()).await;
     assert_eq!((status, code.as_str()), (401, "agent_task_unknown"));
     assert!(

@@ -82,23 +82,26 @@ pub async fn run_report(
     Ok(())
 }
 
-/// `tally collector identities list|revoke`, on the registry file of `[collector]`.
-pub fn identities(home: &Path, command: crate::commands::IdentitiesCommand) -> anyhow::Result<()> {
+/// `tally collector identities list|revoke`, where `[collector]` keeps agent identities (a file
+/// beside the SQLite database or `registry_path`, else the shared ClickHouse tables).
+pub async fn identities(
+    home: &Path,
+    command: crate::commands::IdentitiesCommand,
+) -> anyhow::Result<()> {
     use crate::commands::IdentitiesCommand;
-    use tally_collector::agent_identity::IdentityRegistry;
+    use tally_collector::agent_identity::{IdentityRegistry, RuntimeSummary};
     let config = collector_config(home)?;
-    let path = config.identity_registry_path().ok_or_else(|| {
-        anyhow::anyhow!("set [collector.agent_identity] registry_path to keep agent identities")
-    })?;
-    let registry = IdentityRegistry::open(config.agent_identity.clone(), Some(path.clone()))
-        .map_err(anyhow::Error::msg)?;
+    let (backend, _) =
+        tally_collector::identity_backend::open_backend(&config).map_err(anyhow::Error::msg)?;
+    let place = backend.describe();
     match command {
         IdentitiesCommand::List { json } => {
-            let runtimes = registry.list();
+            let stored = backend.everything().await.map_err(anyhow::Error::msg)?;
+            let runtimes: Vec<RuntimeSummary> = stored.iter().map(RuntimeSummary::from).collect();
             if json {
                 println!("{}", serde_json::to_string_pretty(&runtimes)?);
             } else if runtimes.is_empty() {
-                println!("No agent identities registered ({}).", path.display());
+                println!("No agent identities registered ({place}).");
             } else {
                 println!(
                     "{:<36} {:<16} {:<12} {:>5}  STATUS",
@@ -115,14 +118,15 @@ pub fn identities(home: &Path, command: crate::commands::IdentitiesCommand) -> a
             Ok(())
         }
         IdentitiesCommand::Revoke { agent_runtime_id } => {
+            let registry =
+                IdentityRegistry::with_backend(config.agent_identity.clone(), backend, Vec::new())
+                    .map_err(anyhow::Error::msg)?;
             if !registry
                 .revoke(&agent_runtime_id)
+                .await
                 .map_err(anyhow::Error::msg)?
             {
-                anyhow::bail!(
-                    "no agent runtime `{agent_runtime_id}` in {}",
-                    path.display()
-                );
+                anyhow::bail!("no agent runtime `{agent_runtime_id}` in {place}");
             }
             println!("Revoked {agent_runtime_id}.");
             Ok(())

@@ -160,7 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Collector {
             command: Some(CollectorCommand::Identities { command }),
             ..
-        } => crate::collector_cmd::identities(&home, command),
+        } => crate::collector_cmd::identities(&home, command).await,
         Command::Report {
             since,
             client,

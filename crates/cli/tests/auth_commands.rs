@@ -49,16 +49,18 @@ fn collector_identities_list_and_revoke() {
     let home = tempfile::tempdir().expect("tempdir");
     let config =
         tally_collector::CollectorConfig::embedded(home.path().join("collector").join("tally.db"));
-    let registry = tally_collector::agent_identity::IdentityRegistry::open(
+    let (backend, stored) =
+        tally_collector::identity_backend::open_backend(&config).expect("backend");
+    let registry = tally_collector::agent_identity::IdentityRegistry::with_backend(
         config.agent_identity.clone(),
-        config.identity_registry_path(),
+        backend,
+        stored,
     )
     .expect("registry");
     let keys = tempfile::tempdir().expect("tempdir");
     let signing = tally_auth::agent_identity::load_or_create_key(keys.path()).expect("key");
     let key = tally_auth::agent_identity::ssh_public_key(&signing.verifying_key().to_bytes());
-    let runtime = registry
-        .register_runtime("team-a", &key, "tally")
+    let runtime = futures::executor::block_on(registry.register_runtime("team-a", &key, "tally"))
         .expect("registered");
     let list = stdout(&tally(
         home.path(),

@@ -10,12 +10,15 @@
 //! With `encrypt_task_ids`, task registration answers `encrypted_task_id`: the task id sealed
 //! (libsodium `crypto_box_seal`) to the X25519 form of the runtime's Ed25519 key, in standard
 //! base64 with padding, as Codex opens it.
+//!
+//! Assertions verify from memory. Registrations are kept by an [`IdentityBackend`] before they
+//! are answered; a runtime or task memory lacks is read through from it (another collector of the
+//! fleet may have registered it), and it is polled for revocations and forgotten tasks.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
@@ -24,6 +27,7 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AgentIdentityServerConfig;
+use crate::identity_backend::{Changes, IdentityBackend, StoredRuntime};
 
 /// Why an assertion or a task registration was refused; each is a 401 with [`Rejection::code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
@@ -126,9 +130,20 @@ pub struct RuntimeSummary {
     pub revoked: bool,
 }
 
+impl From<&StoredRuntime> for RuntimeSummary {
+    fn from(r: &StoredRuntime) -> Self {
+        RuntimeSummary {
+            agent_runtime_id: r.agent_runtime_id.clone(),
+            account: r.account.clone(),
+            harness: r.harness.clone(),
+            tasks: r.tasks.len(),
+            revoked: r.revoked,
+        }
+    }
+}
+
 struct Runtime {
     key: VerifyingKey,
-    public_key: String,
     account: String,
     harness: String,
     tasks: std::collections::HashSet<String>,
@@ -188,37 +203,39 @@ struct AssertionJson {
     timestamp: Option<String>,
 }
 
-/// One runtime in the registry file (public material only).
-#[derive(Serialize, Deserialize)]
-struct StoredRuntime {
-    agent_runtime_id: String,
-    public_key: String,
-    account: String,
-    harness: String,
-    tasks: Vec<String>,
-    revoked: bool,
+/// Why a registration or a change was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// The public key is not `ssh-ed25519 <base64>` (400).
+    #[error("expected an `ssh-ed25519 <base64>` public key")]
+    BadKey,
+    /// The request did not verify (401, or 429 for a rate limit).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The backend could not keep it (503: nothing was registered).
+    #[error("agent identities cannot be kept: {0}")]
+    NotKept(String),
 }
 
-#[derive(Serialize, Deserialize, Default)]
-struct StoredRegistry {
-    runtimes: Vec<StoredRuntime>,
-}
-
-/// How often a running collector looks for changes made by `tally collector identities`.
-const DISK_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-
-#[derive(Default)]
-struct DiskState {
-    checked: Option<Instant>,
-    mtime: Option<SystemTime>,
-}
+/// How long a runtime found in no backend is not looked up again (bounds the lookups a stream of
+/// made-up ids can cause).
+const MISS_MEMORY: Duration = Duration::from_secs(1);
+/// Runtime ids remembered as missing at most.
+const MAX_MISSES: usize = 10_000;
+/// Backend lookups a collector makes per second at most (bounds what a flood of unknown ids
+/// costs the shared store).
+const MAX_LOOKUPS_PER_SECOND: u32 = 100;
 
 /// Registered runtimes and tasks, and the counters of `/metrics`.
 pub struct IdentityRegistry {
     config: AgentIdentityServerConfig,
-    path: Option<PathBuf>,
-    disk: Mutex<DiskState>,
+    backend: Option<Arc<dyn IdentityBackend>>,
     runtimes: Mutex<HashMap<String, Runtime>>,
+    /// Runtimes recently looked up and found nowhere, and when.
+    misses: Mutex<HashMap<String, Instant>>,
+    /// This second's backend lookups: when the second began, and how many so far.
+    lookups: Mutex<(Instant, u32)>,
+    lookups_skipped: AtomicU64,
     // Headers seen inside the window, to count exact repeats (accepted; see the module doc).
     recent: Mutex<HashMap<String, SystemTime>>,
     accepted: AtomicU64,
@@ -286,9 +303,11 @@ impl IdentityRegistry {
     pub fn new(config: AgentIdentityServerConfig) -> Self {
         Self {
             config,
-            path: None,
-            disk: Mutex::new(DiskState::default()),
+            backend: None,
             runtimes: Mutex::new(HashMap::new()),
+            misses: Mutex::new(HashMap::new()),
+            lookups: Mutex::new((Instant::now(), 0)),
+            lookups_skipped: AtomicU64::new(0),
             recent: Mutex::new(HashMap::new()),
             accepted: AtomicU64::new(0),
             repeats: AtomicU64::new(0),
@@ -296,98 +315,158 @@ impl IdentityRegistry {
         }
     }
 
-    /// A registry kept in `path` (created on first registration); `Err` names what is wrong.
-    pub fn open(config: AgentIdentityServerConfig, path: Option<PathBuf>) -> Result<Self, String> {
+    /// A registry kept by `backend`, starting from `stored` (what it holds, when known; else
+    /// runtimes are read through as they are used); `Err` names a runtime with a bad key.
+    pub fn with_backend(
+        config: AgentIdentityServerConfig,
+        backend: Arc<dyn IdentityBackend>,
+        stored: Vec<StoredRuntime>,
+    ) -> Result<Self, String> {
         let mut registry = Self::new(config);
-        if let Some(path) = path {
-            let (runtimes, mtime) = load(&path)?;
-            registry.runtimes = Mutex::new(runtimes);
-            registry.disk = Mutex::new(DiskState {
-                checked: Some(Instant::now()),
-                mtime,
-            });
-            registry.path = Some(path);
-        }
+        let runtimes = stored
+            .into_iter()
+            .map(|r| runtime_from(r, backend.as_ref()))
+            .collect::<Result<_, _>>()?;
+        registry.runtimes = Mutex::new(runtimes);
+        registry.backend = Some(backend);
         Ok(registry)
     }
 
-    /// The runtimes, re-read from the file when another process (the CLI) changed it.
-    fn runtimes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Runtime>> {
-        let mut runtimes = self.runtimes.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(path) = &self.path else {
-            return runtimes;
-        };
-        let mut disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
-        if disk
-            .checked
-            .is_some_and(|c| c.elapsed() < DISK_CHECK_INTERVAL)
-        {
-            return runtimes;
-        }
-        disk.checked = Some(Instant::now());
-        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        if mtime != disk.mtime {
-            match load(path) {
-                Ok((mut loaded, mtime)) => {
-                    // Rate-limit buckets are process state: keep them across a reload.
-                    for (id, r) in loaded.iter_mut() {
-                        if let Some(old) = runtimes.get(id) {
-                            r.bucket = old.bucket;
-                        }
-                    }
-                    *runtimes = loaded;
-                    disk.mtime = mtime;
-                }
-                Err(e) => tracing::warn!(error = %e, "agent identity registry not reloaded"),
-            }
-        }
-        drop(disk);
-        runtimes
+    /// Where registrations are kept, for messages.
+    pub fn describe(&self) -> String {
+        self.backend
+            .as_ref()
+            .map_or_else(|| "memory".to_owned(), |b| b.describe())
     }
 
-    /// Writes the registry file (temp file + rename), if there is one; a failure is logged (the
-    /// change holds in memory and is lost only on restart) and returned.
-    fn save(&self, runtimes: &HashMap<String, Runtime>) -> Result<(), String> {
-        let Some(path) = &self.path else {
+    fn runtimes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Runtime>> {
+        self.runtimes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Has the backend keep a change; without a backend there is nothing to do.
+    async fn keep<'a>(
+        &'a self,
+        change: impl FnOnce(
+            &'a dyn IdentityBackend,
+        ) -> futures::future::BoxFuture<'a, Result<(), String>>,
+    ) -> Result<(), String> {
+        match &self.backend {
+            Some(backend) => change(backend.as_ref()).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Applies what changed in the backend: revocations and forgotten tasks (everything, for a
+    /// file). Rate-limit buckets are this process's own and are kept.
+    pub async fn poll(&self) -> Result<(), String> {
+        let Some(backend) = &self.backend else {
             return Ok(());
         };
-        let mut stored = StoredRegistry::default();
-        for (id, r) in runtimes {
-            let mut tasks: Vec<String> = r.tasks.iter().cloned().collect();
-            tasks.sort();
-            stored.runtimes.push(StoredRuntime {
-                agent_runtime_id: id.clone(),
-                public_key: r.public_key.clone(),
-                account: r.account.clone(),
-                harness: r.harness.clone(),
-                tasks,
-                revoked: r.revoked,
-            });
-        }
-        stored
-            .runtimes
-            .sort_by(|a, b| a.agent_runtime_id.cmp(&b.agent_runtime_id));
-        let result = serde_json::to_vec_pretty(&stored)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
+        let Some(changes) = backend.changes().await? else {
+            return Ok(());
+        };
+        let mut runtimes = self.runtimes();
+        match changes {
+            Changes::Everything(stored) => {
+                let mut loaded = HashMap::new();
+                for r in stored {
+                    let (id, mut runtime) = runtime_from(r, backend.as_ref())?;
+                    if let Some(old) = runtimes.get(&id) {
+                        runtime.bucket = old.bucket;
+                    }
+                    loaded.insert(id, runtime);
                 }
-                let tmp = path.with_extension("json.tmp");
-                std::fs::write(&tmp, bytes)?;
-                std::fs::rename(&tmp, path)
-            });
-        match result {
-            Ok(()) => {
-                let mut disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
-                disk.mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-                Ok(())
+                *runtimes = loaded;
             }
-            Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "cannot save agent identities");
-                Err(format!("{}: {e}", path.display()))
+            Changes::Withdrawn { revoked, forgotten } => {
+                for id in revoked {
+                    if let Some(r) = runtimes.get_mut(&id) {
+                        r.revoked = true;
+                    }
+                }
+                for (id, task) in forgotten {
+                    if let Some(r) = runtimes.get_mut(&id) {
+                        r.tasks.remove(&task);
+                    }
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Reads the runtime an assertion names from the backend when memory lacks it or its task
+    /// (registered through another collector, or since this one started). For a runtime memory
+    /// knows, only an assertion its key signed is looked up: a made-up task id costs the backend
+    /// nothing. Malformed credentials are left to [`Self::verify`], as are lookups over
+    /// [`MAX_LOOKUPS_PER_SECOND`] (counted).
+    pub async fn look_up(&self, credential: &str) {
+        let Ok(assertion) = Assertion::parse(credential) else {
+            return;
+        };
+        let worth_it = match self.runtimes().get(&assertion.runtime_id) {
+            Some(r) => {
+                !r.tasks.contains(&assertion.task_id) && assertion.check_signature(&r.key).is_ok()
+            }
+            None => true,
+        };
+        if worth_it {
+            self.look_up_runtime(&assertion.runtime_id).await;
+        }
+    }
+
+    /// Reads a runtime from the backend into memory (keeping its rate-limit bucket), unless it
+    /// was looked up in vain within the last second.
+    async fn look_up_runtime(&self, runtime_id: &str) {
+        let Some(backend) = &self.backend else {
+            return;
+        };
+        if self.missed_recently(runtime_id) || !self.lookup_allowed() {
+            return;
+        }
+        match backend.runtime(runtime_id).await {
+            Ok(Some(stored)) => match runtime_from(stored, backend.as_ref()) {
+                Ok((id, mut runtime)) => {
+                    let mut runtimes = self.runtimes();
+                    if let Some(old) = runtimes.get(&id) {
+                        runtime.bucket = old.bucket;
+                    }
+                    runtimes.insert(id, runtime);
+                }
+                Err(e) => tracing::warn!(error = %e, "agent runtime not usable"),
+            },
+            Ok(None) => self.note_miss(runtime_id.to_owned()),
+            Err(e) => tracing::warn!(error = %e, "agent runtime not looked up"),
+        }
+    }
+
+    /// Spends one of this second's lookups; `false` (and counted) when none is left.
+    fn lookup_allowed(&self) -> bool {
+        let mut window = self.lookups.lock().unwrap_or_else(|p| p.into_inner());
+        if window.0.elapsed() >= Duration::from_secs(1) {
+            *window = (Instant::now(), 0);
+        }
+        if window.1 >= MAX_LOOKUPS_PER_SECOND {
+            self.lookups_skipped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        window.1 += 1;
+        true
+    }
+
+    fn missed_recently(&self, runtime_id: &str) -> bool {
+        let misses = self.misses.lock().unwrap_or_else(|p| p.into_inner());
+        misses
+            .get(runtime_id)
+            .is_some_and(|at| at.elapsed() < MISS_MEMORY)
+    }
+
+    fn note_miss(&self, runtime_id: String) {
+        let mut misses = self.misses.lock().unwrap_or_else(|p| p.into_inner());
+        misses.retain(|_, at| at.elapsed() < MISS_MEMORY);
+        if misses.len() >= MAX_MISSES {
+            misses.clear();
+        }
+        misses.insert(runtime_id, Instant::now());
     }
 
     fn window(&self) -> Duration {
@@ -406,48 +485,59 @@ impl IdentityRegistry {
         seal_to(&key, task_id)
     }
 
-    /// Registers a runtime for `account`; `None` when the public key is not `ssh-ed25519`.
-    pub fn register_runtime(
+    /// Registers a runtime for `account`, kept before it is answered.
+    pub async fn register_runtime(
         &self,
         account: &str,
         public_key: &str,
         harness: &str,
-    ) -> Option<String> {
-        let key = parse_ssh_ed25519(public_key)?;
-        let id = random_id("rt_");
-        let mut runtimes = self.runtimes();
-        runtimes.insert(
-            id.clone(),
-            Runtime {
-                key,
-                public_key: public_key.trim().to_owned(),
-                account: account.to_owned(),
-                harness: crate::event::truncate(harness, 64).to_owned(),
-                tasks: Default::default(),
-                revoked: false,
-                bucket: Bucket::full(),
-            },
-        );
-        // A failed save is logged; the runtime works until the collector restarts.
-        let _ = self.save(&runtimes);
-        Some(id)
+    ) -> Result<String, RegistryError> {
+        let key = parse_ssh_ed25519(public_key).ok_or(RegistryError::BadKey)?;
+        let stored = StoredRuntime {
+            agent_runtime_id: random_id("rt_"),
+            public_key: public_key.trim().to_owned(),
+            account: account.to_owned(),
+            harness: crate::event::truncate(harness, 64).to_owned(),
+            tasks: Vec::new(),
+            revoked: false,
+        };
+        self.keep(|b| b.add_runtime(&stored))
+            .await
+            .map_err(RegistryError::NotKept)?;
+        let id = stored.agent_runtime_id.clone();
+        self.runtimes().insert(id.clone(), runtime(key, stored));
+        Ok(id)
     }
 
-    /// Registers a task after checking the signature over `"{runtime}:{timestamp}"`.
-    pub fn register_task(
+    /// Registers a task after checking the signature over `"{runtime}:{timestamp}"`; the task is
+    /// kept before it is answered.
+    pub async fn register_task(
         &self,
         agent_runtime_id: &str,
         timestamp: &str,
         signature: &str,
         now: SystemTime,
-    ) -> Result<String, Rejection> {
+    ) -> Result<String, RegistryError> {
+        if !self.runtimes().contains_key(agent_runtime_id) {
+            // Registered through another collector of the fleet, perhaps.
+            self.look_up_runtime(agent_runtime_id).await;
+        }
         let result = self.check_task_registration(agent_runtime_id, timestamp, signature, now);
         if let Err(r) = result {
             self.count_rejection(r);
         }
-        result
+        let task = result?;
+        self.keep(|b| b.set_task(agent_runtime_id, &task, true))
+            .await
+            .map_err(RegistryError::NotKept)?;
+        if let Some(r) = self.runtimes().get_mut(agent_runtime_id) {
+            r.tasks.insert(task.clone());
+        }
+        Ok(task)
     }
 
+    /// Checks a task registration and spends the runtime's budget; the task id it returns is
+    /// not kept yet.
     fn check_task_registration(
         &self,
         agent_runtime_id: &str,
@@ -476,10 +566,7 @@ impl IdentityRegistry {
         {
             return Err(Rejection::RateLimited);
         }
-        let task = random_id("task_");
-        runtime.tasks.insert(task.clone());
-        let _ = self.save(&runtimes);
-        Ok(task)
+        Ok(random_id("task_"))
     }
 
     /// Verifies an `AgentAssertion` credential at `now`; rejections are counted.
@@ -516,33 +603,19 @@ impl IdentityRegistry {
         credential: &str,
         now: SystemTime,
     ) -> Result<VerifiedAgent, Rejection> {
-        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(credential.trim_end_matches('='))
-            .map_err(|_| Rejection::BadBase64)?;
-        let parsed: AssertionJson =
-            serde_json::from_slice(&json).map_err(|_| Rejection::BadJson)?;
-        let field = |v: Option<String>| v.filter(|s| !s.is_empty()).ok_or(Rejection::MissingField);
-        let runtime_id = field(parsed.agent_runtime_id)?;
-        let task_id = field(parsed.task_id)?;
-        let timestamp = field(parsed.timestamp)?;
-        let signature = field(parsed.signature)?;
-        self.check_time(&timestamp, now)?;
-        let signature = decode_signature(&signature).ok_or(Rejection::BadSignature)?;
+        let assertion = Assertion::parse(credential)?;
+        self.check_time(&assertion.timestamp, now)?;
         let mut runtimes = self.runtimes();
         let runtime = runtimes
-            .get_mut(&runtime_id)
+            .get_mut(&assertion.runtime_id)
             .ok_or(Rejection::UnknownRuntime)?;
         if runtime.revoked {
             return Err(Rejection::Revoked);
         }
-        if !runtime.tasks.contains(&task_id) {
+        if !runtime.tasks.contains(&assertion.task_id) {
             return Err(Rejection::UnknownTask);
         }
-        let message = format!("{runtime_id}:{task_id}:{timestamp}");
-        runtime
-            .key
-            .verify(message.as_bytes(), &signature)
-            .map_err(|_| Rejection::BadSignature)?;
+        assertion.check_signature(&runtime.key)?;
         if !runtime
             .bucket
             .take(self.config.max_requests_per_minute, now)
@@ -553,8 +626,8 @@ impl IdentityRegistry {
         drop(runtimes);
         self.note_repeat(credential, now);
         Ok(VerifiedAgent {
-            agent_runtime_id: runtime_id,
-            task_id,
+            agent_runtime_id: assertion.runtime_id,
+            task_id: assertion.task_id,
             account,
         })
     }
@@ -568,31 +641,55 @@ impl IdentityRegistry {
         }
     }
 
-    /// Revokes a runtime at once (`Ok(false)` when unknown; `Err` when it cannot be saved, though
-    /// it is revoked in this process).
-    pub fn revoke(&self, agent_runtime_id: &str) -> Result<bool, String> {
-        let mut runtimes = self.runtimes();
-        let Some(runtime) = runtimes.get_mut(agent_runtime_id) else {
+    /// Revokes a runtime at once, here and in the backend (`Ok(false)` when neither knows it;
+    /// `Err` when the backend cannot keep it, and then nothing changed).
+    pub async fn revoke(&self, agent_runtime_id: &str) -> Result<bool, String> {
+        if !self.knows(agent_runtime_id).await? {
             return Ok(false);
-        };
-        runtime.revoked = true;
-        self.save(&runtimes)?;
+        }
+        self.keep(|b| b.revoke(agent_runtime_id)).await?;
+        if let Some(r) = self.runtimes().get_mut(agent_runtime_id) {
+            r.revoked = true;
+        }
         Ok(true)
     }
 
     /// Forgets one task of a runtime at once, so its assertions are refused with
-    /// `agent_task_unknown` (`Ok(false)` when the runtime or task is unknown; `Err` when it
-    /// cannot be saved, though it is forgotten in this process).
-    pub fn forget_task(&self, agent_runtime_id: &str, task_id: &str) -> Result<bool, String> {
-        let mut runtimes = self.runtimes();
-        let Some(runtime) = runtimes.get_mut(agent_runtime_id) else {
-            return Ok(false);
+    /// `agent_task_unknown` (`Ok(false)` when the runtime or task is unknown; `Err` when the
+    /// backend cannot keep it, and then nothing changed).
+    pub async fn forget_task(&self, agent_runtime_id: &str, task_id: &str) -> Result<bool, String> {
+        let known_here = self
+            .runtimes()
+            .get(agent_runtime_id)
+            .map(|r| r.tasks.contains(task_id));
+        let known = match (known_here, &self.backend) {
+            (Some(true), _) => true,
+            (_, Some(backend)) => backend
+                .runtime(agent_runtime_id)
+                .await?
+                .is_some_and(|r| r.tasks.iter().any(|t| t == task_id)),
+            (_, None) => false,
         };
-        if !runtime.tasks.remove(task_id) {
+        if !known {
             return Ok(false);
         }
-        self.save(&runtimes)?;
+        self.keep(|b| b.set_task(agent_runtime_id, task_id, false))
+            .await?;
+        if let Some(r) = self.runtimes().get_mut(agent_runtime_id) {
+            r.tasks.remove(task_id);
+        }
         Ok(true)
+    }
+
+    /// Whether memory or the backend knows the runtime.
+    async fn knows(&self, agent_runtime_id: &str) -> Result<bool, String> {
+        if self.runtimes().contains_key(agent_runtime_id) {
+            return Ok(true);
+        }
+        match &self.backend {
+            Some(backend) => Ok(backend.runtime(agent_runtime_id).await?.is_some()),
+            None => Ok(false),
+        }
     }
 
     /// Every registered runtime, sorted by id.
@@ -635,10 +732,14 @@ impl IdentityRegistry {
              # HELP tally_collector_agent_assertion_repeats_total Exact repeats of a verified header inside the window (accepted).\n\
              # TYPE tally_collector_agent_assertion_repeats_total counter\n\
              tally_collector_agent_assertion_repeats_total {}\n\
+             # HELP tally_collector_agent_lookups_skipped_total Lookups of unknown agent runtimes in the shared registry skipped over the per-second limit (their requests were refused as unknown).\n\
+             # TYPE tally_collector_agent_lookups_skipped_total counter\n\
+             tally_collector_agent_lookups_skipped_total {}\n\
              # HELP tally_collector_agent_assertions_rejected_total AgentAssertions and task registrations refused, by reason.\n\
              # TYPE tally_collector_agent_assertions_rejected_total counter",
             self.accepted.load(Ordering::Relaxed),
-            self.repeats()
+            self.repeats(),
+            self.lookups_skipped.load(Ordering::Relaxed)
         );
         for r in Rejection::ALL {
             let _ = writeln!(
@@ -652,39 +753,64 @@ impl IdentityRegistry {
     }
 }
 
-/// Reads the registry file; an absent file is an empty registry.
-fn load(path: &Path) -> Result<(HashMap<String, Runtime>, Option<SystemTime>), String> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((HashMap::new(), None)),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let stored: StoredRegistry =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut runtimes = HashMap::new();
-    for r in stored.runtimes {
-        let key = parse_ssh_ed25519(&r.public_key).ok_or_else(|| {
-            format!(
-                "{}: runtime {} has an invalid key",
-                path.display(),
-                r.agent_runtime_id
-            )
-        })?;
-        runtimes.insert(
-            r.agent_runtime_id,
-            Runtime {
-                key,
-                public_key: r.public_key,
-                account: r.account,
-                harness: r.harness,
-                tasks: r.tasks.into_iter().collect(),
-                revoked: r.revoked,
-                bucket: Bucket::full(),
-            },
-        );
+/// A runtime as memory holds it; `Err` names a stored runtime whose key does not parse.
+fn runtime_from(
+    stored: StoredRuntime,
+    backend: &dyn IdentityBackend,
+) -> Result<(String, Runtime), String> {
+    let key = parse_ssh_ed25519(&stored.public_key).ok_or_else(|| {
+        format!(
+            "{}: runtime {} has an invalid key",
+            backend.describe(),
+            stored.agent_runtime_id
+        )
+    })?;
+    Ok((stored.agent_runtime_id.clone(), runtime(key, stored)))
+}
+
+fn runtime(key: VerifyingKey, stored: StoredRuntime) -> Runtime {
+    Runtime {
+        key,
+        account: stored.account,
+        harness: stored.harness,
+        tasks: stored.tasks.into_iter().collect(),
+        revoked: stored.revoked,
+        bucket: Bucket::full(),
     }
-    Ok((runtimes, mtime))
+}
+
+/// The fields of an `AgentAssertion` credential (not yet verified).
+struct Assertion {
+    runtime_id: String,
+    task_id: String,
+    timestamp: String,
+    signature: String,
+}
+
+impl Assertion {
+    /// Decodes base64url, then JSON; every field must be present and not empty.
+    fn parse(credential: &str) -> Result<Self, Rejection> {
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(credential.trim_end_matches('='))
+            .map_err(|_| Rejection::BadBase64)?;
+        let parsed: AssertionJson =
+            serde_json::from_slice(&json).map_err(|_| Rejection::BadJson)?;
+        let field = |v: Option<String>| v.filter(|s| !s.is_empty()).ok_or(Rejection::MissingField);
+        Ok(Assertion {
+            runtime_id: field(parsed.agent_runtime_id)?,
+            task_id: field(parsed.task_id)?,
+            timestamp: field(parsed.timestamp)?,
+            signature: field(parsed.signature)?,
+        })
+    }
+
+    /// Checks the signature over `"{runtime}:{task}:{timestamp}"` with `key`.
+    fn check_signature(&self, key: &VerifyingKey) -> Result<(), Rejection> {
+        let signature = decode_signature(&self.signature).ok_or(Rejection::BadSignature)?;
+        let message = format!("{}:{}:{}", self.runtime_id, self.task_id, self.timestamp);
+        key.verify(message.as_bytes(), &signature)
+            .map_err(|_| Rejection::BadSignature)
+    }
 }
 
 #[cfg(test)]

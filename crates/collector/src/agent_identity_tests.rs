@@ -1,6 +1,9 @@
 use super::*;
 use ed25519_dalek::{Signer, SigningKey};
+use futures::executor::block_on;
 use std::time::UNIX_EPOCH;
+
+use crate::identity_file::FileIdentities;
 
 const T0: u64 = 1_795_990_810; // 2026-11-29T22:20:10Z
 
@@ -54,18 +57,16 @@ struct Fixture {
 fn fixture() -> Fixture {
     let registry = IdentityRegistry::new(AgentIdentityServerConfig::default());
     let key = SigningKey::from_bytes(&[9u8; 32]);
-    let runtime = registry
-        .register_runtime("team-a", &ssh_key(&key), "codex-app")
+    let runtime = block_on(registry.register_runtime("team-a", &ssh_key(&key), "codex-app"))
         .unwrap_or_default();
     let timestamp = ts(T0);
-    let task = registry
-        .register_task(
-            &runtime,
-            &timestamp,
-            &sign(&key, &format!("{runtime}:{timestamp}")),
-            at(T0),
-        )
-        .unwrap_or_default();
+    let task = block_on(registry.register_task(
+        &runtime,
+        &timestamp,
+        &sign(&key, &format!("{runtime}:{timestamp}")),
+        at(T0),
+    ))
+    .unwrap_or_default();
     Fixture {
         registry,
         key,
@@ -174,9 +175,10 @@ fn a_forgotten_task_is_rejected_at_once_and_its_runtime_stays() {
     let f = fixture();
     let header = assertion(&f.key, &f.runtime, &f.task, T0);
     assert!(f.registry.verify(&header, at(T0)).is_ok());
-    assert_eq!(f.registry.forget_task(&f.runtime, &f.task), Ok(true));
-    assert_eq!(f.registry.forget_task(&f.runtime, &f.task), Ok(false));
-    assert_eq!(f.registry.forget_task("rt_nobody", &f.task), Ok(false));
+    let forget = |runtime: &str| block_on(f.registry.forget_task(runtime, &f.task));
+    assert_eq!(forget(&f.runtime), Ok(true));
+    assert_eq!(forget(&f.runtime), Ok(false));
+    assert_eq!(forget("rt_nobody"), Ok(false));
     rejected(&f, &header, T0, Rejection::UnknownTask);
     assert!(f.registry.list().iter().all(|r| !r.revoked && r.tasks == 0));
 }
@@ -186,7 +188,7 @@ fn revoked_runtime_is_rejected_at_once() {
     let f = fixture();
     let header = assertion(&f.key, &f.runtime, &f.task, T0);
     assert!(f.registry.verify(&header, at(T0)).is_ok());
-    assert_eq!(f.registry.revoke(&f.runtime), Ok(true));
+    assert_eq!(block_on(f.registry.revoke(&f.runtime)), Ok(true));
     rejected(&f, &header, T0, Rejection::Revoked);
     assert!(f.registry.list().iter().all(|r| r.revoked));
 }
@@ -239,28 +241,36 @@ fn task_registration_checks_the_runtime_signature() {
     let timestamp = ts(T0);
     let wrong = sign(&other, &format!("{}:{timestamp}", f.runtime));
     assert_eq!(
-        f.registry
-            .register_task(&f.runtime, &timestamp, &wrong, at(T0)),
-        Err(Rejection::BadSignature)
+        block_on(
+            f.registry
+                .register_task(&f.runtime, &timestamp, &wrong, at(T0))
+        ),
+        Err(RegistryError::Rejected(Rejection::BadSignature))
     );
     let right = sign(&f.key, &format!("{}:{timestamp}", f.runtime));
     assert_eq!(
-        f.registry
-            .register_task("rt_nobody", &timestamp, &right, at(T0)),
-        Err(Rejection::UnknownRuntime)
+        block_on(
+            f.registry
+                .register_task("rt_nobody", &timestamp, &right, at(T0))
+        ),
+        Err(RegistryError::Rejected(Rejection::UnknownRuntime))
     );
     assert_eq!(
-        f.registry
-            .register_task(&f.runtime, &timestamp, &right, at(T0 + 600)),
-        Err(Rejection::Expired)
+        block_on(
+            f.registry
+                .register_task(&f.runtime, &timestamp, &right, at(T0 + 600))
+        ),
+        Err(RegistryError::Rejected(Rejection::Expired))
     );
 }
 
 #[test]
 fn non_ssh_public_keys_are_refused() {
     let registry = IdentityRegistry::new(AgentIdentityServerConfig::default());
-    assert_eq!(registry.register_runtime("a", "ssh-rsa AAAA", "x"), None);
-    assert_eq!(registry.register_runtime("a", "ssh-ed25519 !!!", "x"), None);
+    for key in ["ssh-rsa AAAA", "ssh-ed25519 !!!"] {
+        let registered = block_on(registry.register_runtime("a", key, "x"));
+        assert_eq!(registered, Err(RegistryError::BadKey));
+    }
     assert!(parse_ssh_ed25519(&ssh_key(&SigningKey::from_bytes(&[1u8; 32]))).is_some());
 }
 
@@ -324,14 +334,16 @@ fn task_registrations_spend_the_runtime_budget() {
     f.registry.config.max_requests_per_minute = 1;
     let timestamp = ts(T0 + 60);
     let signature = sign(&f.key, &format!("{}:{timestamp}", f.runtime));
-    assert!(f
-        .registry
-        .register_task(&f.runtime, &timestamp, &signature, at(T0 + 60))
-        .is_ok());
+    let register = || {
+        block_on(
+            f.registry
+                .register_task(&f.runtime, &timestamp, &signature, at(T0 + 60)),
+        )
+    };
+    assert!(register().is_ok());
     assert_eq!(
-        f.registry
-            .register_task(&f.runtime, &timestamp, &signature, at(T0 + 60)),
-        Err(Rejection::RateLimited)
+        register(),
+        Err(RegistryError::Rejected(Rejection::RateLimited))
     );
 }
 
@@ -355,47 +367,75 @@ fn a_sealed_task_id_opens_with_the_x25519_form_of_the_runtime_key() {
     assert_eq!(f.registry.seal_task_id("rt_nobody", &f.task), None);
 }
 
+/// A registry kept in the file at `path`, as a collector opens it.
+fn open_file(path: &std::path::Path) -> Result<IdentityRegistry, String> {
+    let (file, stored) = FileIdentities::open(path.to_owned())?;
+    IdentityRegistry::with_backend(AgentIdentityServerConfig::default(), Arc::new(file), stored)
+}
+
 #[test]
 fn registry_survives_a_restart_and_sees_a_revocation_made_by_another_process() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("ids.json");
-    let open = || {
-        IdentityRegistry::open(AgentIdentityServerConfig::default(), Some(path.clone()))
-            .unwrap_or_else(|e| panic!("{e}"))
-    };
+    let open = || open_file(&path).unwrap_or_else(|e| panic!("{e}"));
     let running = open();
     let key = SigningKey::from_bytes(&[9u8; 32]);
-    let runtime = running
-        .register_runtime("team-a", &ssh_key(&key), "tally")
-        .unwrap_or_default();
+    let runtime =
+        block_on(running.register_runtime("team-a", &ssh_key(&key), "tally")).unwrap_or_default();
     let timestamp = ts(T0);
-    let task = running
-        .register_task(
-            &runtime,
-            &timestamp,
-            &sign(&key, &format!("{runtime}:{timestamp}")),
-            at(T0),
-        )
+    let signature = sign(&key, &format!("{runtime}:{timestamp}"));
+    let task = block_on(running.register_task(&runtime, &timestamp, &signature, at(T0)))
         .unwrap_or_default();
 
     // A restart keeps runtime and task.
     let restarted = open();
-    assert!(restarted
-        .verify(&assertion(&key, &runtime, &task, T0), at(T0))
-        .is_ok());
+    let header = assertion(&key, &runtime, &task, T0);
+    assert!(restarted.verify(&header, at(T0)).is_ok());
 
-    // `tally collector identities revoke` in another process: the running one sees it.
-    assert_eq!(open().revoke(&runtime), Ok(true));
-    restarted
-        .disk
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .checked = None;
-    assert_eq!(
-        restarted.verify(&assertion(&key, &runtime, &task, T0), at(T0)),
-        Err(Rejection::Revoked)
-    );
+    // `tally collector identities revoke` in another process: the running one sees it when it
+    // next polls.
+    assert_eq!(block_on(open().revoke(&runtime)), Ok(true));
+    assert!(restarted.verify(&header, at(T0)).is_ok(), "not polled yet");
+    assert_eq!(block_on(restarted.poll()), Ok(()));
+    assert_eq!(restarted.verify(&header, at(T0)), Err(Rejection::Revoked));
     assert!(open().list().iter().all(|r| r.revoked && r.tasks == 1));
+}
+
+#[test]
+fn a_runtime_registered_by_another_collector_is_read_through_when_first_used() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("ids.json");
+    let this = open_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let other = open_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let runtime =
+        block_on(other.register_runtime("team-a", &ssh_key(&key), "codex")).unwrap_or_default();
+    let timestamp = ts(T0);
+    let signature = sign(&key, &format!("{runtime}:{timestamp}"));
+    // A task registration through this collector finds the runtime the other one registered.
+    let first = block_on(this.register_task(&runtime, &timestamp, &signature, at(T0)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(this
+        .verify(&assertion(&key, &runtime, &first, T0), at(T0))
+        .is_ok());
+    // An assertion with a task registered through the other one verifies once looked up.
+    let second = block_on(other.register_task(&runtime, &timestamp, &signature, at(T0)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let header = assertion(&key, &runtime, &second, T0);
+    assert_eq!(this.verify(&header, at(T0)), Err(Rejection::UnknownTask));
+    block_on(this.look_up(&header));
+    assert!(this.verify(&header, at(T0)).is_ok());
+    // Both tasks are kept, whichever collector wrote last.
+    let stored = open_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored.list()[0].tasks, 2);
+    // A made-up runtime is looked up once, then remembered as missing for a second.
+    let stranger = assertion(&key, "rt_made_up", "task_x", T0);
+    block_on(this.look_up(&stranger));
+    assert!(this.missed_recently("rt_made_up"));
+    assert_eq!(
+        this.verify(&stranger, at(T0)),
+        Err(Rejection::UnknownRuntime)
+    );
 }
 
 #[test]
@@ -403,5 +443,91 @@ fn a_corrupt_registry_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("ids.json");
     std::fs::write(&path, "{").unwrap_or_else(|e| panic!("{e}"));
-    assert!(IdentityRegistry::open(AgentIdentityServerConfig::default(), Some(path)).is_err());
+    assert!(open_file(&path).is_err());
+}
+
+/// A backend that counts the runtimes looked up in it (and keeps nothing).
+#[derive(Default)]
+struct CountingBackend {
+    lookups: std::sync::atomic::AtomicUsize,
+}
+
+impl IdentityBackend for CountingBackend {
+    fn everything(&self) -> futures::future::BoxFuture<'_, Result<Vec<StoredRuntime>, String>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn runtime<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<StoredRuntime>, String>> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async { Ok(None) })
+    }
+
+    fn changes(&self) -> futures::future::BoxFuture<'_, Result<Option<Changes>, String>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn add_runtime<'a>(
+        &'a self,
+        _: &'a StoredRuntime,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn revoke<'a>(&'a self, _: &'a str) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn set_task<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: bool,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn describe(&self) -> String {
+        "counting".into()
+    }
+}
+
+#[test]
+fn made_up_tasks_and_floods_of_unknown_runtimes_cost_the_shared_registry_little() {
+    let backend = Arc::new(CountingBackend::default());
+    let registry = IdentityRegistry::with_backend(
+        AgentIdentityServerConfig::default(),
+        backend.clone(),
+        Vec::new(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let runtime =
+        block_on(registry.register_runtime("team-a", &ssh_key(&key), "codex")).unwrap_or_default();
+    let lookups = || backend.lookups.load(Ordering::Relaxed);
+
+    // A known runtime with a task it never registered: only its own signature is looked up.
+    let stranger = SigningKey::from_bytes(&[7u8; 32]);
+    block_on(registry.look_up(&assertion(&stranger, &runtime, "task_made_up", T0)));
+    assert_eq!(lookups(), 0, "a forged assertion reached the backend");
+    block_on(registry.look_up(&assertion(&key, &runtime, "task_elsewhere", T0)));
+    assert_eq!(lookups(), 1, "a signed one is looked up");
+
+    // Unknown runtimes: each looked up once a second at most, and at most 100 a second in all
+    // (headers signed beforehand: the 150 lookups take well under the second).
+    let headers: Vec<String> = (0..150)
+        .map(|i| assertion(&key, &format!("rt_unknown_{}", i % 120), "task_x", T0))
+        .collect();
+    for header in &headers {
+        block_on(registry.look_up(header));
+    }
+    // 99 more unknown ids looked up, the next 21 skipped, the 30 repeats remembered as missing.
+    assert_eq!(lookups(), 100);
+    let metrics = registry.render_metrics();
+    assert!(
+        metrics.contains("tally_collector_agent_lookups_skipped_total 21\n"),
+        "{metrics}"
+    );
 }

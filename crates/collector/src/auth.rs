@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 use crate::agent_identity::{IdentityRegistry, Rejection};
 use crate::config::{parse_sha256_hex, CollectorConfig, ConfigError, Scope, Unauthenticated};
 use crate::event::{truncate, MAX_ACCOUNT_LEN};
+use crate::identity_backend::open_backend;
 
 /// Header carrying the ChatGPT account id (sent by Codex).
 pub const ACCOUNT_HEADER: &str = "chatgpt-account-id";
@@ -191,14 +192,14 @@ impl Authenticator {
             });
         }
         let identities = if config.agent_identity.enabled {
-            let registry = IdentityRegistry::open(
-                config.agent_identity.clone(),
-                config.identity_registry_path(),
-            )
-            .map_err(|message| ConfigError::Invalid {
+            let invalid = |message: String| ConfigError::Invalid {
                 key: "collector.agent_identity.registry_path".into(),
                 message,
-            })?;
+            };
+            let (backend, stored) = open_backend(config).map_err(invalid)?;
+            let registry =
+                IdentityRegistry::with_backend(config.agent_identity.clone(), backend, stored)
+                    .map_err(invalid)?;
             Some(Arc::new(registry))
         } else {
             None
@@ -241,6 +242,17 @@ impl Authenticator {
                 Err(AuthError::UnsupportedScheme("AgentAssertion".into()))
             }
             None => Err(AuthError::Missing),
+        }
+    }
+
+    /// Reads the agent an `AgentAssertion` names from the shared registry when this collector
+    /// does not know it yet (it may have registered through another collector); call before
+    /// [`Self::authenticate`], which verifies from memory.
+    pub async fn look_up_agent(&self, headers: &HeaderMap) {
+        if let (Some(registry), Ok(Some(Credential::AgentAssertion(credential)))) =
+            (&self.identities, parse_authorization(headers))
+        {
+            registry.look_up(credential).await;
         }
     }
 

@@ -68,7 +68,8 @@ pub struct AgentIdentityServerConfig {
     /// runtime's X25519 key, standard base64) instead of `{"task_id"}`. Codex opens both.
     pub encrypt_task_ids: bool,
     /// File keeping registered runtimes and tasks across restarts (and shared with
-    /// `tally collector identities`); default: beside the SQLite file, in memory for ClickHouse.
+    /// `tally collector identities`); default: beside the SQLite file, and for ClickHouse its
+    /// tables, shared by every collector on the same database.
     pub registry_path: Option<PathBuf>,
 }
 

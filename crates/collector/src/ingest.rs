@@ -98,6 +98,7 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
         .map(|c| c.0);
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
+    state.auth.look_up_agent(headers).await;
     let principal = state.auth.authenticate(headers, peer, Scope::Ingest)?;
     let config = &state.config;
     // Held until the answer: bounds the bodies and decoded batches in memory at once.

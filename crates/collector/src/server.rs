@@ -167,6 +167,7 @@ impl Collector {
                 tracing::warn!(%addr, "collector accepts events without a token from anyone who reaches this address");
             }
         }
+        let poller = state.auth.identities().cloned().map(poll_identities);
         let app = router(state.clone());
         drop(state);
         // Graceful shutdown waits for in-flight requests, but not forever.
@@ -194,6 +195,9 @@ impl Collector {
                 Ok(())
             }
         };
+        if let Some(poller) = poller {
+            poller.abort();
+        }
         // Every handler (and so every queue sender) is gone once serve returns; the writer stores
         // what is queued and ends.
         match tokio::time::timeout(DRAIN_DEADLINE, writer).await {
@@ -204,6 +208,27 @@ impl Collector {
         served?;
         Ok(())
     }
+}
+
+/// How often a collector asks where agent registrations are kept for revocations and forgotten
+/// tasks (made by another collector of the fleet, or by `tally collector identities`).
+const IDENTITY_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Polls the registry's backend until aborted; a failed poll is logged and retried next time.
+fn poll_identities(registry: Arc<crate::agent_identity::IdentityRegistry>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(IDENTITY_POLL_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let poll = tokio::time::timeout(IDENTITY_POLL_INTERVAL * 10, registry.poll());
+            match poll.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "agent identities not refreshed"),
+                Err(_) => tracing::warn!("agent identities not refreshed within 10 s"),
+            }
+        }
+    })
 }
 
 /// Opens a collector from `config` and serves it on `listener` until `shutdown` resolves.

@@ -4,46 +4,10 @@
 mod common;
 
 use base64::Engine;
+use common::agent::*;
 use common::*;
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
-use std::time::SystemTime;
-
-fn ssh_key(key: &SigningKey) -> String {
-    let mut blob = Vec::new();
-    for part in [
-        b"ssh-ed25519".as_slice(),
-        key.verifying_key().as_bytes().as_slice(),
-    ] {
-        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        blob.extend_from_slice(part);
-    }
-    format!(
-        "ssh-ed25519 {}",
-        base64::engine::general_purpose::STANDARD.encode(blob)
-    )
-}
-
-fn now() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
-fn sign(key: &SigningKey, message: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(key.sign(message.as_bytes()).to_bytes())
-}
-
-async fn post(r: &Running, path: &str, auth: Option<&str>, body: Value) -> (u16, Value) {
-    let mut request = r
-        .http
-        .post(format!("{}{path}", r.handle.base_url()))
-        .json(&body);
-    if let Some(auth) = auth {
-        request = request.header("authorization", auth);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 fn batch() -> Value {
     json!({"events": [{"event_type": "codex_thread_initialized", "event_params": {
@@ -160,7 +124,10 @@ async fn registration_tasks_and_signed_ingest_under_a_configured_prefix() {
         );
     }
 
-    assert_eq!(r.handle.identities().unwrap().revoke(&runtime), Ok(true));
+    assert_eq!(
+        r.handle.identities().unwrap().revoke(&runtime).await,
+        Ok(true)
+    );
     let (status, body) = post(&r, INGEST, Some(&assertion(&task)), batch()).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -184,30 +151,6 @@ async fn registration_tasks_and_signed_ingest_under_a_configured_prefix() {
         "tally_collector_agent_assertions_rejected_total{reason=\"agent_runtime_revoked\"} 1"
     ));
     r.handle.shutdown().await.unwrap();
-}
-
-async fn register_runtime(r: &Running, key: &SigningKey) -> String {
-    let (status, body) = post(
-        r,
-        "/api/accounts/v1/agent/register",
-        Some(&format!("Bearer {TOKEN}")),
-        json!({"abom": {"agent_version": "0.169.0", "agent_harness_id": "codex-app",
-            "running_location": "vscode-linux"}, "agent_public_key": ssh_key(key),
-            "capabilities": ["responsesapi"], "ttl": null}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body["agent_runtime_id"].as_str().unwrap().to_string()
-}
-
-fn signed(key: &SigningKey, runtime: &str, task: &str) -> String {
-    let timestamp = now();
-    let json = json!({"agent_runtime_id": runtime, "signature":
-        sign(key, &format!("{runtime}:{task}:{timestamp}")), "task_id": task, "timestamp": timestamp});
-    format!(
-        "AgentAssertion {}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string())
-    )
 }
 
 #[tokio::test]

@@ -382,4 +382,69 @@ async fn engine_end_to_end(port: u16) {
         .unwrap();
     assert_eq!(report.totals.events, events.len() as u64);
     assert_eq!(report.totals.hook_runs, 2);
+
+    // 4. Agent identities are shared by the fleet.
+    fleet_shares_agent_identities(port).await;
+}
+
+/// Two collectors on one ClickHouse: an agent registers through one and signs its events through
+/// the other; a collector started later knows it; a revocation through one is refused by the
+/// others within a poll.
+async fn fleet_shares_agent_identities(port: u16) {
+    let collector = || async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(&dir);
+        config.store = StoreKind::Clickhouse;
+        config.clickhouse = ch_config(port, "tally_fleet");
+        start_with(config, dir).await
+    };
+    let (a, b) = (collector().await, collector().await);
+    let key = ed25519_dalek::SigningKey::from_bytes(&[21u8; 32]);
+    let runtime = agent::register_runtime(&a, &key).await;
+    let task = agent::register_task(&b, &key, &runtime).await;
+    let events = batch(vec![wire(
+        "codex_hook_run",
+        json!({"hook_name": "Stop", "status": "completed"}),
+    )]);
+    let events = &events;
+    let ingest = |r: &Running| {
+        let header = agent::signed(&key, &runtime, &task);
+        let request = r
+            .http
+            .post(r.url(INGEST))
+            .header("authorization", header)
+            .json(events);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, answer) = ingest(&a).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(ingest(&b).await.0, 200);
+    let c = collector().await;
+    assert_eq!(ingest(&c).await.0, 200, "a collector started later");
+
+    let revoked = b.handle.identities().unwrap().revoke(&runtime).await;
+    assert_eq!(revoked, Ok(true));
+    assert_eq!(ingest(&b).await.1["error"], "agent_runtime_revoked");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for other in [&a, &c] {
+        loop {
+            let (status, answer) = ingest(other).await;
+            if status == 401 {
+                assert_eq!(answer["error"], "agent_runtime_revoked");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the revocation did not reach every collector"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for r in [a, b, c] {
+        r.handle.shutdown().await.unwrap();
+    }
 }

@@ -72,19 +72,25 @@ fn ch_err(context: &str, e: impl std::fmt::Display) -> StoreError {
 impl ClickHouseStore {
     /// Connects, creates the database and tables if missing, and checks the schema version.
     pub async fn open(config: &ClickHouseConfig) -> Result<Self, StoreError> {
+        let store = Self::client(config)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A client of the database `config` names, without touching it (its tables are made by
+    /// [`ClickHouseStore::open`]).
+    pub(crate) fn client(config: &ClickHouseConfig) -> Result<Self, StoreError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .build()
             .map_err(|e| ch_err("client", e))?;
-        let store = ClickHouseStore {
+        Ok(ClickHouseStore {
             http,
             url: config.url.trim_end_matches('/').to_owned(),
             database: config.database.clone(),
             user: config.user.clone(),
             password: config.password.clone(),
-        };
-        store.migrate().await?;
-        Ok(store)
+        })
     }
 
     /// The database name (validated to `[A-Za-z0-9_]`, so it can be spliced into SQL).
@@ -128,7 +134,7 @@ impl ClickHouseStore {
             .collect()
     }
 
-    async fn insert_rows(&self, table: &str, rows: &[Value]) -> Result<(), StoreError> {
+    pub(crate) async fn insert_rows(&self, table: &str, rows: &[Value]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -335,6 +341,7 @@ fn schema_v1(db: &str) -> Vec<String> {
              reason String, raw String) ENGINE = ReplacingMergeTree() ORDER BY reject_key"
         ),
     ];
+    statements.extend(super::clickhouse_identities::schema(db));
     for family in FAMILIES {
         let columns: Vec<String> = family
             .columns

@@ -10,6 +10,7 @@ use crate::event::{IncomingEvent, RejectedEvent};
 use crate::report::{Report, ReportQuery};
 
 pub mod clickhouse;
+pub mod clickhouse_identities;
 mod clickhouse_report;
 pub mod sqlite;
 mod sqlite_insert;

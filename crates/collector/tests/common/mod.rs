@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
+
 use std::sync::Arc;
 
 use serde_json::Value;
