@@ -25,3 +25,17 @@ pub fn arb_json(max_string: usize) -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+/// The longest string or key anywhere in `value`, in bytes.
+pub fn longest_string(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(longest_string).max().unwrap_or(0),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| k.len().max(longest_string(v)))
+            .max()
+            .unwrap_or(0),
+        _ => 0,
+    }
+}

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::arb_json::arb_json;
+use crate::arb_json::{arb_json, longest_string};
 use crate::event::Receipt;
 
 fn limits() -> DecodeLimits {
@@ -377,30 +377,4 @@ proptest! {
             }
         }
     }
-}
-
-/// The longest string or key anywhere in `v`, in bytes.
-fn longest_string(v: &serde_json::Value) -> usize {
-    match v {
-        serde_json::Value::String(s) => s.len(),
-        serde_json::Value::Array(a) => a.iter().map(longest_string).max().unwrap_or(0),
-        serde_json::Value::Object(o) => o
-            .iter()
-            .map(|(k, v)| k.len().max(longest_string(v)))
-            .max()
-            .unwrap_or(0),
-        _ => 0,
-    }
-}
-
-#[test]
-fn a_batch_with_two_event_arrays_is_refused_whole() {
-    let body = br#"{"events": [{"event_type": "a", "event_params": {}}], "events": []}"#;
-    assert_eq!(
-        decode_batch(body, &limits()),
-        Err(DecodeError::Shape {
-            field: "events".into(),
-            reason: "given more than once".into()
-        })
-    );
 }

@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::arb_json::arb_json;
+use crate::arb_json::{arb_json, longest_string};
 
 fn turn_family() -> Option<usize> {
     family_index("codex_turn_event")
@@ -121,19 +121,6 @@ proptest! {
                 }
             }
         }
-    }
-}
-
-fn longest_string(value: &serde_json::Value) -> usize {
-    match value {
-        serde_json::Value::String(s) => s.len(),
-        serde_json::Value::Array(items) => items.iter().map(longest_string).max().unwrap_or(0),
-        serde_json::Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| k.len().max(longest_string(v)))
-            .max()
-            .unwrap_or(0),
-        _ => 0,
     }
 }
 

@@ -406,45 +406,69 @@ async fn fleet_shares_agent_identities(port: u16) {
         "codex_hook_run",
         json!({"hook_name": "Stop", "status": "completed"}),
     )]);
-    let events = &events;
-    let ingest = |r: &Running| {
-        let header = agent::signed(&key, &runtime, &task);
-        let request = r
-            .http
-            .post(r.url(INGEST))
-            .header("authorization", header)
-            .json(events);
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<serde_json::Value>().await.unwrap())
-        }
-    };
-    let (status, answer) = ingest(&a).await;
+    let signed = |task: &str| agent::signed(&key, &runtime, task);
+    let (status, answer) = post_signed(&a, signed(&task), &events).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(ingest(&b).await.0, 200);
+    assert_eq!(post_signed(&b, signed(&task), &events).await.0, 200);
     let c = collector().await;
-    assert_eq!(ingest(&c).await.0, 200, "a collector started later");
+    let (status, _) = post_signed(&c, signed(&task), &events).await;
+    assert_eq!(status, 200, "a collector started later");
 
-    let revoked = b.handle.identities().unwrap().revoke(&runtime).await;
-    assert_eq!(revoked, Ok(true));
-    assert_eq!(ingest(&b).await.1["error"], "agent_runtime_revoked");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for other in [&a, &c] {
-        loop {
-            let (status, answer) = ingest(other).await;
-            if status == 401 {
-                assert_eq!(answer["error"], "agent_runtime_revoked");
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the revocation did not reach every collector"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    let second = agent::register_task(&c, &key, &runtime).await;
+    assert_eq!(post_signed(&a, signed(&second), &events).await.0, 200);
+    let registry = b.handle.identities().unwrap();
+    assert_eq!(registry.forget_task(&runtime, &second).await, Ok(true));
+    for r in [&a, &b, &c] {
+        refused_soon(r, || signed(&second), &events, "agent_task_unknown").await;
+    }
+    let (status, _) = post_signed(&a, signed(&task), &events).await;
+    assert_eq!(status, 200, "the other task still works");
+    assert_eq!(registry.revoke(&runtime).await, Ok(true));
+    for r in [&a, &b, &c] {
+        refused_soon(r, || signed(&task), &events, "agent_runtime_revoked").await;
     }
     for r in [a, b, c] {
         r.handle.shutdown().await.unwrap();
+    }
+}
+
+async fn post_signed(
+    r: &Running,
+    header: String,
+    events: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = r
+        .http
+        .post(r.url(INGEST))
+        .header("authorization", header)
+        .json(events)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// Posts `events` signed with `header()` to `r` until it refuses them with `code` (within 10 s:
+/// a few polls).
+async fn refused_soon(
+    r: &Running,
+    header: impl Fn() -> String,
+    events: &serde_json::Value,
+    code: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, answer) = post_signed(r, header(), events).await;
+        if status == 401 {
+            assert_eq!(answer["error"], code);
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{code} did not reach {}",
+            r.handle.base_url()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -68,7 +68,7 @@ impl ClickHouseIdentities {
             .await?;
         let revoked: HashSet<String> = self.revoked(filter).await?.into_iter().collect();
         let mut tasks: HashMap<String, Vec<String>> = HashMap::new();
-        for (runtime, task) in self.tasks(filter, 1).await? {
+        for (runtime, task) in self.tasks(filter).await? {
             tasks.entry(runtime).or_default().push(task);
         }
         Ok(runtimes
@@ -98,26 +98,42 @@ impl ClickHouseIdentities {
         Ok(rows.iter().map(|r| text(r, "agent_runtime_id")).collect())
     }
 
-    /// `(runtime, task)` pairs whose latest state is `kept`.
-    async fn tasks(&self, filter: &str, kept: u8) -> Result<Vec<(String, String)>, StoreError> {
+    /// `(runtime, task)` pairs whose latest state is kept.
+    async fn tasks(&self, filter: &str) -> Result<Vec<(String, String)>, StoreError> {
         let rows = self
             .db
             .rows(&format!(
                 "SELECT agent_runtime_id, task_id FROM {} WHERE {filter} \
-                 GROUP BY agent_runtime_id, task_id HAVING argMax(kept, version) = {kept} \
+                 GROUP BY agent_runtime_id, task_id HAVING argMax(kept, version) = 1 \
                  ORDER BY agent_runtime_id, task_id",
                 self.table("agent_tasks")
             ))
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (text(r, "agent_runtime_id"), text(r, "task_id")))
-            .collect())
+        Ok(pairs(&rows))
+    }
+
+    /// Every forgotten `(runtime, task)` pair. A task is never kept again once forgotten, so
+    /// its forgetting row is enough (no grouping over every task, each second).
+    async fn forgotten(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .db
+            .rows(&format!(
+                "SELECT DISTINCT agent_runtime_id, task_id FROM {} WHERE kept = 0",
+                self.table("agent_tasks")
+            ))
+            .await?;
+        Ok(pairs(&rows))
     }
 
     fn message(&self, e: StoreError) -> String {
         format!("ClickHouse database {}: {e}", self.db.database())
     }
+}
+
+fn pairs(rows: &[Map<String, Value>]) -> Vec<(String, String)> {
+    rows.iter()
+        .map(|r| (text(r, "agent_runtime_id"), text(r, "task_id")))
+        .collect()
 }
 
 fn text(row: &Map<String, Value>, key: &str) -> String {
@@ -151,7 +167,7 @@ impl IdentityBackend for ClickHouseIdentities {
     fn changes(&self) -> BoxFuture<'_, Result<Option<Changes>, String>> {
         async move {
             let revoked = self.revoked("1").await.map_err(|e| self.message(e))?;
-            let forgotten = self.tasks("1", 0).await.map_err(|e| self.message(e))?;
+            let forgotten = self.forgotten().await.map_err(|e| self.message(e))?;
             Ok(Some(Changes::Withdrawn { revoked, forgotten }))
         }
         .boxed()
