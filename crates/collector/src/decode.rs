@@ -306,13 +306,12 @@ fn decode_event<'a>(
     };
     let mut parts = match event {
         RawEvent::Object(parts) => parts,
-        RawEvent::Other(value) => {
-            let raw = value.to_string();
+        RawEvent::Other(raw) => {
             let refusal = (
                 String::new(),
-                format!("expected an object, got {}", raw_json_type(&raw)),
+                format!("expected an object, got {}", raw_json_type(raw)),
             );
-            return Err(reject(raw, None, refusal));
+            return Err(reject(raw.to_owned(), None, refusal));
         }
     };
     let event_type = match read_event_type(parts.event_type) {

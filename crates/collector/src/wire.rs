@@ -43,8 +43,9 @@ pub struct Root {
 pub enum RawEvent<'a> {
     /// An object, split into the fields the collector reads.
     Object(EventParts<'a>),
-    /// Anything else, kept whole for the quarantine.
-    Other(serde_json::Value),
+    /// Anything else, as sent (raw JSON text), kept whole for the quarantine. Not parsed: a
+    /// number beyond f64 is valid JSON that serde_json would refuse to make a value of.
+    Other(&'a str),
 }
 
 /// What the params reader made of an event's `event_params`.
@@ -188,7 +189,7 @@ impl<'a, S: EventSink<'a>> Walk<'a, '_, S> {
 
     fn event(&mut self) -> Result<RawEvent<'a>, Invalid> {
         if self.peek() != Some(b'{') {
-            return Ok(RawEvent::Other(self.value()?));
+            return Ok(RawEvent::Other(self.raw()?));
         }
         self.pos += 1;
         let mut parts = EventParts::default();
