@@ -273,6 +273,13 @@ fn read_ssh_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((value, bytes.get(4 + len..)?))
 }
 
+/// Whether `id` has the shape of an id this collector makes (`rt_` and 32 hex digits): anything
+/// else is unknown without asking the backend.
+fn could_be_runtime_id(id: &str) -> bool {
+    id.strip_prefix("rt_")
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 fn random_id(prefix: &str) -> String {
     let bytes: [u8; 16] = rand::random();
     let mut s = String::with_capacity(prefix.len() + 32);
@@ -420,7 +427,10 @@ impl IdentityRegistry {
         let Some(backend) = &self.backend else {
             return;
         };
-        if self.missed_recently(runtime_id) || !self.lookup_allowed() {
+        if !could_be_runtime_id(runtime_id)
+            || self.missed_recently(runtime_id)
+            || !self.lookup_allowed()
+        {
             return;
         }
         match backend.runtime(runtime_id).await {

@@ -429,9 +429,10 @@ fn a_runtime_registered_by_another_collector_is_read_through_when_first_used() {
     let stored = open_file(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stored.list()[0].tasks, 2);
     // A made-up runtime is looked up once, then remembered as missing for a second.
-    let stranger = assertion(&key, "rt_made_up", "task_x", T0);
+    let made_up = format!("rt_{:032x}", 7);
+    let stranger = assertion(&key, &made_up, "task_x", T0);
     block_on(this.look_up(&stranger));
-    assert!(this.missed_recently("rt_made_up"));
+    assert!(this.missed_recently(&made_up));
     assert_eq!(
         this.verify(&stranger, at(T0)),
         Err(Rejection::UnknownRuntime)
@@ -515,10 +516,16 @@ fn made_up_tasks_and_floods_of_unknown_runtimes_cost_the_shared_registry_little(
     block_on(registry.look_up(&assertion(&key, &runtime, "task_elsewhere", T0)));
     assert_eq!(lookups(), 1, "a signed one is looked up");
 
+    // Ids of a shape this collector never makes are not looked up.
+    for id in ["rt_made_up", "x", &"rt_0".repeat(40)] {
+        block_on(registry.look_up(&assertion(&key, id, "task_x", T0)));
+    }
+    assert_eq!(lookups(), 1);
+
     // Unknown runtimes: each looked up once a second at most, and at most 100 a second in all
     // (headers signed beforehand: the 150 lookups take well under the second).
     let headers: Vec<String> = (0..150)
-        .map(|i| assertion(&key, &format!("rt_unknown_{}", i % 120), "task_x", T0))
+        .map(|i| assertion(&key, &format!("rt_{:032x}", i % 120), "task_x", T0))
         .collect();
     for header in &headers {
         block_on(registry.look_up(header));
