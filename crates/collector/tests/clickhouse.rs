@@ -427,6 +427,24 @@ async fn fleet_shares_agent_identities(port: u16) {
     for r in [&a, &b, &c] {
         refused_soon(r, || signed(&task), &events, "agent_runtime_revoked").await;
     }
+    // What `tally collector identities list` reads: the runtime, revoked, with its one kept task.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cli = config(&dir);
+    cli.store = StoreKind::Clickhouse;
+    cli.clickhouse = ch_config(port, "tally_fleet");
+    let (backend, _) = tally_collector::identity_backend::open_backend(&cli).unwrap();
+    assert_eq!(backend.describe(), "ClickHouse database tally_fleet");
+    let listed = backend.everything().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (
+            &listed[0].agent_runtime_id,
+            &listed[0].tasks,
+            listed[0].revoked
+        ),
+        (&runtime, &vec![task.clone()], true)
+    );
+    assert_eq!(listed[0].account, "team-a");
     for r in [a, b, c] {
         r.handle.shutdown().await.unwrap();
     }
