@@ -60,14 +60,6 @@ async fn client_for(server: &Arc<AppServer>) -> AppClient {
     client
 }
 
-async fn start_thread(client: &mut AppClient, cwd: &Path) -> String {
-    let r = client
-        .call_ok("thread/start", json!({"cwd": cwd.display().to_string()}))
-        .await;
-    client.notification("thread/started").await;
-    r["thread"]["id"].as_str().expect("thread id").to_string()
-}
-
 /// Runs one turn and returns every message up to its `turn/completed`.
 async fn turn(client: &mut AppClient, thread_id: &str, text: &str) -> Vec<Value> {
     client
@@ -158,7 +150,7 @@ async fn untrusted_hooks_are_listed_never_run_and_an_edit_untrusts_them() {
         .expect("hash")
         .starts_with("sha256:"));
 
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     let messages = turn(&mut client, &thread_id, "run: echo one").await;
     assert!(
         !methods(&messages).iter().any(|m| m.starts_with("hook/")),
@@ -223,7 +215,7 @@ async fn hooks_run_in_codex_order_and_read_the_documented_stdin() {
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     let messages = turn(&mut client, &thread_id, "run: echo hi").await;
 
     let order: Vec<String> = messages
@@ -344,7 +336,7 @@ async fn a_pre_tool_use_block_stops_the_command_and_tells_the_model_why() {
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     let messages = turn(&mut client, &thread_id, "run: touch marker").await;
     assert_eq!(
         completed_runs(&messages),
@@ -381,7 +373,7 @@ async fn failing_hooks_fail_open_with_a_reason() {
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     let started = std::time::Instant::now();
     let messages = turn(&mut client, &thread_id, "run: touch marker").await;
     assert!(
@@ -426,7 +418,7 @@ async fn a_stop_hook_block_keeps_the_turn_going_once() {
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     let messages = turn(&mut client, &thread_id, "hello").await;
     assert_eq!(
         completed_runs(&messages),
@@ -461,7 +453,7 @@ async fn a_user_prompt_block_ends_the_turn_before_the_prompt_is_recorded() {
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     let messages = turn(&mut client, &thread_id, "my password is hunter2").await;
     assert_eq!(
         completed_runs(&messages),
@@ -518,7 +510,7 @@ async fn a_malformed_layer_is_named_in_warnings_and_the_project_layer_still_load
         "field `hooks.Stop[0].hooks[0].command` must be a string; handler skipped"
     );
     trust_all(&mut client, repo.path()).await;
-    let thread_id = start_thread(&mut client, repo.path()).await;
+    let thread_id = common::start_thread_in(&mut client, repo.path()).await;
     let messages = turn(&mut client, &thread_id, "hello").await;
     let warning = messages
         .iter()
@@ -549,7 +541,7 @@ async fn each_run_becomes_one_codex_hook_run_with_no_command_or_output() {
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     let messages = turn(&mut client, &thread_id, &format!("run: echo {CANARY}")).await;
     let turn_id = messages.last().expect("turn/completed")["params"]["turn"]["id"].clone();
     server.shutdown().await;
@@ -591,7 +583,7 @@ async fn session_start_runs_once_per_thread_and_says_resume_after_a_restart() {
     let first = server(&home);
     let mut client = client_for(&first).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     turn(&mut client, &thread_id, "one").await;
     turn(&mut client, &thread_id, "two").await;
     first.shutdown().await;
@@ -634,7 +626,7 @@ async fn prompt_hook_context_reaches_the_model_as_a_developer_message() {
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     let messages = turn(&mut client, &thread_id, "fix the indent").await;
     assert_eq!(final_text(&messages), "Noted.");
     let request = &mock.requests()[0].body;
@@ -726,7 +718,7 @@ async fn config_toml_hooks_are_listed_trusted_and_run_and_the_trust_write_keeps_
     assert_eq!(hook["trustStatus"], "untrusted");
     assert_eq!(entry["errors"], json!([]));
 
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     let messages = turn(&mut client, &thread_id, "hello").await;
     assert!(
         completed_runs(&messages).is_empty(),
@@ -787,7 +779,7 @@ async fn compaction_runs_pre_and_post_compact_hooks_in_order() {
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     turn(&mut client, &thread_id, "remember: teal").await;
 
     client
@@ -843,7 +835,7 @@ async fn a_pre_compact_stop_gates_the_compaction_off() {
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
     turn(&mut client, &thread_id, "hello").await;
     client
         .call_ok("thread/compact/start", json!({"threadId": thread_id}))
@@ -900,7 +892,7 @@ async fn permission_request_hooks_decide_before_anyone_is_asked() {
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
 
     let messages = turn(&mut client, &thread_id, "run: touch denied").await;
     assert!(
@@ -981,9 +973,9 @@ async fn interrupt_and_session_end_hooks_run_once_and_are_reported_without_their
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let archived = start_thread(&mut client, ws.path()).await;
+    let archived = common::start_thread_in(&mut client, ws.path()).await;
     turn(&mut client, &archived, "hello").await;
-    let kept = start_thread(&mut client, ws.path()).await;
+    let kept = common::start_thread_in(&mut client, ws.path()).await;
 
     // Interrupt: a long command is stopped; the hook runs before turn/completed.
     let started = client
@@ -1099,7 +1091,7 @@ async fn async_hooks_do_not_block_the_turn_are_reported_and_feed_the_next_prompt
     let server = server(&home);
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
-    let thread_id = start_thread(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
 
     let begun = std::time::Instant::now();
     let first = turn(&mut client, &thread_id, "first").await;

@@ -41,14 +41,7 @@ async fn start_session(
     cwd: &std::path::Path,
 ) -> String {
     client.initialize(experimental).await;
-    let result = client
-        .call_ok("thread/start", json!({"cwd": cwd.display().to_string()}))
-        .await;
-    client.notification("thread/started").await;
-    result["thread"]["id"]
-        .as_str()
-        .expect("thread id")
-        .to_string()
+    start_thread_in(client, cwd).await
 }
 
 async fn start_turn(client: &mut AppClient, thread_id: &str, text: &str) -> String {

@@ -74,8 +74,17 @@ pub async fn websocket_url(server: &Arc<AppServer>) -> String {
 /// Initializes and starts a thread; returns the thread id.
 pub async fn start_thread(client: &mut AppClient) -> String {
     client.initialize(false).await;
+    start_thread_in(client, std::path::Path::new("/tmp")).await
+}
+
+/// Starts a thread in `cwd` on an initialized client, waits for `thread/started`, and returns the
+/// thread id.
+pub async fn start_thread_in(client: &mut AppClient, cwd: &std::path::Path) -> String {
     let result = client
-        .call_ok("thread/start", serde_json::json!({"cwd": "/tmp"}))
+        .call_ok(
+            "thread/start",
+            serde_json::json!({"cwd": cwd.display().to_string()}),
+        )
         .await;
     client.notification("thread/started").await;
     result["thread"]["id"]
