@@ -267,6 +267,21 @@ pub fn parse_ssh_ed25519(text: &str) -> Option<VerifyingKey> {
     VerifyingKey::from_bytes(key.try_into().ok()?).ok()
 }
 
+/// `key` as `ssh-ed25519 <base64>`, the form [`parse_ssh_ed25519`] reads (what an agent sends
+/// when it registers).
+pub fn format_ssh_ed25519(key: &VerifyingKey) -> String {
+    let mut blob = Vec::new();
+    for part in [b"ssh-ed25519".as_slice(), key.as_bytes().as_slice()] {
+        let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+        blob.extend_from_slice(&len.to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    format!(
+        "ssh-ed25519 {}",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    )
+}
+
 fn read_ssh_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
     let value = bytes.get(4..4 + len)?;

@@ -9,18 +9,7 @@ use std::time::SystemTime;
 use super::{Running, TOKEN};
 
 pub fn ssh_key(key: &SigningKey) -> String {
-    let mut blob = Vec::new();
-    for part in [
-        b"ssh-ed25519".as_slice(),
-        key.verifying_key().as_bytes().as_slice(),
-    ] {
-        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        blob.extend_from_slice(part);
-    }
-    format!(
-        "ssh-ed25519 {}",
-        base64::engine::general_purpose::STANDARD.encode(blob)
-    )
+    tally_collector::agent_identity::format_ssh_ed25519(&key.verifying_key())
 }
 
 pub fn now() -> String {
