@@ -12,7 +12,7 @@ use serde_json_borrow::KeyStrType;
 
 use crate::event::{truncate, IncomingEvent, Receipt, RejectedEvent};
 use crate::family::raw_json_type;
-use crate::params_scan::{params_tree, parse_params, read_params_at, ParamsRules, ParsedParams};
+use crate::params_scan::{parse_params, read_params_at, ParamsRules, ParsedParams};
 use crate::wire::{read_root, EventParts, EventSink, ParamsRead, RawEvent, ReadAhead, Shaped};
 
 /// Caps the decoder enforces.
@@ -320,7 +320,7 @@ fn decode_event<'a>(
     };
     let params_read = parts.params_read.take();
     let checked = read_event_id(parts.event_id).and_then(|id| {
-        let params = read_params(&parts, params_read, &event_type, id.is_none(), limits)?;
+        let params = read_params(&parts, params_read, &event_type, limits)?;
         Ok((id, params))
     });
     match checked {
@@ -368,7 +368,6 @@ fn params_rules(limits: &DecodeLimits) -> ParamsRules {
     ParamsRules {
         max_string_bytes: limits.max_string_bytes,
         strict_types: true,
-        keep_tree: false,
     }
 }
 
@@ -378,7 +377,6 @@ fn read_params<'a>(
     parts: &EventParts<'a>,
     read_during_walk: Option<(&'a str, ParamsRead<'a>)>,
     event_type: &str,
-    id_is_derived: bool,
     limits: &DecodeLimits,
 ) -> Result<ParsedParams<'a>, Refusal> {
     let refuse = |(field, reason): Refusal| (format!(".event_params{field}"), reason);
@@ -396,11 +394,7 @@ fn read_params<'a>(
         Some((for_type, read)) if Some(for_type) == parts.event_type => read,
         _ => parse_params(text, event_type, params_rules(limits)),
     };
-    let mut params = read.map_err(refuse)?;
-    if id_is_derived {
-        params.tree = Some(params_tree(text).map_err(refuse)?);
-    }
-    Ok(params)
+    read.map_err(refuse)
 }
 
 fn check_event_type(s: &str) -> Result<(), String> {

@@ -284,6 +284,26 @@ fn events_without_ids_get_the_same_derived_id_whatever_the_key_order() {
 }
 
 #[test]
+fn events_without_ids_whose_params_serde_json_cannot_hold_as_values_are_kept() {
+    // Valid JSON all the same (a number beyond f64, a lone surrogate escape): such an event was
+    // refused while ids were hashed from a tree of values; it is stored like any other now.
+    let body = br#"{"events": [
+        {"event_type": "codex_hook_run", "event_params": {"x": 1e400, "s": "\ud800"}},
+        {"event_type": "codex_hook_run", "event_params": {"s": "\ud800", "x": 1e400}}
+    ]}"#;
+    let batch = decode_batch(body, &limits()).unwrap();
+    assert!(batch.rejects.is_empty(), "{:?}", batch.rejects);
+    let receipt = Receipt::new("acct", None, 0);
+    let none = ByteString::new();
+    let ids: Vec<_> = batch
+        .events
+        .into_iter()
+        .map(|e| e.into_incoming(&receipt, &none).event_id)
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+}
+
+#[test]
 fn a_body_that_is_not_utf8_is_a_json_error_at_the_bad_byte() {
     let mut body = b"{\"events\": [\n  {\"event_type\": \"x".to_vec();
     body.push(0xff);

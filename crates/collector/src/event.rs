@@ -3,7 +3,6 @@
 
 use bytestring::ByteString;
 use serde::Serialize;
-use serde_json_borrow::ObjectAsVec;
 
 use crate::dedup::derive_event_id;
 use crate::family::{family_index, TypedValue};
@@ -142,9 +141,7 @@ impl IncomingEvent {
         let (event_id, id_source, claim_at_ms) = match event_id {
             Some(id) => (EventId(share(body, id)), IdSource::Client, 0),
             None => {
-                let empty = ObjectAsVec::default();
-                let tree = params.tree.as_ref().unwrap_or(&empty);
-                let id = derive_event_id(event_type, tree, &receipt.account);
+                let id = derive_event_id(event_type, params.json, &receipt.account);
                 (
                     id,
                     IdSource::Derived,
@@ -187,7 +184,6 @@ impl IncomingEvent {
         let rules = ParamsRules {
             max_string_bytes: usize::MAX,
             strict_types: false,
-            keep_tree: event_id.is_none(),
         };
         let parsed = parse_params(&body, &event_type, rules).unwrap_or(ParsedParams {
             json: &body,
@@ -195,7 +191,6 @@ impl IncomingEvent {
             typed: Vec::new(),
             client: None,
             times: Default::default(),
-            tree: None,
         });
         let receipt = Receipt::new(account, originator, received_at_ms);
         Self::from_parts(&event_type, event_id.as_deref(), parsed, &receipt, &body)

@@ -12,6 +12,7 @@
 pub mod agent_identity;
 pub mod auth;
 pub mod body_buffers;
+mod canonical;
 pub mod codex_endpoints;
 pub mod config;
 pub mod dashboard;

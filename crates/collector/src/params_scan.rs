@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json_borrow::{KeyStrType, ObjectAsVec, Value};
+use serde_json_borrow::KeyStrType;
 
 use crate::event::truncate;
 use crate::family::{family_index, typed_values, Family, TypedText, TypedValue, FAMILIES};
@@ -27,8 +27,6 @@ pub struct ParsedParams<'a> {
     pub client: Option<Cow<'a, str>>,
     /// The integer value of each of [`TIME_FIELDS`].
     pub times: [Option<i64>; TIME_FIELDS.len()],
-    /// The params as a tree, kept only when the event's id is derived from them.
-    pub tree: Option<ObjectAsVec<'a>>,
 }
 
 /// How strictly params are read.
@@ -38,18 +36,6 @@ pub struct ParamsRules {
     pub max_string_bytes: usize,
     /// A typed field of the wrong JSON type refuses the event (else it is stored as NULL).
     pub strict_types: bool,
-    /// Keep the tree (the event has no id of its own).
-    pub keep_tree: bool,
-}
-
-impl ParamsRules {
-    /// The same rules, keeping no tree.
-    pub fn without_tree(self) -> Self {
-        ParamsRules {
-            keep_tree: false,
-            ..self
-        }
-    }
 }
 
 /// Reads `json` (known to be a valid JSON object) as the params of an `event_type` event.
@@ -58,15 +44,11 @@ pub fn parse_params<'a>(
     event_type: &str,
     rules: ParamsRules,
 ) -> Result<ParsedParams<'a>, ParamsRefusal> {
-    let mut parsed = read_params_at(json, event_type, rules.without_tree()).0?;
-    if rules.keep_tree {
-        parsed.tree = Some(params_tree(json)?);
-    }
-    Ok(parsed)
+    read_params_at(json, event_type, rules).0
 }
 
 /// Reads the params value at the start of `text` (which may go on after it, as a body does):
-/// what [`parse_params`] gives for it (never with a tree), and the value's length when it was
+/// what [`parse_params`] gives for it, and the value's length when it was
 /// read to its end (not when refused part way).
 pub fn read_params_at<'a>(
     text: &'a str,
@@ -103,17 +85,8 @@ pub fn read_params_at<'a>(
             .or(scan.flat_client)
             .filter(|c| !c.is_empty()),
         times: scan.times,
-        tree: None,
     });
     (parsed, Some(len))
-}
-
-/// The params as a tree (for deriving an event's id from them).
-pub fn params_tree(json: &str) -> Result<ObjectAsVec<'_>, ParamsRefusal> {
-    match serde_json::from_str::<Value<'_>>(json) {
-        Ok(Value::Object(tree)) => Ok(tree),
-        _ => Err((String::new(), "expected an object".into())),
-    }
 }
 
 /// Timestamp fields an event's own time is read from, in order of preference (see
