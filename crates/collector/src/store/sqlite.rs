@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::future::BoxFuture;
-use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -209,7 +208,6 @@ fn open_connection(
     config: &SqliteConfig,
     cache_kib: u32,
 ) -> Result<Connection, StoreError> {
-    without_memory_statistics();
     let conn = Connection::open(path)?;
     // Takes effect only while the file is new, so it goes before WAL mode and the first table.
     conn.execute_batch(&format!("PRAGMA page_size = {}", config.page_size))?;
@@ -235,26 +233,6 @@ fn open_connection(
     let _: i64 = conn.query_row("PRAGMA mmap_size = 1073741824", [], |r| r.get(0))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
-}
-
-/// Turns off SQLite's memory statistics, once per process and only while SQLite is not yet
-/// initialized (afterwards SQLite refuses the change, and it stays on). The statistics take a
-/// global mutex around every allocation SQLite makes (~2% of ingest CPU); the collector never
-/// reads them.
-fn without_memory_statistics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int; sqlite3_config is only refused (never
-        // unsafe) once SQLite is initialized, and `call_once` keeps two threads from racing here.
-        let off: std::ffi::c_int = 0;
-        let rc = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, off) };
-        if rc != ffi::SQLITE_OK {
-            tracing::debug!(
-                rc,
-                "SQLite was initialized before the store opened: memory statistics stay on"
-            );
-        }
-    });
 }
 
 fn current_version(conn: &Connection) -> Result<i64, rusqlite::Error> {
