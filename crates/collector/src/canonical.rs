@@ -16,7 +16,8 @@ use std::ops::Range;
 const MAX_DEPTH: usize = 160;
 
 /// Appends the canonical form of `text` to `out`. `text` is one valid JSON value (with any
-/// whitespace around it), such as params the decoder has read in full.
+/// whitespace around it), such as params the decoder has read in full; for other text the
+/// result means nothing, but it is written in one bounded pass all the same.
 pub fn write_canonical_text(text: &str, out: &mut Vec<u8>) {
     let start = skip_ws(text.as_bytes(), 0);
     // `try_`: a thread being torn down has no scratch left, and one just allocates.
@@ -158,10 +159,14 @@ impl<'a> Canonical<'a> {
                 out.push(b',');
             }
             first = false;
-            pos = skip_ws(bytes, self.value(pos, depth + 1, out));
-            if bytes.get(pos) == Some(&b',') {
-                pos = skip_ws(bytes, pos + 1);
-            }
+            let end = self.value(pos, depth + 1, out);
+            let next = skip_ws(bytes, end);
+            pos = match bytes.get(next) {
+                Some(b',') => skip_ws(bytes, next + 1),
+                // Not JSON after all (a stray `}`): stop rather than read the same byte again.
+                _ if end == pos => break,
+                _ => next,
+            };
         }
         out.push(b']');
         pos + 1

@@ -128,6 +128,35 @@ fn text_serde_json_cannot_hold_as_values_is_kept_as_written() {
     assert_eq!(canonical(r#"{"s":"\ud800"}"#), r#"{"s":"\ud800"}"#);
 }
 
+#[test]
+fn text_that_is_not_json_ends_without_a_panic() {
+    for text in [
+        "",
+        "[",
+        "[}]",
+        "[1 2]",
+        "{",
+        "{\"a\"",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "\"abc",
+        "[\"a\\",
+        "}}}",
+        "[[[[",
+        "{\"a\":[}",
+        "nul",
+        "-",
+        "[,,]",
+    ] {
+        let mut out = Vec::new();
+        write_canonical_text(text, &mut out);
+        assert!(out.len() <= 2 * text.len() + 2, "{text:?} -> {out:?}");
+    }
+    let deep = "[".repeat(100_000);
+    let mut out = Vec::new();
+    write_canonical_text(&deep, &mut out);
+}
+
 /// JSON text of arbitrary shape written in arbitrary ways: numbers in every form JSON allows,
 /// strings and keys with every kind of escape, repeated keys, any whitespace between tokens.
 fn arb_json_text() -> impl Strategy<Value = String> {
