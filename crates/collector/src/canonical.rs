@@ -30,8 +30,14 @@ pub fn write_canonical_text(text: &str, out: &mut Vec<u8>) {
         scratch: scratch.unwrap_or_default(),
     };
     canonical.value(start, 0, out);
-    let _ = SCRATCH.try_with(|s| s.try_borrow_mut().map(|mut s| *s = canonical.scratch));
+    let mut scratch = canonical.scratch;
+    // A rare huge event is not held on to by the thread that wrote it.
+    scratch.retain(|(_, values)| values.capacity() <= MAX_KEPT_SCRATCH_BYTES);
+    let _ = SCRATCH.try_with(|s| s.try_borrow_mut().map(|mut s| *s = scratch));
 }
+
+/// Largest scratch buffer a thread keeps for its next event (params are ~1 KB).
+const MAX_KEPT_SCRATCH_BYTES: usize = 256 * 1024;
 
 /// Per depth: the members of the object being read there, and their values, written.
 type Scratch = Vec<(Vec<Member>, Vec<u8>)>;
