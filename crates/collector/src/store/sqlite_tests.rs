@@ -615,3 +615,50 @@ fn the_report_counts_and_lists_clients_from_the_time_indexes_alone() {
         }
     }
 }
+
+#[test]
+fn approvals_without_a_status_are_counted_and_the_report_still_builds() {
+    // A group whose statuses were all missing summed to NULL, and the whole report failed.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let review = |item: &str, status: Option<&str>| {
+        let mut params = json!({"reviewer": "user", "subject_kind": "command_execution",
+            "item_id": item, "completed_at_ms": NOW - 1_000});
+        if let Some(status) = status {
+            params["status"] = json!(status);
+        }
+        event("codex_review_event", params, None, "a")
+    };
+    let events = vec![
+        review("1", None),
+        review("2", None),
+        review("3", Some("approved")),
+    ];
+    store
+        .insert_batch_blocking(&IngestBatch::from_events(events))
+        .unwrap();
+    let query = ReportQuery {
+        since_ms: NOW - 60_000,
+        until_ms: NOW,
+        client: None,
+        bucket_ms: 3_600_000,
+    };
+    let report = store
+        .with_reader(|c| super::super::sqlite_report::build(c, &query))
+        .unwrap();
+    let row = &report.approvals[0];
+    assert_eq!((row.total, row.approved, row.denied), (3, 1, 0));
+    let only_missing = vec![review("1", None)];
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .insert_batch_blocking(&IngestBatch::from_events(only_missing))
+        .unwrap();
+    let report = store
+        .with_reader(|c| super::super::sqlite_report::build(c, &query))
+        .unwrap();
+    assert_eq!(
+        (report.approvals[0].total, report.approvals[0].approved),
+        (1, 0)
+    );
+}
