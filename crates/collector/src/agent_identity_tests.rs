@@ -23,6 +23,13 @@ fn sign(key: &SigningKey, message: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(key.sign(message.as_bytes()).to_bytes())
 }
 
+/// The timestamp and signature `runtime` registers a task with at `secs`, signed by `key`.
+fn task_proof(key: &SigningKey, runtime: &str, secs: u64) -> (String, String) {
+    let timestamp = ts(secs);
+    let signature = sign(key, &format!("{runtime}:{timestamp}"));
+    (timestamp, signature)
+}
+
 fn encode(value: serde_json::Value) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
 }
@@ -48,14 +55,9 @@ fn fixture() -> Fixture {
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let runtime = block_on(registry.register_runtime("team-a", &ssh_key(&key), "codex-app"))
         .unwrap_or_default();
-    let timestamp = ts(T0);
-    let task = block_on(registry.register_task(
-        &runtime,
-        &timestamp,
-        &sign(&key, &format!("{runtime}:{timestamp}")),
-        at(T0),
-    ))
-    .unwrap_or_default();
+    let (timestamp, signature) = task_proof(&key, &runtime, T0);
+    let task = block_on(registry.register_task(&runtime, &timestamp, &signature, at(T0)))
+        .unwrap_or_default();
     Fixture {
         registry,
         key,
@@ -227,8 +229,7 @@ fn runtime_over_its_rate_limit_is_rejected() {
 fn task_registration_checks_the_runtime_signature() {
     let f = fixture();
     let other = SigningKey::from_bytes(&[4u8; 32]);
-    let timestamp = ts(T0);
-    let wrong = sign(&other, &format!("{}:{timestamp}", f.runtime));
+    let (timestamp, wrong) = task_proof(&other, &f.runtime, T0);
     assert_eq!(
         block_on(
             f.registry
@@ -236,7 +237,7 @@ fn task_registration_checks_the_runtime_signature() {
         ),
         Err(RegistryError::Rejected(Rejection::BadSignature))
     );
-    let right = sign(&f.key, &format!("{}:{timestamp}", f.runtime));
+    let (_, right) = task_proof(&f.key, &f.runtime, T0);
     assert_eq!(
         block_on(
             f.registry
@@ -322,8 +323,7 @@ fn bad_signatures_do_not_spend_a_runtime_budget() {
 fn task_registrations_spend_the_runtime_budget() {
     let mut f = fixture();
     f.registry.config.max_requests_per_minute = 1;
-    let timestamp = ts(T0 + 60);
-    let signature = sign(&f.key, &format!("{}:{timestamp}", f.runtime));
+    let (timestamp, signature) = task_proof(&f.key, &f.runtime, T0 + 60);
     let register = || {
         block_on(
             f.registry
@@ -372,8 +372,7 @@ fn registry_survives_a_restart_and_sees_a_revocation_made_by_another_process() {
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let runtime =
         block_on(running.register_runtime("team-a", &ssh_key(&key), "tally")).unwrap_or_default();
-    let timestamp = ts(T0);
-    let signature = sign(&key, &format!("{runtime}:{timestamp}"));
+    let (timestamp, signature) = task_proof(&key, &runtime, T0);
     let task = block_on(running.register_task(&runtime, &timestamp, &signature, at(T0)))
         .unwrap_or_default();
 
@@ -400,8 +399,7 @@ fn a_runtime_registered_by_another_collector_is_read_through_when_first_used() {
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let runtime =
         block_on(other.register_runtime("team-a", &ssh_key(&key), "codex")).unwrap_or_default();
-    let timestamp = ts(T0);
-    let signature = sign(&key, &format!("{runtime}:{timestamp}"));
+    let (timestamp, signature) = task_proof(&key, &runtime, T0);
     // A task registration through this collector finds the runtime the other one registered.
     let first = block_on(this.register_task(&runtime, &timestamp, &signature, at(T0)))
         .unwrap_or_else(|e| panic!("{e}"));
