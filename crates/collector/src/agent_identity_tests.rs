@@ -483,15 +483,20 @@ impl IdentityBackend for CountingBackend {
     }
 }
 
-#[test]
-fn made_up_tasks_and_ids_cost_the_shared_registry_nothing() {
-    let backend = Arc::new(CountingBackend::default());
-    let registry = IdentityRegistry::with_backend(
+/// A registry, empty, over `backend`.
+fn counted(backend: &Arc<CountingBackend>) -> IdentityRegistry {
+    IdentityRegistry::with_backend(
         AgentIdentityServerConfig::default(),
         backend.clone(),
         Vec::new(),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn made_up_tasks_and_ids_cost_the_shared_registry_nothing() {
+    let backend = Arc::new(CountingBackend::default());
+    let registry = counted(&backend);
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let runtime =
         block_on(registry.register_runtime("team-a", &ssh_key(&key), "codex")).unwrap_or_default();
@@ -520,12 +525,7 @@ fn a_flood_of_unknown_runtimes_is_looked_up_at_most_100_times_a_second() {
         .map(|i| assertion(&key, &format!("rt_{:032x}", i % 120), "task_x", T0))
         .collect();
     let backend = Arc::new(CountingBackend::default());
-    let registry = IdentityRegistry::with_backend(
-        AgentIdentityServerConfig::default(),
-        backend.clone(),
-        Vec::new(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let registry = counted(&backend);
     for header in &headers {
         block_on(registry.look_up(header));
     }
