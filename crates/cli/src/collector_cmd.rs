@@ -82,8 +82,8 @@ pub async fn run_report(
     Ok(())
 }
 
-/// `tally collector identities list|revoke`, where `[collector]` keeps agent identities (a file
-/// beside the SQLite database or `registry_path`, else the shared ClickHouse tables).
+/// `tally collector identities list|revoke`, where `[collector]` keeps agent identities (its
+/// SQLite database, else the shared ClickHouse tables).
 pub async fn identities(
     home: &Path,
     command: crate::commands::IdentitiesCommand,

@@ -378,39 +378,24 @@ impl IdentityRegistry {
         }
     }
 
-    /// Applies what changed in the backend: revocations and forgotten tasks (everything, for a
-    /// file). Rate-limit buckets are this process's own and are kept.
+    /// Applies what was withdrawn in the backend: revocations and forgotten tasks. Rate-limit
+    /// buckets are this process's own and are kept.
     pub async fn poll(&self) -> Result<(), String> {
         let Some(backend) = &self.backend else {
             return Ok(());
         };
-        let Some(changes) = backend.changes().await? else {
+        let Some(Changes::Withdrawn { revoked, forgotten }) = backend.changes().await? else {
             return Ok(());
         };
         let mut runtimes = self.runtimes();
-        match changes {
-            Changes::Everything(stored) => {
-                let mut loaded = HashMap::new();
-                for r in stored {
-                    let (id, mut runtime) = runtime_from(r, backend.as_ref())?;
-                    if let Some(old) = runtimes.get(&id) {
-                        runtime.bucket = old.bucket;
-                    }
-                    loaded.insert(id, runtime);
-                }
-                *runtimes = loaded;
+        for id in revoked {
+            if let Some(r) = runtimes.get_mut(&id) {
+                r.revoked = true;
             }
-            Changes::Withdrawn { revoked, forgotten } => {
-                for id in revoked {
-                    if let Some(r) = runtimes.get_mut(&id) {
-                        r.revoked = true;
-                    }
-                }
-                for (id, task) in forgotten {
-                    if let Some(r) = runtimes.get_mut(&id) {
-                        r.tasks.remove(&task);
-                    }
-                }
+        }
+        for (id, task) in forgotten {
+            if let Some(r) = runtimes.get_mut(&id) {
+                r.tasks.remove(&task);
             }
         }
         Ok(())
@@ -454,6 +439,8 @@ impl IdentityRegistry {
                     let mut runtimes = self.runtimes();
                     if let Some(old) = runtimes.get(&id) {
                         runtime.bucket = old.bucket;
+                        // Read before a revocation made here meanwhile: revocations are final.
+                        runtime.revoked |= old.revoked;
                     }
                     runtimes.insert(id, runtime);
                 }

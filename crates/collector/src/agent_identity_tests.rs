@@ -3,7 +3,8 @@ use ed25519_dalek::{Signer, SigningKey};
 use futures::executor::block_on;
 use std::time::UNIX_EPOCH;
 
-use crate::identity_file::FileIdentities;
+use crate::config::CollectorConfig;
+use crate::identity_backend::open_backend;
 
 const T0: u64 = 1_795_990_810; // 2026-11-29T22:20:10Z
 
@@ -357,17 +358,18 @@ fn a_sealed_task_id_opens_with_the_x25519_form_of_the_runtime_key() {
     assert_eq!(f.registry.seal_task_id("rt_nobody", &f.task), None);
 }
 
-/// A registry kept in the file at `path`, as a collector opens it.
-fn open_file(path: &std::path::Path) -> Result<IdentityRegistry, String> {
-    let (file, stored) = FileIdentities::open(path.to_owned())?;
-    IdentityRegistry::with_backend(AgentIdentityServerConfig::default(), Arc::new(file), stored)
+/// A registry kept in the SQLite database at `path`, as a collector (or `tally collector
+/// identities`) opens it.
+fn open_db(path: &std::path::Path) -> Result<IdentityRegistry, String> {
+    let (backend, stored) = open_backend(&CollectorConfig::embedded(path))?;
+    IdentityRegistry::with_backend(AgentIdentityServerConfig::default(), backend, stored)
 }
 
 #[test]
 fn registry_survives_a_restart_and_sees_a_revocation_made_by_another_process() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("ids.json");
-    let open = || open_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("collector.sqlite3");
+    let open = || open_db(&path).unwrap_or_else(|e| panic!("{e}"));
     let running = open();
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let runtime =
@@ -391,11 +393,36 @@ fn registry_survives_a_restart_and_sees_a_revocation_made_by_another_process() {
 }
 
 #[test]
+fn a_task_forgotten_by_another_process_is_refused_after_the_next_poll() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("collector.sqlite3");
+    let running = open_db(&path).unwrap_or_else(|e| panic!("{e}"));
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let runtime =
+        block_on(running.register_runtime("team-a", &ssh_key(&key), "tally")).unwrap_or_default();
+    let register = |secs| {
+        let (timestamp, signature) = task_proof(&key, &runtime, secs);
+        block_on(running.register_task(&runtime, &timestamp, &signature, at(secs)))
+            .unwrap_or_default()
+    };
+    let (kept, forgotten) = (register(T0), register(T0 + 1));
+    let other = open_db(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(block_on(other.forget_task(&runtime, &forgotten)), Ok(true));
+    assert_eq!(block_on(running.poll()), Ok(()));
+    let verify = |task: &str| running.verify(&assertion(&key, &runtime, task, T0), at(T0));
+    assert_eq!(verify(&forgotten), Err(Rejection::UnknownTask));
+    assert!(verify(&kept).is_ok());
+    // Forgotten for good: a restart does not bring it back.
+    let restarted = open_db(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(restarted.list()[0].tasks, 1);
+}
+
+#[test]
 fn a_runtime_registered_by_another_collector_is_read_through_when_first_used() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("ids.json");
-    let this = open_file(&path).unwrap_or_else(|e| panic!("{e}"));
-    let other = open_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("collector.sqlite3");
+    let this = open_db(&path).unwrap_or_else(|e| panic!("{e}"));
+    let other = open_db(&path).unwrap_or_else(|e| panic!("{e}"));
     let key = SigningKey::from_bytes(&[9u8; 32]);
     let runtime =
         block_on(other.register_runtime("team-a", &ssh_key(&key), "codex")).unwrap_or_default();
@@ -414,7 +441,7 @@ fn a_runtime_registered_by_another_collector_is_read_through_when_first_used() {
     block_on(this.look_up(&header));
     assert!(this.verify(&header, at(T0)).is_ok());
     // Both tasks are kept, whichever collector wrote last.
-    let stored = open_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let stored = open_db(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stored.list()[0].tasks, 2);
     // A made-up runtime is looked up once, then remembered as missing for a second.
     let made_up = format!("rt_{:032x}", 7);
@@ -427,18 +454,90 @@ fn a_runtime_registered_by_another_collector_is_read_through_when_first_used() {
     );
 }
 
-#[test]
-fn a_corrupt_registry_file_is_an_error() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("ids.json");
-    std::fs::write(&path, "{").unwrap_or_else(|e| panic!("{e}"));
-    assert!(open_file(&path).is_err());
+/// A JSON registry as earlier versions wrote it beside the database: `key`'s runtime with two
+/// tasks, and a revoked one.
+fn legacy_registry(key: &SigningKey) -> serde_json::Value {
+    let runtime = |id: &str, tasks: &[&str], revoked: bool| {
+        serde_json::json!({
+            "agent_runtime_id": id, "public_key": ssh_key(key), "account": "team-a",
+            "harness": "codex", "tasks": tasks, "revoked": revoked,
+        })
+    };
+    serde_json::json!({"runtimes": [
+        runtime(&format!("rt_{:032x}", 1), &["task_a", "task_b"], false),
+        runtime(&format!("rt_{:032x}", 2), &["task_c"], true),
+    ]})
 }
 
-/// A backend that counts the runtimes looked up in it (and keeps nothing).
+#[test]
+fn a_legacy_json_registry_is_imported_once_and_renamed() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("collector.sqlite3");
+    let legacy = CollectorConfig::embedded(&path).legacy_identity_file();
+    let imported = legacy.with_extension("json.imported");
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let text = legacy_registry(&key).to_string();
+    std::fs::write(&legacy, &text).unwrap_or_else(|e| panic!("{e}"));
+
+    let registry = open_db(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (live, revoked) = (format!("rt_{:032x}", 1), format!("rt_{:032x}", 2));
+    let verify = |r: &IdentityRegistry, runtime: &str, task: &str| {
+        r.verify(&assertion(&key, runtime, task, T0), at(T0))
+    };
+    assert!(verify(&registry, &live, "task_a").is_ok());
+    assert!(verify(&registry, &live, "task_b").is_ok());
+    assert_eq!(
+        verify(&registry, &revoked, "task_c"),
+        Err(Rejection::Revoked)
+    );
+    assert!(!legacy.exists(), "the JSON file was left in place");
+    assert_eq!(std::fs::read_to_string(&imported).ok(), Some(text));
+
+    // A crash before the rename leaves the file to be imported again at the next start: what
+    // changed since stays changed.
+    assert_eq!(block_on(registry.forget_task(&live, "task_a")), Ok(true));
+    std::fs::rename(&imported, &legacy).unwrap_or_else(|e| panic!("{e}"));
+    let restarted = open_db(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        verify(&restarted, &live, "task_a"),
+        Err(Rejection::UnknownTask)
+    );
+    assert!(verify(&restarted, &live, "task_b").is_ok());
+    assert_eq!(restarted.list().len(), 2);
+    assert!(!legacy.exists() && imported.exists());
+}
+
+#[test]
+fn a_corrupt_legacy_registry_stops_start_up_and_is_left_in_place() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("collector.sqlite3");
+    let legacy = CollectorConfig::embedded(&path).legacy_identity_file();
+    std::fs::write(&legacy, "{").unwrap_or_else(|e| panic!("{e}"));
+    let error = open_db(&path).err().unwrap_or_default();
+    assert!(
+        error.contains(&legacy.display().to_string()),
+        "error does not name the file: {error}"
+    );
+    assert!(legacy.exists());
+    // A key that does not parse is refused the same way, naming the runtime.
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let mut registry = legacy_registry(&key);
+    registry["runtimes"][1]["public_key"] = "ssh-ed25519 AAAA".into();
+    std::fs::write(&legacy, registry.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let error = open_db(&path).err().unwrap_or_default();
+    assert!(error.contains(&format!("rt_{:032x}", 2)), "{error}");
+    // Nothing of it was imported.
+    std::fs::remove_file(&legacy).unwrap_or_else(|e| panic!("{e}"));
+    let empty = open_db(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(empty.list().is_empty());
+}
+
+/// A backend that counts the runtimes looked up in it and answers each look-up with `answer`
+/// (keeping nothing).
 #[derive(Default)]
 struct CountingBackend {
     lookups: std::sync::atomic::AtomicUsize,
+    answer: Option<StoredRuntime>,
 }
 
 impl IdentityBackend for CountingBackend {
@@ -451,7 +550,8 @@ impl IdentityBackend for CountingBackend {
         _: &'a str,
     ) -> futures::future::BoxFuture<'a, Result<Option<StoredRuntime>, String>> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        Box::pin(async { Ok(None) })
+        let answer = self.answer.clone();
+        Box::pin(async { Ok(answer) })
     }
 
     fn changes(&self) -> futures::future::BoxFuture<'_, Result<Option<Changes>, String>> {
@@ -536,4 +636,38 @@ fn a_flood_of_unknown_runtimes_is_looked_up_at_most_100_times_a_second() {
         metrics.contains("tally_collector_agent_lookups_skipped_total 20\n"),
         "{metrics}"
     );
+}
+
+#[test]
+fn a_look_up_that_read_a_runtime_before_its_revocation_does_not_undo_it() {
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let runtime = format!("rt_{:032x}", 1);
+    // What the backend held when a look-up read it: not revoked yet, with a task memory lacks.
+    let stale = StoredRuntime {
+        agent_runtime_id: runtime.clone(),
+        public_key: ssh_key(&key),
+        account: "team-a".into(),
+        harness: "codex".into(),
+        tasks: vec!["task_a".into(), "task_b".into()],
+        revoked: false,
+    };
+    let backend = Arc::new(CountingBackend {
+        answer: Some(stale.clone()),
+        ..CountingBackend::default()
+    });
+    let known = StoredRuntime {
+        tasks: vec!["task_a".into()],
+        ..stale
+    };
+    let registry = IdentityRegistry::with_backend(
+        AgentIdentityServerConfig::default(),
+        backend.clone(),
+        vec![known],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(block_on(registry.revoke(&runtime)), Ok(true));
+    let header = assertion(&key, &runtime, "task_b", T0);
+    block_on(registry.look_up(&header));
+    assert_eq!(backend.lookups.load(Ordering::Relaxed), 1);
+    assert_eq!(registry.verify(&header, at(T0)), Err(Rejection::Revoked));
 }

@@ -193,7 +193,7 @@ impl Authenticator {
         }
         let identities = if config.agent_identity.enabled {
             let invalid = |message: String| ConfigError::Invalid {
-                key: "collector.agent_identity.registry_path".into(),
+                key: "collector.agent_identity".into(),
                 message,
             };
             let (backend, stored) = open_backend(config).map_err(invalid)?;

@@ -67,9 +67,9 @@ pub struct AgentIdentityServerConfig {
     /// Whether task registration answers `{"encrypted_task_id"}` (the task id sealed to the
     /// runtime's X25519 key, standard base64) instead of `{"task_id"}`. Codex opens both.
     pub encrypt_task_ids: bool,
-    /// File keeping registered runtimes and tasks across restarts (and shared with
-    /// `tally collector identities`); default: beside the SQLite file, and for ClickHouse its
-    /// tables, shared by every collector on the same database.
+    /// No longer used (refused with a message saying so): registrations are kept in the
+    /// collector's SQLite database, or for ClickHouse in its tables, shared by every collector on
+    /// the same database. Earlier versions kept them in this JSON file.
     pub registry_path: Option<PathBuf>,
 }
 
@@ -123,13 +123,10 @@ impl CollectorConfig {
         }
     }
 
-    /// Where registered agent identities are kept, if anywhere.
-    pub fn identity_registry_path(&self) -> Option<PathBuf> {
-        match (&self.agent_identity.registry_path, self.store) {
-            (Some(path), _) => Some(path.clone()),
-            (None, StoreKind::Sqlite) => Some(self.sqlite.path.with_extension("identities.json")),
-            (None, _) => None,
-        }
+    /// The JSON file earlier versions kept a SQLite collector's agent registrations in; imported
+    /// into the database at start (see [`crate::identity_legacy_file`]).
+    pub fn legacy_identity_file(&self) -> PathBuf {
+        self.sqlite.path.with_extension("identities.json")
     }
 
     /// Checks values serde cannot; errors name the key.
@@ -157,6 +154,25 @@ impl CollectorConfig {
             return bad(
                 "collector.agent_identity.prefix".into(),
                 "must be empty or start with '/' and not end with '/' (e.g. \"/api/accounts\")",
+            );
+        }
+        if let Some(path) = &self.agent_identity.registry_path {
+            let instead = match self.store {
+                StoreKind::Sqlite => format!(
+                    "in the collector's SQLite database, and a JSON registry at {} is imported \
+                     at start: move {} there, then remove this key",
+                    self.legacy_identity_file().display(),
+                    path.display()
+                ),
+                StoreKind::Clickhouse => format!(
+                    "in the shared ClickHouse tables (runtimes kept only in {} must register \
+                     again): remove this key",
+                    path.display()
+                ),
+            };
+            return bad(
+                "collector.agent_identity.registry_path".into(),
+                &format!("is no longer used: agent registrations are kept {instead}"),
             );
         }
         if self.agent_identity.window_seconds == 0 {

@@ -162,3 +162,33 @@ fn agent_identity_table_parses_and_its_rate_limit_must_be_positive() {
         .to_string()
         .starts_with("collector.agent_identity.max_requests_per_minute:"));
 }
+
+#[test]
+fn the_old_registry_path_is_refused_with_where_registrations_are_kept_now() {
+    let toml = r#"
+        [collector.sqlite]
+        path = "/var/lib/tally/collector.sqlite3"
+        [collector.agent_identity]
+        registry_path = "/etc/tally/ids.json"
+        "#;
+    let refused = |text: &str| match parse(text).map(|c| c.validate()) {
+        Ok(Err(e)) => e.to_string(),
+        other => panic!("not refused: {other:?}"),
+    };
+    let message = refused(toml);
+    assert!(
+        message.starts_with("collector.agent_identity.registry_path: is no longer used")
+            && message.contains("move /etc/tally/ids.json there")
+            && message.contains("/var/lib/tally/collector.identities.json"),
+        "{message}"
+    );
+    let clickhouse = toml.replace(
+        "[collector.sqlite]",
+        "[collector]\n        store = \"clickhouse\"\n        [collector.sqlite]",
+    );
+    let message = refused(&clickhouse);
+    assert!(
+        message.contains("shared ClickHouse tables") && message.contains("remove this key"),
+        "{message}"
+    );
+}

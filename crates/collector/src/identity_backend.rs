@@ -1,5 +1,5 @@
-//! Where agent registrations are kept. One collector keeps them in a JSON file
-//! ([`crate::identity_file`]); collectors sharing a ClickHouse keep them in its tables
+//! Where agent registrations are kept. One collector keeps them in its SQLite database
+//! ([`crate::store::sqlite_identities`]); collectors sharing a ClickHouse keep them in its tables
 //! ([`crate::store::clickhouse_identities`]), so a runtime or task registered through one collector
 //! is known to all of them, and a revocation reaches all of them within a poll.
 //!
@@ -13,6 +13,9 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{CollectorConfig, StoreKind};
+use crate::identity_legacy_file::import_legacy_file;
+use crate::store::clickhouse_identities::ClickHouseIdentities;
+use crate::store::sqlite_identities::SqliteIdentities;
 
 /// One runtime as kept (public material only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,13 +34,12 @@ pub struct StoredRuntime {
     pub revoked: bool,
 }
 
-/// What changed in a backend since it was last polled.
+/// What was withdrawn in a backend: runtimes revoked and tasks forgotten since the last poll
+/// (SQLite) or so far (ClickHouse). Withdrawals are final, so applying one again changes nothing,
+/// and nothing a poll hands over can undo a change this process made meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Changes {
-    /// Everything, as it now is (a file that changed).
-    Everything(Vec<StoredRuntime>),
-    /// Every runtime revoked and every task forgotten so far (new registrations are read through
-    /// when first used).
+    /// Revocations and forgotten tasks.
     Withdrawn {
         /// Revoked runtime ids.
         revoked: Vec<String>,
@@ -75,24 +77,24 @@ pub trait IdentityBackend: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// The backend `config` names: `registry_path` when set, else a file beside the SQLite database,
-/// else the ClickHouse tables. The registrations kept there so far (for a file, read now, so a
-/// corrupt file stops start-up) come with it.
+/// The backend `config` names: the SQLite database (after importing the JSON file earlier
+/// versions kept beside it, if there is one), else the ClickHouse tables. For SQLite, what it
+/// holds comes with it (read now, so a database that cannot be read stops start-up); ClickHouse
+/// runtimes are read through as they are used.
 pub fn open_backend(
     config: &CollectorConfig,
 ) -> Result<(Arc<dyn IdentityBackend>, Vec<StoredRuntime>), String> {
-    if let Some(path) = config.identity_registry_path() {
-        let (file, stored) = crate::identity_file::FileIdentities::open(path)?;
-        return Ok((Arc::new(file), stored));
-    }
     match config.store {
+        StoreKind::Sqlite => {
+            let db = SqliteIdentities::open(&config.sqlite)?;
+            import_legacy_file(&config.legacy_identity_file(), &db)?;
+            let stored = db.snapshot()?;
+            Ok((Arc::new(db), stored))
+        }
         StoreKind::Clickhouse => {
             let shared =
-                crate::store::clickhouse_identities::ClickHouseIdentities::new(&config.clickhouse)
-                    .map_err(|e| e.to_string())?;
+                ClickHouseIdentities::new(&config.clickhouse).map_err(|e| e.to_string())?;
             Ok((Arc::new(shared), Vec::new()))
         }
-        // `identity_registry_path` always names a file for SQLite.
-        StoreKind::Sqlite => Err("no place to keep agent identities".into()),
     }
 }

@@ -24,7 +24,7 @@ pub mod family;
 pub mod fixtures;
 pub mod identity_backend;
 pub mod identity_endpoints;
-pub mod identity_file;
+pub mod identity_legacy_file;
 pub mod ingest;
 pub mod metrics;
 pub mod params_scan;

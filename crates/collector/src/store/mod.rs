@@ -13,6 +13,7 @@ pub mod clickhouse;
 pub mod clickhouse_identities;
 mod clickhouse_report;
 pub mod sqlite;
+pub mod sqlite_identities;
 mod sqlite_insert;
 mod sqlite_report;
 mod sqlite_schema;

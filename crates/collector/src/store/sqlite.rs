@@ -203,7 +203,7 @@ const WRITER_CACHE_KIB: u32 = 16 * 1024;
 /// Page cache of the reader: reports read the same index and table pages query after query.
 const READER_CACHE_KIB: u32 = 64 * 1024;
 
-fn open_connection(
+pub(crate) fn open_connection(
     path: &Path,
     config: &SqliteConfig,
     cache_kib: u32,
@@ -254,7 +254,7 @@ fn current_version(conn: &Connection) -> Result<i64, rusqlite::Error> {
 }
 
 /// Applies every migration newer than the database, each in its own transaction.
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_version (
             version INTEGER PRIMARY KEY,
@@ -270,7 +270,12 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )));
     }
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let tx = conn.transaction()?;
+        // Another process (a collector starting, `tally collector identities`) may be migrating
+        // the same file: take the write lock first, then skip what it has applied meanwhile.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if current_version(&tx)? >= *version {
+            continue;
+        }
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Schema(format!("migration {version} failed: {e}")))?;
         tx.execute(

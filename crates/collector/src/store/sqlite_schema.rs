@@ -7,6 +7,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (2, MIGRATION_2),
     (3, MIGRATION_3),
     (4, MIGRATION_4),
+    (5, MIGRATION_5),
 ];
 
 /// Version 1: the raw table, the quarantine and one typed table per event family.
@@ -520,4 +521,33 @@ DROP INDEX server_requests_ts;
 CREATE INDEX server_requests_ts ON server_requests(ts_ms, client);
 DROP INDEX analytics_drops_ts;
 CREATE INDEX analytics_drops_ts ON analytics_drops(ts_ms, client);
+"#;
+
+/// Version 5: agent registrations (`store/sqlite_identities.rs`), which earlier versions kept in
+/// a JSON file beside the database. Runtimes and tasks are the state read when an assertion
+/// names one; `agent_withdrawals` logs every revocation and forgotten task in order, so a
+/// collector polls only what was withdrawn since it last looked. A forgotten task keeps its row
+/// (`kept = 0`): a task id is never kept again once forgotten.
+const MIGRATION_5: &str = r#"
+CREATE TABLE agent_runtimes (
+    agent_runtime_id TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    account TEXT NOT NULL,
+    harness TEXT NOT NULL,
+    registered_at_ms INTEGER NOT NULL,
+    revoked_at_ms INTEGER
+) WITHOUT ROWID;
+CREATE TABLE agent_tasks (
+    agent_runtime_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    kept INTEGER NOT NULL,
+    changed_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (agent_runtime_id, task_id)
+) WITHOUT ROWID;
+CREATE TABLE agent_withdrawals (
+    seq INTEGER PRIMARY KEY,
+    agent_runtime_id TEXT NOT NULL,
+    task_id TEXT,
+    at_ms INTEGER NOT NULL
+);
 "#;
