@@ -40,6 +40,9 @@ impl SqliteIdentities {
         }
         let mut conn = open_connection(&path, config, IDENTITY_CACHE_KIB).map_err(message)?;
         migrate(&mut conn).map_err(message)?;
+        // Checkpoints stay with the ingest writer: a registration never waits for one.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .map_err(|e| message(e.into()))?;
         Ok(SqliteIdentities {
             conn: Arc::new(Mutex::new(conn)),
             path,
