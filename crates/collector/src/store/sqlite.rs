@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use rusqlite::types::ValueRef;
@@ -211,9 +212,8 @@ pub(crate) fn open_connection(
     let conn = Connection::open(path)?;
     // Takes effect only while the file is new, so it goes before WAL mode and the first table.
     conn.execute_batch(&format!("PRAGMA page_size = {}", config.page_size))?;
-    conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))?;
-    // `journal_mode` returns a row, so it is read rather than executed.
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.busy_timeout(Duration::from_millis(config.busy_timeout_ms))?;
+    let mode = switch_to_wal(&conn, config.busy_timeout_ms)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Schema(format!(
             "could not switch {} to WAL (journal_mode is {mode})",
@@ -233,6 +233,24 @@ pub(crate) fn open_connection(
     let _: i64 = conn.query_row("PRAGMA mmap_size = 1073741824", [], |r| r.get(0))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// Switches the file to WAL and says the journal mode it is in. SQLite answers a lock conflict
+/// on this pragma at once, without the busy handler (another process creating the same file, say),
+/// so it is tried again until `busy_timeout_ms` has passed.
+fn switch_to_wal(conn: &Connection, busy_timeout_ms: u64) -> Result<String, rusqlite::Error> {
+    let deadline = Instant::now() + Duration::from_millis(busy_timeout_ms);
+    loop {
+        // `journal_mode` returns a row, so it is read rather than executed.
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            answer => return answer,
+        }
+    }
 }
 
 fn current_version(conn: &Connection) -> Result<i64, rusqlite::Error> {

@@ -43,6 +43,40 @@ fn count(store: &SqliteStore, sql: &str) -> i64 {
 }
 
 #[test]
+fn processes_opening_a_new_file_at_once_each_get_it_migrated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.sqlite3");
+    let start = std::sync::Barrier::new(4);
+    let opened: Vec<Result<i64, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    let config = SqliteConfig {
+                        path: path.clone(),
+                        ..SqliteConfig::default()
+                    };
+                    SqliteStore::open(&config)
+                        .and_then(|store| store.schema_version())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
+            .collect()
+    });
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap();
+    assert!(opened.iter().all(|v| *v == Ok(latest)), "{opened:?}");
+    let store = open_at(path);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM schema_version"),
+        i64::try_from(MIGRATIONS.len()).unwrap()
+    );
+}
+
+#[test]
 fn migrations_run_once_and_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
