@@ -192,22 +192,15 @@ fn read_runtimes(
     conn: &Connection,
     id: Option<&str>,
 ) -> Result<Vec<StoredRuntime>, rusqlite::Error> {
+    let (select_tasks, select_runtimes) = read_sql(id.is_some());
     let mut tasks: HashMap<String, Vec<String>> = HashMap::new();
-    let mut select_tasks = conn.prepare(
-        "SELECT agent_runtime_id, task_id FROM agent_tasks
-         WHERE kept = 1 AND (?1 IS NULL OR agent_runtime_id = ?1)
-         ORDER BY agent_runtime_id, task_id",
-    )?;
+    let mut select_tasks = conn.prepare_cached(&select_tasks)?;
     let rows = select_tasks.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
     for row in rows {
         let (runtime, task) = row?;
         tasks.entry(runtime).or_default().push(task);
     }
-    let mut select_runtimes = conn.prepare(
-        "SELECT agent_runtime_id, public_key, account, harness, revoked_at_ms IS NOT NULL
-         FROM agent_runtimes WHERE ?1 IS NULL OR agent_runtime_id = ?1
-         ORDER BY agent_runtime_id",
-    )?;
+    let mut select_runtimes = conn.prepare_cached(&select_runtimes)?;
     let rows = select_runtimes.query_map([id], |r| {
         let agent_runtime_id: String = r.get(0)?;
         Ok(StoredRuntime {
@@ -220,6 +213,26 @@ fn read_runtimes(
         })
     })?;
     rows.collect()
+}
+
+/// The SELECTs of kept tasks and of runtimes, of one runtime (`?1`, found through the primary
+/// keys: a look-up must not read every task ever registered) or of all (`?1` is NULL).
+fn read_sql(one: bool) -> (String, String) {
+    let filter = if one {
+        "agent_runtime_id = ?1"
+    } else {
+        "?1 IS NULL"
+    };
+    (
+        format!(
+            "SELECT agent_runtime_id, task_id FROM agent_tasks WHERE {filter} AND kept = 1
+             ORDER BY agent_runtime_id, task_id"
+        ),
+        format!(
+            "SELECT agent_runtime_id, public_key, account, harness, revoked_at_ms IS NOT NULL
+             FROM agent_runtimes WHERE {filter} ORDER BY agent_runtime_id"
+        ),
+    )
 }
 
 impl IdentityBackend for SqliteIdentities {
@@ -284,3 +297,7 @@ impl IdentityBackend for SqliteIdentities {
         self.path.display().to_string()
     }
 }
+
+#[cfg(test)]
+#[path = "sqlite_identities_tests.rs"]
+mod tests;
