@@ -47,6 +47,10 @@ pub struct CollectorConfig {
     pub store_timeout_ms: u64,
     /// `Retry-After` seconds sent with 429 and 503.
     pub retry_after_seconds: u32,
+    /// Days of events kept, by their own time (0: all, the default). Older ones are deleted at
+    /// start and every hour after; their ids stay known, so a re-sent one is still a duplicate.
+    /// SQLite only: on ClickHouse the server's own TTL does this (see the README).
+    pub retention_days: u32,
     /// Agent-identity registration and `AgentAssertion` verification.
     pub agent_identity: AgentIdentityServerConfig,
 }
@@ -106,6 +110,7 @@ impl Default for CollectorConfig {
             max_inflight_requests: 64,
             store_timeout_ms: 30_000,
             retry_after_seconds: 1,
+            retention_days: 0,
             agent_identity: AgentIdentityServerConfig::default(),
         }
     }
@@ -154,6 +159,13 @@ impl CollectorConfig {
             return bad(
                 "collector.agent_identity.prefix".into(),
                 "must be empty or start with '/' and not end with '/' (e.g. \"/api/accounts\")",
+            );
+        }
+        if self.retention_days > 0 && self.store == StoreKind::Clickhouse {
+            return bad(
+                "collector.retention_days".into(),
+                "applies to SQLite only: on ClickHouse give the tables a TTL (see the collector \
+                 README), then remove this key",
             );
         }
         if let Some(path) = &self.agent_identity.registry_path {

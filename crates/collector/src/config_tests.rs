@@ -192,3 +192,18 @@ fn the_old_registry_path_is_refused_with_where_registrations_are_kept_now() {
         "{message}"
     );
 }
+
+#[test]
+fn retention_days_is_read_and_refused_for_clickhouse() {
+    let config = parse("[collector]\nretention_days = 90\n").unwrap();
+    assert_eq!(config.retention_days, 90);
+    assert!(config.validate().is_ok());
+    assert_eq!(CollectorConfig::default().retention_days, 0);
+    let config = parse("[collector]\nretention_days = 90\nstore = \"clickhouse\"\n").unwrap();
+    let message = config.validate().unwrap_err().to_string();
+    assert!(
+        message.starts_with("collector.retention_days: applies to SQLite only")
+            && message.contains("TTL"),
+        "{message}"
+    );
+}

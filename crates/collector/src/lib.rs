@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod params_scan;
 pub mod queue;
 pub mod report;
+pub mod retention;
 pub mod server;
 pub mod store;
 mod svg;

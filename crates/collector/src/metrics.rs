@@ -77,12 +77,18 @@ pub struct Metrics {
     store_errors: AtomicU64,
     abandoned_replies: AtomicU64,
     not_found: AtomicU64,
+    retention_deleted: AtomicU64,
     latency_buckets: [AtomicU64; 12],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
 }
 
 impl Metrics {
+    /// Records rows deleted by the retention sweep.
+    pub fn record_retention_deleted(&self, rows: u64) {
+        self.retention_deleted.fetch_add(rows, Ordering::Relaxed);
+    }
+
     /// Records a stored batch.
     pub fn record_stored(&self, inserted: usize, duplicates: usize, untyped: usize) {
         self.batches.fetch_add(1, Ordering::Relaxed);
@@ -210,6 +216,11 @@ impl Metrics {
             "tally_collector_not_found_total",
             "Requests for paths the collector does not serve (logged at info level).",
             load(&self.not_found),
+        );
+        counter(
+            "tally_collector_retention_deleted_total",
+            "Events (and quarantined events) deleted as older than retention_days.",
+            load(&self.retention_deleted),
         );
         let _ = writeln!(
             out,

@@ -168,6 +168,11 @@ impl Collector {
             }
         }
         let poller = state.auth.identities().cloned().map(poll_identities);
+        let sweeper = crate::retention::spawn_sweeper(
+            state.store.clone(),
+            state.config.retention_days,
+            state.metrics.clone(),
+        );
         let app = router(state.clone());
         drop(state);
         // Graceful shutdown waits for in-flight requests, but not forever.
@@ -195,8 +200,8 @@ impl Collector {
                 Ok(())
             }
         };
-        if let Some(poller) = poller {
-            poller.abort();
+        for task in [poller, sweeper].into_iter().flatten() {
+            task.abort();
         }
         // Every handler (and so every queue sender) is gone once serve returns; the writer stores
         // what is queued and ends.

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use tally_collector::fixtures::{batch, wire_with_id};
 use tally_collector::report::{Report, ReportQuery};
-use tally_collector::store::SqliteStore;
+use tally_collector::store::{SqliteStore, Swept};
 use tally_collector::{Collector, EventStore, IngestBatch, InsertOutcome, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
@@ -35,6 +35,14 @@ impl EventStore for GatedStore {
             permit.forget();
             self.inner.insert_batch(batch).await
         })
+    }
+
+    fn delete_before(
+        &self,
+        cutoff_ms: i64,
+        budget: Duration,
+    ) -> BoxFuture<'_, Result<Swept, StoreError>> {
+        self.inner.delete_before(cutoff_ms, budget)
     }
 
     fn report(&self, query: ReportQuery) -> BoxFuture<'_, Result<Report, StoreError>> {

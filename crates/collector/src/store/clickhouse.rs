@@ -403,6 +403,20 @@ impl EventStore for ClickHouseStore {
         })
     }
 
+    fn delete_before(
+        &self,
+        _cutoff_ms: i64,
+        _budget: std::time::Duration,
+    ) -> BoxFuture<'_, Result<super::Swept, StoreError>> {
+        // A mutation would rewrite every part of every table at each sweep (they are ordered by
+        // id, not time); config validation refuses `retention_days` here.
+        Box::pin(async {
+            Err(StoreError::Unsupported(
+                "retention on ClickHouse is the server's own TTL (see the collector README)",
+            ))
+        })
+    }
+
     fn report(&self, query: ReportQuery) -> BoxFuture<'_, Result<Report, StoreError>> {
         Box::pin(async move { super::clickhouse_report::build(self, &query).await })
     }

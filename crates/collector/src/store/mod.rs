@@ -16,6 +16,7 @@ pub mod sqlite;
 pub mod sqlite_identities;
 mod sqlite_insert;
 mod sqlite_report;
+mod sqlite_retention;
 mod sqlite_schema;
 
 pub use clickhouse::ClickHouseStore;
@@ -58,6 +59,15 @@ pub struct InsertOutcome {
     pub quarantined: usize,
 }
 
+/// What one [`EventStore::delete_before`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Whether nothing older is left (else the budget ran out first).
+    pub done: bool,
+}
+
 /// A store failure; the batch was not acknowledged and may be retried.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -70,6 +80,9 @@ pub enum StoreError {
     /// A worker thread died or was cancelled.
     #[error("store worker failed: {0}")]
     Worker(String),
+    /// Something this engine does not do (the message says what to do instead).
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// Filesystem trouble (creating the database folder).
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
@@ -96,6 +109,15 @@ pub trait EventStore: Send + Sync + 'static {
             results
         })
     }
+
+    /// Deletes the events whose own time is before `cutoff_ms`, and the quarantined events
+    /// received before it (`retention_days`), for about `budget` at most; their ids stay
+    /// claimed, so a re-sent one is still a duplicate.
+    fn delete_before(
+        &self,
+        cutoff_ms: i64,
+        budget: std::time::Duration,
+    ) -> BoxFuture<'_, Result<Swept, StoreError>>;
 
     /// Computes the report for a time range and optional client.
     fn report(&self, query: ReportQuery) -> BoxFuture<'_, Result<Report, StoreError>>;

@@ -138,6 +138,14 @@ impl SqliteStore {
             .in_transaction(|tx, writer| batches.iter().map(|b| writer.write(tx, b)).collect())
     }
 
+    /// Runs `f` in one write transaction on the writer connection (between batches); blocking.
+    pub(crate) fn in_write_transaction<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        lock(&self.writer)?.in_transaction(|tx, _| f(tx))
+    }
+
     /// Runs `f` on the reader connection; blocking.
     pub(crate) fn with_reader<T>(
         &self,
@@ -172,6 +180,23 @@ impl EventStore for SqliteStore {
                     .map(|_| Err(StoreError::Worker(e.to_string())))
                     .collect(),
             }
+        })
+    }
+
+    fn delete_before(
+        &self,
+        cutoff_ms: i64,
+        budget: Duration,
+    ) -> BoxFuture<'_, Result<super::Swept, StoreError>> {
+        let store = self.clone();
+        let deadline = Instant::now() + budget;
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let chunk = super::sqlite_retention::DELETE_CHUNK;
+                store.delete_before_blocking(cutoff_ms, chunk, deadline)
+            })
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
         })
     }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, Row};
 
+use super::sqlite_schema::event_tables;
 use super::StoreError;
-use crate::family::FAMILIES;
 use crate::report::{
     bucket_label, ApprovalRow, DropRow, ErrorRow, EventTypeRow, GuardianRow, HookRunRow,
     Percentiles, QuarantineRow, Report, ReportQuery, TimelineRow, TokenRow, ToolCallRow, Totals,
@@ -65,14 +65,9 @@ pub(super) fn clients_sql() -> String {
     format!("{each} ORDER BY 1 LIMIT 200")
 }
 
-/// `part` for every table that holds events (the raw table, then each family's: what
-/// `all_events` unites), joined by `joiner`.
+/// `part` for every table that holds events, joined by `joiner`.
 fn each_table(part: impl Fn(&str) -> String, joiner: &str) -> String {
-    std::iter::once("events")
-        .chain(FAMILIES.iter().map(|f| f.table))
-        .map(part)
-        .collect::<Vec<_>>()
-        .join(joiner)
+    event_tables().map(part).collect::<Vec<_>>().join(joiner)
 }
 
 pub(super) fn to_u64(v: i64) -> u64 {

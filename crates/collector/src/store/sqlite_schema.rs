@@ -1,6 +1,12 @@
 //! SQLite schema migrations, applied in order inside a transaction each and recorded in
 //! `schema_version`. A migration is never edited once released: add a new one.
 
+/// Every table that holds events: the raw table, then each family's (what `all_events`
+/// unites).
+pub(crate) fn event_tables() -> impl Iterator<Item = &'static str> {
+    std::iter::once("events").chain(crate::family::FAMILIES.iter().map(|f| f.table))
+}
+
 /// `(version, SQL)` in order.
 pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, MIGRATION_1),
