@@ -21,14 +21,18 @@ fn turn(completed_at_ms: i64, id: &str) -> IncomingEvent {
     )
 }
 
+fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    let config = SqliteConfig {
+        path: dir.path().join("sweep.sqlite3"),
+        ..SqliteConfig::default()
+    };
+    SqliteStore::open(&config).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[tokio::test]
 async fn a_sweep_deletes_what_is_past_the_window_counts_it_and_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = SqliteStore::open(&SqliteConfig {
-        path: dir.path().join("sweep.sqlite3"),
-        ..SqliteConfig::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    let store = open(&dir);
     let now = crate::time::now_ms();
     let events = vec![
         turn(now - 31 * DAY_MS, "old"),
@@ -59,11 +63,7 @@ async fn a_sweep_deletes_what_is_past_the_window_counts_it_and_keeps_the_rest() 
 #[tokio::test]
 async fn no_sweeper_runs_when_everything_is_kept() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = SqliteStore::open(&SqliteConfig {
-        path: dir.path().join("keep.sqlite3"),
-        ..SqliteConfig::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    let store = open(&dir);
     let sweeper = spawn_sweeper(Arc::new(store), 0, Arc::new(Metrics::default()));
     assert!(sweeper.is_none());
 }

@@ -49,6 +49,15 @@ fn insert(store: &SqliteStore, batch: IngestBatch) -> InsertOutcome {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `(deleted, done)` of deleting what is older than 30 days, `chunk` rows at a time, until
+/// `deadline`.
+fn sweep(store: &SqliteStore, chunk: usize, deadline: Instant) -> (u64, bool) {
+    let swept = store
+        .delete_before_blocking(NOW - 30 * DAY, chunk, deadline)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (swept.deleted, swept.done)
+}
+
 /// Old and new events of two families and of an untyped type, and old and new rejects.
 fn fill(store: &SqliteStore) {
     let mut events = Vec::new();
@@ -71,16 +80,7 @@ fn events_older_than_the_cutoff_go_from_every_table_and_their_ids_stay_claimed()
     fill(&store);
     let far = Instant::now() + Duration::from_secs(60);
     // Chunks of 2 rows, 3 old rows in each table: two chunks and a last look per table.
-    let swept = store
-        .delete_before_blocking(NOW - 30 * DAY, 2, far)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        swept,
-        Swept {
-            deleted: 10,
-            done: true
-        }
-    );
+    assert_eq!(sweep(&store, 2, far), (10, true));
     assert_eq!(count(&store, "SELECT COUNT(*) FROM all_events"), 6);
     let oldest_kept = NOW - 29 * DAY;
     assert_eq!(
@@ -98,16 +98,7 @@ fn events_older_than_the_cutoff_go_from_every_table_and_their_ids_stay_claimed()
     );
     assert_eq!((again.inserted, again.duplicates), (0, 1));
     // Nothing older is left.
-    let swept = store
-        .delete_before_blocking(NOW - 30 * DAY, 2, far)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        swept,
-        Swept {
-            deleted: 0,
-            done: true
-        }
-    );
+    assert_eq!(sweep(&store, 2, far), (0, true));
 }
 
 #[test]
@@ -115,28 +106,10 @@ fn a_sweep_stops_at_its_deadline_and_the_next_one_goes_on() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = open(&dir);
     fill(&store);
-    let swept = store
-        .delete_before_blocking(NOW - 30 * DAY, 1, Instant::now())
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        swept,
-        Swept {
-            deleted: 0,
-            done: false
-        }
-    );
+    assert_eq!(sweep(&store, 1, Instant::now()), (0, false));
     assert_eq!(count(&store, "SELECT COUNT(*) FROM all_events"), 15);
     let far = Instant::now() + Duration::from_secs(60);
-    let swept = store
-        .delete_before_blocking(NOW - 30 * DAY, 1, far)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        swept,
-        Swept {
-            deleted: 10,
-            done: true
-        }
-    );
+    assert_eq!(sweep(&store, 1, far), (10, true));
 }
 
 #[test]
