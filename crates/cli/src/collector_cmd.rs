@@ -22,13 +22,24 @@ pub fn collector_config(home: &Path) -> anyhow::Result<CollectorConfig> {
     };
     let table: toml::Table =
         toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
-    let config = match table.get("collector") {
+    let mut config = match table.get("collector") {
         Some(value) => value
             .clone()
             .try_into::<CollectorConfig>()
             .map_err(|e| anyhow::anyhow!("{}: [collector]: {e}", path.display()))?,
         None => CollectorConfig::embedded(embedded_db_path(home)),
     };
+    // The store stays under the home whatever else the table sets: the embedded file unless it
+    // names one, and a relative name is taken from the home (not from where tally was started).
+    let named = table
+        .get("collector")
+        .and_then(|c| c.get("sqlite"))
+        .is_some_and(|s| s.get("path").is_some());
+    if !named {
+        config.sqlite.path = embedded_db_path(home);
+    } else if config.sqlite.path.is_relative() {
+        config.sqlite.path = home.join(&config.sqlite.path);
+    }
     config
         .validate()
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -133,3 +144,7 @@ pub async fn identities(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "collector_cmd_tests.rs"]
+mod tests;

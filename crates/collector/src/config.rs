@@ -435,7 +435,8 @@ impl Default for ClickHouseConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SqliteConfig {
-    /// Database file (created if missing).
+    /// Database file (created if missing). `tally` reads it from config.toml relative to its
+    /// home, and uses `collector/tally.db` there when the table names none.
     pub path: PathBuf,
     /// `full` (fsync on every commit: a 200 survives power loss) or `normal` (survives a crash of
     /// the collector, may lose the last commits on power loss).

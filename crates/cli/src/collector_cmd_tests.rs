@@ -1,0 +1,28 @@
+use super::*;
+
+/// The SQLite file `config.toml` holding `text` gives, under a fresh home.
+fn store_path(text: Option<&str>) -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    if let Some(text) = text {
+        std::fs::write(home.path().join("config.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let config = collector_config(home.path()).unwrap_or_else(|e| panic!("{e}"));
+    (home, config.sqlite.path)
+}
+
+#[test]
+fn the_store_stays_under_the_home_whatever_the_collector_table_sets() {
+    let (home, path) = store_path(None);
+    assert_eq!(path, embedded_db_path(home.path()));
+    // Setting anything else in [collector] does not move the store (it used to go to the
+    // current directory as analytics.sqlite3).
+    let (home, path) = store_path(Some("[collector]\nretention_days = 30\n"));
+    assert_eq!(path, embedded_db_path(home.path()));
+    let (home, path) = store_path(Some("[collector.sqlite]\nsynchronous = \"normal\"\n"));
+    assert_eq!(path, embedded_db_path(home.path()));
+    // A relative name is under the home; an absolute one is kept.
+    let (home, path) = store_path(Some("[collector.sqlite]\npath = \"data/a.db\"\n"));
+    assert_eq!(path, home.path().join("data/a.db"));
+    let (_home, path) = store_path(Some("[collector.sqlite]\npath = \"/var/lib/t.db\"\n"));
+    assert_eq!(path, PathBuf::from("/var/lib/t.db"));
+}
