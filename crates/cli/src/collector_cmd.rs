@@ -46,7 +46,7 @@ pub fn collector_config(home: &Path) -> anyhow::Result<CollectorConfig> {
     Ok(config)
 }
 
-/// Runs a standalone collector until Ctrl-C.
+/// Runs a standalone collector until Ctrl-C or SIGTERM, then drains it.
 pub async fn run_collector(
     home: &Path,
     listen: Option<std::net::SocketAddr>,
@@ -62,10 +62,7 @@ pub async fn run_collector(
     println!("Tally collector listening on http://{addr}");
     println!("  ingest:     POST http://{addr}/codex/analytics-events/events");
     println!("  dashboard:  http://{addr}/");
-    tally_collector::serve(config, listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    tally_collector::serve(config, listener, crate::commands::shutdown_signal()).await
 }
 
 /// Prints the report for the last `since`.

@@ -262,8 +262,9 @@ async fn run_app_server(
     Ok(served?)
 }
 
-/// Ctrl-C or SIGTERM: either ends the listener (and removes a control socket).
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM (what service managers send to stop): either ends the listener (and
+/// removes a control socket), or a collector after it drains.
+pub(crate) async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
