@@ -2,10 +2,12 @@
 //! time), unauthenticated callers where the config allows them, and `AgentAssertion` credentials
 //! of registered agent identities (verified by [`crate::agent_identity`], refused when disabled).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
+use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -20,8 +22,9 @@ pub const ACCOUNT_HEADER: &str = "chatgpt-account-id";
 /// A credential as presented in `Authorization`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential<'a> {
-    /// `Bearer <token>`.
-    Bearer(&'a str),
+    /// A token: `Bearer <token>`, or `Basic` with the token as the password (how a browser sends
+    /// one when the dashboard asks; the user name is not looked at).
+    Bearer(Cow<'a, str>),
     /// `AgentAssertion <base64url>`: a signed assertion of a registered agent identity.
     AgentAssertion(&'a str),
 }
@@ -38,7 +41,11 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<Option<Credential<'_>>
         return Err(AuthError::Malformed);
     }
     if scheme.eq_ignore_ascii_case("bearer") {
-        Ok(Some(Credential::Bearer(rest)))
+        Ok(Some(Credential::Bearer(Cow::Borrowed(rest))))
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        basic_password(rest)
+            .map(|token| Some(Credential::Bearer(Cow::Owned(token))))
+            .ok_or(AuthError::Malformed)
     } else if scheme.eq_ignore_ascii_case("agentassertion") {
         Ok(Some(Credential::AgentAssertion(rest)))
     } else {
@@ -46,6 +53,16 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<Option<Credential<'_>>
             truncate(scheme, 32).to_owned(),
         ))
     }
+}
+
+/// The password of `Basic` credentials (`base64(user:password)`), when there is one.
+fn basic_password(encoded: &str) -> Option<String> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_user, password) = text.split_once(':')?;
+    (!password.is_empty()).then(|| password.to_owned())
 }
 
 /// Who a request acts for.
@@ -66,7 +83,7 @@ pub enum AuthError {
     /// The header is not `<scheme> <credentials>`.
     #[error("malformed Authorization header (expected `Bearer <token>`)")]
     Malformed,
-    /// A scheme other than `Bearer` or `AgentAssertion`.
+    /// A scheme other than `Bearer`, `Basic` or `AgentAssertion`.
     #[error("unsupported authorization scheme `{0}` (expected `Bearer`)")]
     UnsupportedScheme(String),
     /// A bearer token that matches no configured token.
@@ -224,7 +241,7 @@ impl Authenticator {
         scope: Scope,
     ) -> Result<Principal, AuthError> {
         match parse_authorization(headers)? {
-            Some(Credential::Bearer(token)) => match self.find_token(token) {
+            Some(Credential::Bearer(token)) => match self.find_token(&token) {
                 Some(stored) if stored.scopes.contains(&scope) => Ok(Principal {
                     account: stored
                         .account
@@ -266,7 +283,7 @@ impl Authenticator {
         let header_account = header_account(headers);
         match parse_authorization(headers)? {
             Some(Credential::Bearer(token)) => {
-                let found = self.find_token(token);
+                let found = self.find_token(&token);
                 match found {
                     Some(stored) if stored.scopes.contains(&scope) => Ok(Principal {
                         account: stored.account.clone().unwrap_or(header_account),

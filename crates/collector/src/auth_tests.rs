@@ -91,9 +91,17 @@ fn missing_unknown_and_malformed_credentials_are_401() {
         err(headers(&[("authorization", "Bearer")])),
         AuthError::Malformed
     );
+    // Basic carries a token as its password: "user" alone, or not base64, is malformed.
+    for basic in ["Basic dXNlcg==", "Basic dXNlcjo=", "Basic !!!"] {
+        assert_eq!(
+            err(headers(&[("authorization", basic)])),
+            AuthError::Malformed,
+            "{basic}"
+        );
+    }
     assert_eq!(
-        err(headers(&[("authorization", "Basic dXNlcg==")])),
-        AuthError::UnsupportedScheme("Basic".into())
+        err(headers(&[("authorization", "Digest x")])),
+        AuthError::UnsupportedScheme("Digest".into())
     );
     for e in [
         AuthError::Missing,
@@ -122,6 +130,28 @@ fn agent_assertion_is_refused_with_a_reason_when_identity_is_disabled() {
     assert_eq!(err, AuthError::AgentAssertionUnsupported);
     assert_eq!(err.status(), axum::http::StatusCode::UNAUTHORIZED);
     assert!(err.to_string().contains("AgentAssertion"));
+}
+
+#[test]
+fn a_token_as_the_password_of_basic_credentials_is_that_token() {
+    let auth = Authenticator::from_config(&config(Unauthenticated::Deny)).unwrap();
+    // base64("reader:hashed-secret") and base64(":clear-secret")
+    let p = auth
+        .authenticate(
+            &headers(&[("authorization", "Basic cmVhZGVyOmhhc2hlZC1zZWNyZXQ=")]),
+            REMOTE,
+            Scope::Read,
+        )
+        .unwrap();
+    assert_eq!(p.label, "ci");
+    let err = auth
+        .authenticate(
+            &headers(&[("authorization", "basic OmNsZWFyLXNlY3JldA==")]),
+            REMOTE,
+            Scope::Read,
+        )
+        .unwrap_err();
+    assert_eq!(err.status(), axum::http::StatusCode::FORBIDDEN);
 }
 
 #[test]

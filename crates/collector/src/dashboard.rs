@@ -49,7 +49,17 @@ pub async fn page(
     request: Request,
 ) -> Response {
     if let Err(e) = authorize_read(&state, request.headers(), peer_of(&request)) {
-        return html_error(e.status(), &e.to_string());
+        let mut refused = html_error(e.status(), &e.to_string());
+        if e.status() == StatusCode::UNAUTHORIZED {
+            // A browser asks its user for a read token (as the password) and sends it as Basic.
+            refused.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(
+                    "Basic realm=\"tally-collector\", charset=\"UTF-8\"",
+                ),
+            );
+        }
+        return refused;
     }
     let query = match params.to_query() {
         Ok(q) => q,

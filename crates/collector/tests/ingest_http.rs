@@ -276,6 +276,30 @@ async fn credentials_are_checked() {
     }
     let response = c.http.get(c.url("/api/report")).send().await.unwrap();
     assert_eq!(response.status(), 401);
+    // A browser: the dashboard asks for Basic credentials, and a read token as the password
+    // opens it (the user name is not looked at).
+    let response = c.http.get(c.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers().get("www-authenticate").cloned();
+    assert!(
+        challenge.is_some_and(|v| v.to_str().unwrap_or("").starts_with("Basic realm=")),
+        "no Basic challenge"
+    );
+    for (token, path, expected) in [
+        (READ_TOKEN, "/", 200),
+        (READ_TOKEN, "/api/report", 200),
+        (TOKEN, "/", 403),
+        ("wrong", "/", 401),
+    ] {
+        let response = c
+            .http
+            .get(c.url(path))
+            .basic_auth("anyone", Some(token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "basic {token} {path}");
+    }
     assert_eq!(c.report().await.totals.events, 0);
     c.handle.shutdown().await.unwrap();
 }
