@@ -127,7 +127,7 @@ pub fn render(report: &Report, since: &str) -> String {
     html.push_str(&tables(report));
     let _ = write!(
         html,
-        "</main><footer>Generated {} UTC · refreshes every {REFRESH_SECONDS} s · <a href=\"/api/report?since={}{}\">JSON</a> · <a href=\"/metrics\">metrics</a></footer></body></html>",
+        "</main><footer>Generated {} UTC · refreshes every {REFRESH_SECONDS} s · <a href=\"api/report?since={}{}\">JSON</a> · <a href=\"metrics\">metrics</a></footer></body></html>",
         escape(&crate::time::minute_of_ms(crate::time::now_ms())),
         escape(&url_encode(since)),
         report
@@ -149,7 +149,9 @@ table{border-collapse:collapse;background:#fff;margin-bottom:1rem}td,th{border:1
 th{background:#f0f0f0}td.n{text-align:right}footer{padding:1rem;color:#666;font-size:.85rem}";
 
 fn filters(report: &Report, since: &str) -> String {
-    let mut f = String::from(r#"<form method="get" action="/"><label>Range <select name="since">"#);
+    // Links are relative, so the page works behind a proxy that serves it under a path.
+    let mut f =
+        String::from(r#"<form method="get" action="./"><label>Range <select name="since">"#);
     let mut known = false;
     for (value, label) in RANGES {
         let selected = if *value == since {

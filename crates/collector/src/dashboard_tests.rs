@@ -93,3 +93,13 @@ fn escape_covers_html_metacharacters() {
     );
     assert_eq!(escape("a\u{0}b"), "a\u{FFFD}b");
 }
+
+#[test]
+fn links_are_relative_so_a_proxy_may_serve_the_page_under_a_path() {
+    let html = render(&report(), "7d");
+    for absolute in ["href=\"/", "action=\"/", "src=\"/"] {
+        assert!(!html.contains(absolute), "{absolute} in the page");
+    }
+    assert!(html.contains("href=\"api/report?since=7d"));
+    assert!(html.contains("action=\"./\""));
+}
