@@ -4,6 +4,7 @@
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tally_collector::config::StoreKind;
 use tally_collector::report::parse_duration;
 use tally_collector::{open_store, CollectorConfig, ReportQuery};
 
@@ -75,6 +76,14 @@ pub async fn run_report(
     let since: Duration =
         parse_duration(since).map_err(|e| anyhow::anyhow!("--since {since:?}: {e}"))?;
     let config = collector_config(home)?;
+    // A report only reads: a wrong --home must not leave an empty database behind it.
+    if config.store == StoreKind::Sqlite && !config.sqlite.path.exists() {
+        anyhow::bail!(
+            "no collector database at {} (`tally serve` or `tally collector` make it when they \
+             first run with this home)",
+            config.sqlite.path.display()
+        );
+    }
     let store = open_store(&config)
         .await
         .context("opening the collector store")?;

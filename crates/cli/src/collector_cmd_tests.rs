@@ -26,3 +26,22 @@ fn the_store_stays_under_the_home_whatever_the_collector_table_sets() {
     let (_home, path) = store_path(Some("[collector.sqlite]\npath = \"/var/lib/t.db\"\n"));
     assert_eq!(path, PathBuf::from("/var/lib/t.db"));
 }
+
+#[tokio::test]
+async fn a_report_on_a_home_without_a_database_says_so_and_creates_nothing() {
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let error = run_report(home.path(), "7d", false, None)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    let db = embedded_db_path(home.path());
+    assert!(
+        error.starts_with("no collector database at") && error.contains(&db.display().to_string()),
+        "{error}"
+    );
+    assert!(
+        !home.path().join("collector").exists(),
+        "a directory was made"
+    );
+}
