@@ -66,6 +66,19 @@ pub async fn run_collector(
     tally_collector::serve(config, listener, crate::commands::shutdown_signal()).await
 }
 
+/// Refuses, naming the file, when the SQLite database a command reads from is not there: a
+/// wrong --home must not leave an empty database behind.
+fn existing_database(config: &CollectorConfig) -> anyhow::Result<()> {
+    if config.store == StoreKind::Sqlite && !config.sqlite.path.exists() {
+        anyhow::bail!(
+            "no collector database at {} (`tally serve` or `tally collector` make it when they \
+             first run with this home)",
+            config.sqlite.path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Prints the report for the last `since`.
 pub async fn run_report(
     home: &Path,
@@ -76,14 +89,7 @@ pub async fn run_report(
     let since: Duration =
         parse_duration(since).map_err(|e| anyhow::anyhow!("--since {since:?}: {e}"))?;
     let config = collector_config(home)?;
-    // A report only reads: a wrong --home must not leave an empty database behind it.
-    if config.store == StoreKind::Sqlite && !config.sqlite.path.exists() {
-        anyhow::bail!(
-            "no collector database at {} (`tally serve` or `tally collector` make it when they \
-             first run with this home)",
-            config.sqlite.path.display()
-        );
-    }
+    existing_database(&config)?;
     let store = open_store(&config)
         .await
         .context("opening the collector store")?;
@@ -108,6 +114,7 @@ pub async fn identities(
     use crate::commands::IdentitiesCommand;
     use tally_collector::agent_identity::{IdentityRegistry, RuntimeSummary};
     let config = collector_config(home)?;
+    existing_database(&config)?;
     let (backend, _) =
         tally_collector::identity_backend::open_backend(&config).map_err(anyhow::Error::msg)?;
     let place = backend.describe();

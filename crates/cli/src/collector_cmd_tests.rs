@@ -45,3 +45,20 @@ async fn a_report_on_a_home_without_a_database_says_so_and_creates_nothing() {
         "a directory was made"
     );
 }
+
+#[tokio::test]
+async fn identities_on_a_home_without_a_database_say_so_and_create_nothing() {
+    use crate::commands::IdentitiesCommand;
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let list = IdentitiesCommand::List { json: false };
+    let error = identities(home.path(), list)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.starts_with("no collector database at"), "{error}");
+    assert!(
+        !home.path().join("collector").exists(),
+        "a directory was made"
+    );
+}
