@@ -33,7 +33,8 @@ pub enum Command {
         #[arg(long, hide = true)]
         analytics_default_enabled: bool,
     },
-    /// Run the app-server on WebSocket plus an embedded collector and dashboard, and print the URLs.
+    /// Run the app-server on WebSocket plus an embedded collector and dashboard (unless
+    /// `[analytics]` names where events go), and print the URLs.
     Serve {
         /// ws://IP:PORT (non-loopback needs --ws-auth), unix:// or unix://PATH.
         #[arg(long, default_value = "ws://127.0.0.1:4545")]
@@ -213,10 +214,21 @@ async fn run_app_server(
     let config = Config::load(home)?;
     tracing::info!(home = %home.display(), model = %config.model, provider = %config.model_provider.id, "config loaded");
     let mut options = AppServerOptions::default();
-    let collector = match embedded_collector {
-        Some(addr) => Some(start_embedded_collector(home, addr, &mut options).await?),
-        None => None,
+    // `[analytics]` naming a destination (a team's collector, a file) wins over the embedded
+    // collector, which is for a first run with no set-up.
+    let destination = analytics_destination(&config);
+    let collector = match (embedded_collector, &destination) {
+        (Some(addr), None) => Some(start_embedded_collector(home, addr, &mut options).await?),
+        _ => None,
     };
+    let numbers = embedded_collector.map(|_| match (&collector, &destination) {
+        (Some(c), _) => format!(
+            "  dashboard:  {}/\n  report:     tally report --since 7d",
+            c.base_url()
+        ),
+        (None, Some(to)) => format!("  analytics:  sent to {to} ([analytics] in config.toml)"),
+        (None, None) => String::new(),
+    });
     let server = AppServer::new(config, options);
     let served = match target {
         ListenTarget::Stdio => {
@@ -228,12 +240,11 @@ async fn run_app_server(
                 .await
                 .with_context(|| format!("binding {addr}"))?;
             let local = listener.local_addr()?;
-            if let Some(c) = &collector {
+            if let Some(numbers) = &numbers {
                 println!("Tally app-server listening on ws://{local}");
                 println!("  Codex TUI:  codex --remote ws://{local}");
                 println!("  health:     http://{local}/healthz");
-                println!("  dashboard:  {}/", c.base_url());
-                println!("  report:     tally report --since 7d");
+                println!("{numbers}");
             }
             tracing::info!(%local, auth = auth.is_some(), "listening");
             server
@@ -244,11 +255,10 @@ async fn run_app_server(
             let path = path.unwrap_or_else(|| default_socket_path(home));
             let socket = ControlSocket::bind(&path)
                 .with_context(|| format!("binding the control socket {}", path.display()))?;
-            if let Some(c) = &collector {
+            if let Some(numbers) = &numbers {
                 println!("Tally app-server listening on unix://{}", path.display());
                 println!("  Codex TUI:  codex --remote unix://{}", path.display());
-                println!("  dashboard:  {}/", c.base_url());
-                println!("  report:     tally report --since 7d");
+                println!("{numbers}");
             }
             tracing::info!(path = %path.display(), "listening");
             server.run_unix(socket, auth, shutdown_signal()).await
@@ -277,6 +287,14 @@ pub(crate) async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
     }
+}
+
+/// Where `[analytics]` sends events, when it names a place (else `None`).
+fn analytics_destination(config: &Config) -> Option<String> {
+    let a = &config.analytics;
+    a.collector_url
+        .clone()
+        .or_else(|| a.jsonl_path.as_ref().map(|p| p.display().to_string()))
 }
 
 /// Starts the embedded collector (SQLite under the home) and routes analytics straight into its store.

@@ -98,3 +98,85 @@ async fn reqwest_get(port: u16, path: &str) -> String {
     s.read_to_end(&mut buf).await.expect("read");
     String::from_utf8_lossy(&buf).into_owned()
 }
+
+#[tokio::test]
+async fn serve_sends_to_the_collector_the_config_names_instead_of_its_own() {
+    // The team's collector, in this process.
+    let team = tempfile::tempdir().expect("team dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let config = tally_collector::CollectorConfig::embedded(team.path().join("team.db"));
+    let collector = tally_collector::start(config, listener)
+        .await
+        .expect("collector");
+
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[analytics]\ncollector_url = \"{}\"\n",
+            collector.base_url()
+        ),
+    )
+    .expect("config");
+    let (ws, http) = (free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["serve", "--listen", &format!("ws://127.0.0.1:{ws}")])
+        .args(["--collector-listen", &format!("127.0.0.1:{http}")])
+        .env_remove("OPENAI_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tally serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let mut banner = String::new();
+    while !banner.contains("analytics:") && !banner.contains("dashboard:") {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("prints where the numbers go")
+            .expect("reads")
+            .expect("a line");
+        banner.push_str(&line);
+        banner.push('\n');
+    }
+    let sent_to = format!("analytics:  sent to {}", collector.base_url());
+    assert!(banner.contains(&sent_to), "{banner}");
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", http))
+            .await
+            .is_err(),
+        "an embedded collector was started too"
+    );
+
+    let mut client =
+        AppClient::over_websocket(&format!("ws://127.0.0.1:{ws}"), SchemaMode::Stable).await;
+    client.initialize(false).await;
+    let started = client.call_ok("thread/start", json!({})).await;
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": "hello", "text_elements": []}]}),
+        )
+        .await;
+    client.notification("turn/completed").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let query = tally_collector::ReportQuery::last(Duration::from_secs(3600));
+        let report = collector.store().report(query).await.expect("report");
+        if report.totals.turns >= 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the team's collector got no turn"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill().await;
+    collector.shutdown().await.expect("collector stops");
+}
