@@ -65,11 +65,18 @@ fn sink_for(
             .as_deref()
             .and_then(|var| std::env::var(var).ok())
             .filter(|t| !t.is_empty());
-        let recovery = auth
-            .agent_identity()
-            .is_some()
+        let trusted = login_trusted_with(url, &config.agent_identity_allowed_hosts);
+        if !trusted && token.is_none() {
+            tracing::warn!(
+                collector = %url,
+                "analytics go without credentials: the login's are sent only to ChatGPT hosts and \
+                 [agent_identity] allowed_hosts; set [analytics] collector_token_env for this collector"
+            );
+        }
+        let recovery = (trusted && auth.agent_identity().is_some())
             .then(|| Arc::new(crate::auth_setup::AnalyticsAssertionRecovery(auth.clone())));
-        let mut sink = HttpSink::new(http, headers(auth, token))?;
+        let login = trusted.then_some(auth);
+        let mut sink = HttpSink::new(http, headers(login, token))?;
         if let Some(recovery) = recovery {
             sink = sink.with_assertion_recovery(recovery);
         }
@@ -81,10 +88,19 @@ fn sink_for(
     Ok(None)
 }
 
-/// AuthManager decides per POST (AgentAssertion once registered); the collector token, when
-/// configured, stands in for the login's bearer.
+/// Whether the login's credentials (its bearer, an AgentAssertion) may go to `url`: only to the
+/// production and staging ChatGPT hosts and `[agent_identity] allowed_hosts`. An OpenAI API key
+/// or a ChatGPT token sent to any other collector would be handed to whoever runs it, and an
+/// assertion could be replayed to the real backend within its window.
+fn login_trusted_with(url: &str, allowed_hosts: &[String]) -> bool {
+    tally_auth::supported_hosts::host_of(url)
+        .is_some_and(|host| tally_auth::supported_hosts::host_allowed(&host, allowed_hosts))
+}
+
+/// With a trusted `login`, it decides per POST (AgentAssertion once registered) and the collector
+/// token, when configured, stands in for its bearer; without one, only the collector token goes.
 fn headers(
-    auth: Arc<tally_auth::AuthManager>,
+    login: Option<Arc<tally_auth::AuthManager>>,
     token: Option<String>,
 ) -> tally_analytics::delivery::AuthHeaderProvider {
     let collector_bearer = token.and_then(|t| {
@@ -92,12 +108,22 @@ fn headers(
         v.set_sensitive(true);
         Some(v)
     });
-    Arc::new(move || {
-        auth.spawn_refresh_if_expiring();
-        auth.default_headers_or(collector_bearer.as_ref())
+    Arc::new(move || match &login {
+        Some(auth) => {
+            auth.spawn_refresh_if_expiring();
+            auth.default_headers_or(collector_bearer.as_ref())
+        }
+        None => collector_bearer
+            .iter()
+            .map(|v| (axum::http::header::AUTHORIZATION, v.clone()))
+            .collect(),
     })
 }
 
 fn reqwest_header_value(s: &str) -> Option<axum::http::HeaderValue> {
     axum::http::HeaderValue::from_str(s).ok()
 }
+
+#[cfg(test)]
+#[path = "analytics_setup_tests.rs"]
+mod tests;

@@ -38,8 +38,18 @@ async fn start_collector(dir: &tempfile::TempDir) -> tally_collector::CollectorH
         .expect("collector starts")
 }
 
-/// A home whose model provider uses the OpenAI login, with analytics to `collector`.
+/// A home whose model provider uses the OpenAI login, with analytics to `collector`, a host it
+/// trusts with the login (`[agent_identity] allowed_hosts`).
 fn home(mock: &MockResponsesServer, collector: &str, identity: bool) -> tempfile::TempDir {
+    home_trusting(mock, collector, identity, &["127.0.0.1"])
+}
+
+fn home_trusting(
+    mock: &MockResponsesServer,
+    collector: &str,
+    identity: bool,
+    allowed_hosts: &[&str],
+) -> tempfile::TempDir {
     let home = tempfile::tempdir().expect("tempdir");
     let mut config = format!(
         r#"model = "gpt-test"
@@ -58,9 +68,14 @@ collector_url = "{collector}"
 "#,
         mock.base_url()
     );
+    let allowed: Vec<String> = allowed_hosts.iter().map(|h| format!("\"{h}\"")).collect();
+    config.push_str(&format!(
+        "\n[agent_identity]\nallowed_hosts = [{}]\n",
+        allowed.join(", ")
+    ));
     if identity {
         config.push_str(&format!(
-            "\n[features]\nuse_agent_identity = true\n\n[agent_identity]\nauthapi_base_url = \"{collector}/api/accounts\"\nallowed_hosts = [\"127.0.0.1\"]\n"
+            "authapi_base_url = \"{collector}/api/accounts\"\n\n[features]\nuse_agent_identity = true\n"
         ));
     }
     std::fs::write(home.path().join("config.toml"), config).expect("config");
@@ -511,4 +526,42 @@ async fn a_model_request_refused_for_a_revoked_runtime_is_signed_again_with_a_ne
     let key_der =
         std::fs::read(home.path().join(tally_auth::agent_identity::KEY_FILE)).expect("key");
     assert!(!logs.contains(&base64::engine::general_purpose::STANDARD.encode(&key_der)));
+}
+
+#[tokio::test]
+async fn a_collector_the_config_does_not_trust_never_gets_the_login() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let collector = start_collector(&dir).await;
+    let collector_url = collector.base_url();
+    let mock = MockResponsesServer::start().await;
+    // The login (an API key that the collector would accept) is not sent to a host outside
+    // [agent_identity] allowed_hosts: the collector sees requests without credentials.
+    let home = home_trusting(&mock, &collector_url, false, &[]);
+    let server = server(&home);
+    let (_, authorization) = run_session(&server, &mock, false).await;
+    assert_eq!(
+        authorization,
+        format!("Bearer {TEAM_TOKEN}"),
+        "the model still gets it"
+    );
+    server.shutdown().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let refused = r#"tally_collector_requests_refused_total{reason="auth"}"#;
+    loop {
+        let text = metrics(&collector_url).await;
+        if metric(&text, refused) > 0 {
+            assert_eq!(
+                metric(&text, "tally_collector_events_ingested_total"),
+                0,
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no POST arrived: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    collector.shutdown().await.expect("collector stops");
 }
