@@ -43,16 +43,7 @@ async fn sigterm_drains_and_closes_the_collector() {
     let db = home.path().join("collector").join("tally.db");
     assert!(wal_of(&db).exists(), "the database is open in WAL mode");
 
-    let pid = child.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(DEADLINE, child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .expect("wait");
+    let status = tally_test_support::process::terminate(&mut child, DEADLINE).await;
     assert!(status.success(), "{status:?}");
     // The last connection to close checkpoints the WAL into the database and removes it.
     assert!(!wal_of(&db).exists(), "the database was not closed");

@@ -109,16 +109,7 @@ async fn unix_default_socket_serves_a_session_and_is_removed_on_sigterm() {
     client.call_ok("thread/start", json!({})).await;
     client.close();
 
-    let pid = child.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(DEADLINE, child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .expect("wait");
+    let status = tally_test_support::process::terminate(&mut child, DEADLINE).await;
     assert!(status.success(), "{status:?}");
     assert!(!path.exists(), "the socket file is removed at shutdown");
 }

@@ -24,6 +24,21 @@ async fn wait_listening(port: u16) {
     }
 }
 
+/// A thread with one turn over the WebSocket of the `tally serve` on `ws`.
+async fn one_turn(ws: u16) {
+    let mut client =
+        AppClient::over_websocket(&format!("ws://127.0.0.1:{ws}"), SchemaMode::Stable).await;
+    client.initialize(false).await;
+    let started = client.call_ok("thread/start", json!({})).await;
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": "hello", "text_elements": []}]}),
+        )
+        .await;
+    client.notification("turn/completed").await;
+}
+
 #[tokio::test]
 async fn serve_records_a_session_that_report_shows() {
     let home = tempfile::tempdir().expect("home");
@@ -44,17 +59,7 @@ async fn serve_records_a_session_that_report_shows() {
         .expect("spawn tally serve");
     wait_listening(ws).await;
     wait_listening(http).await;
-    let mut client =
-        AppClient::over_websocket(&format!("ws://127.0.0.1:{ws}"), SchemaMode::Stable).await;
-    client.initialize(false).await;
-    let started = client.call_ok("thread/start", json!({})).await;
-    client
-        .call_ok(
-            "turn/start",
-            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": "hello", "text_elements": []}]}),
-        )
-        .await;
-    client.notification("turn/completed").await;
+    one_turn(ws).await;
 
     // Batches close after at most 2 s; poll the report until the turn shows.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -153,17 +158,7 @@ async fn serve_sends_to_the_collector_the_config_names_instead_of_its_own() {
         "an embedded collector was started too"
     );
 
-    let mut client =
-        AppClient::over_websocket(&format!("ws://127.0.0.1:{ws}"), SchemaMode::Stable).await;
-    client.initialize(false).await;
-    let started = client.call_ok("thread/start", json!({})).await;
-    client
-        .call_ok(
-            "turn/start",
-            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": "hello", "text_elements": []}]}),
-        )
-        .await;
-    client.notification("turn/completed").await;
+    one_turn(ws).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let query = tally_collector::ReportQuery::last(Duration::from_secs(3600));
