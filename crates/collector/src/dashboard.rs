@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::report::{bucket_label, Report};
-use crate::server::{authorize_read, html_error, peer_of, AppState, ReportParams};
+use crate::server::{authorize_read, html_error, AppState, ReportParams};
 use crate::svg::{bar_chart, hbar_chart};
 
 /// Seconds between automatic refreshes of the page.
@@ -48,7 +48,7 @@ pub async fn page(
     Query(params): Query<ReportParams>,
     request: Request,
 ) -> Response {
-    if let Err(e) = authorize_read(&state, request.headers(), peer_of(&request)) {
+    if let Err(e) = authorize_read(&state, request.headers()) {
         let mut refused = html_error(e.status(), &e.to_string());
         if e.status() == StatusCode::UNAUTHORIZED {
             // A browser asks its user for a read token (as the password) and sends it as Basic.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -316,24 +316,14 @@ pub async fn start(
     })
 }
 
-/// Checks the read scope for the dashboard, report and metrics.
-pub(crate) fn authorize_read(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: Option<SocketAddr>,
-) -> Result<(), ApiError> {
+/// Checks the read scope for the dashboard, report and metrics: a token with it, unless the
+/// dashboard is public (`allow_unauthenticated` is about sending events, not reading them).
+pub(crate) fn authorize_read(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.config.dashboard_public {
         return Ok(());
     }
-    state.auth.authenticate(headers, peer, Scope::Read)?;
+    state.auth.authenticate_account(headers, Scope::Read)?;
     Ok(())
-}
-
-pub(crate) fn peer_of(request: &Request) -> Option<SocketAddr> {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
@@ -346,7 +336,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    if let Err(e) = authorize_read(&state, request.headers(), peer_of(&request)) {
+    if let Err(e) = authorize_read(&state, request.headers()) {
         return e.into_response();
     }
     let mut body = state
@@ -398,7 +388,7 @@ async fn report_json(
     Query(params): Query<ReportParams>,
     request: Request,
 ) -> Response {
-    if let Err(e) = authorize_read(&state, request.headers(), peer_of(&request)) {
+    if let Err(e) = authorize_read(&state, request.headers()) {
         return e.into_response();
     }
     let query = match params.to_query() {

@@ -305,6 +305,35 @@ async fn credentials_are_checked() {
 }
 
 #[tokio::test]
+async fn a_private_dashboard_needs_a_read_token_even_where_anonymous_ingest_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    assert_eq!(
+        config.allow_unauthenticated,
+        tally_collector::Unauthenticated::Loopback
+    );
+    config.dashboard_public = false;
+    let c = start_with(config, dir).await;
+    // Anonymous sending from this loopback peer is allowed; reading is not.
+    let body = batch(vec![wire("codex_hook_run", json!({"status": "completed"}))]);
+    let response = c.http.post(c.url(INGEST)).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    for path in ["/", "/api/report", "/metrics"] {
+        let response = c.http.get(c.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+        let unknown = c.http.get(c.url(path)).bearer_auth("nope").send().await;
+        assert_eq!(
+            unknown.unwrap().status(),
+            401,
+            "{path} with an unknown token"
+        );
+        let read = c.http.get(c.url(path)).bearer_auth(READ_TOKEN).send().await;
+        assert_eq!(read.unwrap().status(), 200, "{path} with the read token");
+    }
+    c.handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn metrics_and_health_report_what_happened() {
     let c = running().await;
     let body = batch(with_ids(session("vscode", 3, 1, an_hour_ago_s()), "m"));
