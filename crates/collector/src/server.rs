@@ -68,6 +68,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let mut router: Router<Arc<AppState>> = Router::new()
         .route("/", get(crate::dashboard::page))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/report", get(report_json))
         .route(INGEST_PATH, post(ingest));
@@ -324,6 +325,35 @@ pub(crate) fn authorize_read(state: &AppState, headers: &HeaderMap) -> Result<()
     }
     state.auth.authenticate_account(headers, Scope::Read)?;
     Ok(())
+}
+
+/// How long `/readyz` waits for the store.
+const READY_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Readiness for a load balancer: 200 when the store answers a trivial query within
+/// [`READY_DEADLINE`], else 503 (`/healthz` only says the process is up). The reason goes to the
+/// log, not to whoever asks (it can name the store's address).
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let answered = tokio::time::timeout(READY_DEADLINE, state.store.ready()).await;
+    let problem = match answered {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!(
+            "the store did not answer within {READY_DEADLINE:?}"
+        )),
+    };
+    let engine = state.store.engine();
+    match problem {
+        None => Json(serde_json::json!({"status": "ready", "engine": engine})).into_response(),
+        Some(error) => {
+            tracing::warn!(%error, "collector not ready: its store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable", "engine": engine})),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {

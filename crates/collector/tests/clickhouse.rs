@@ -237,7 +237,7 @@ async fn clickhouse_18_16_end_to_end() {
         return;
     };
     engine_end_to_end(server.http_port).await;
-    drop(server);
+    readiness_follows_the_server(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +246,33 @@ async fn current_clickhouse_end_to_end() {
         return;
     };
     engine_end_to_end(server.http_port).await;
+    readiness_follows_the_server(server).await;
+}
+
+/// `/readyz` of a collector on `server` is 200 while it runs and 503 once it is gone, while
+/// `/healthz` stays 200 (the process is up).
+async fn readiness_follows_the_server(server: Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.store = StoreKind::Clickhouse;
+    config.clickhouse = ch_config(server.http_port, "tally_ready");
+    let c = start_with(config, dir).await;
+    let status = |path: &'static str| {
+        let request = c.http.get(c.url(path)).send();
+        async move { request.await.map(|r| r.status().as_u16()).unwrap_or(0) }
+    };
+    assert_eq!(status("/readyz").await, 200);
     drop(server);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status("/readyz").await != 503 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still ready without a server"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status("/healthz").await, 200);
+    c.handle.shutdown().await.unwrap();
 }
 
 /// Ingest over HTTP, the same report from ClickHouse as from SQLite, and two collectors sharing

@@ -364,6 +364,10 @@ async fn metrics_and_health_report_what_happened() {
         .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["engine"], "sqlite");
+    let ready = c.http.get(c.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready, json!({"status": "ready", "engine": "sqlite"}));
     c.handle.shutdown().await.unwrap();
 }
 

@@ -45,6 +45,10 @@ impl EventStore for GatedStore {
         self.inner.delete_before(cutoff_ms, budget)
     }
 
+    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.ready()
+    }
+
     fn report(&self, query: ReportQuery) -> BoxFuture<'_, Result<Report, StoreError>> {
         self.inner.report(query)
     }

@@ -417,6 +417,10 @@ impl EventStore for ClickHouseStore {
         })
     }
 
+    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.rows("SELECT 1 AS one").await.map(|_| ()) })
+    }
+
     fn report(&self, query: ReportQuery) -> BoxFuture<'_, Result<Report, StoreError>> {
         Box::pin(async move { super::clickhouse_report::build(self, &query).await })
     }

@@ -119,6 +119,9 @@ pub trait EventStore: Send + Sync + 'static {
         budget: std::time::Duration,
     ) -> BoxFuture<'_, Result<Swept, StoreError>>;
 
+    /// Whether the store answers a trivial query now (`/readyz`).
+    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
     /// Computes the report for a time range and optional client.
     fn report(&self, query: ReportQuery) -> BoxFuture<'_, Result<Report, StoreError>>;
 

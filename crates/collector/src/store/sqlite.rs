@@ -200,6 +200,18 @@ impl EventStore for SqliteStore {
         })
     }
 
+    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        let store = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                store.with_reader(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            })
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
+            .map(|_| ())
+        })
+    }
+
     fn report(&self, query: ReportQuery) -> BoxFuture<'_, Result<Report, StoreError>> {
         let store = self.clone();
         Box::pin(async move {
