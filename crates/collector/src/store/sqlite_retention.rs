@@ -13,6 +13,8 @@ use super::{StoreError, Swept};
 
 /// Rows deleted per transaction: small enough that a batch waits at most a few milliseconds.
 pub(super) const DELETE_CHUNK: usize = 5_000;
+/// Pause between chunks, for the batches waiting for the writer.
+const CHUNK_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl SqliteStore {
     /// Deletes, `chunk` rows per transaction, every event whose own time (`ts_ms`) is before
@@ -45,6 +47,9 @@ impl SqliteStore {
                 if n < chunk {
                     break;
                 }
+                // The writer's lock is not fair: without a pause this loop would take it back
+                // before a batch waiting for it woke up.
+                std::thread::sleep(CHUNK_PAUSE);
             }
         }
         swept.done = true;
