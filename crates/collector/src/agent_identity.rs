@@ -27,7 +27,7 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AgentIdentityServerConfig;
-use crate::identity_backend::{Changes, IdentityBackend, StoredRuntime};
+use crate::identity_backend::{IdentityBackend, StoredRuntime, Withdrawals};
 
 /// Why an assertion or a task registration was refused; each is a 401 with [`Rejection::code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
@@ -384,7 +384,7 @@ impl IdentityRegistry {
         let Some(backend) = &self.backend else {
             return Ok(());
         };
-        let Some(Changes::Withdrawn { revoked, forgotten }) = backend.changes().await? else {
+        let Some(Withdrawals { revoked, forgotten }) = backend.changes().await? else {
             return Ok(());
         };
         let mut runtimes = self.runtimes();

@@ -554,7 +554,7 @@ impl IdentityBackend for CountingBackend {
         Box::pin(async { Ok(answer) })
     }
 
-    fn changes(&self) -> futures::future::BoxFuture<'_, Result<Option<Changes>, String>> {
+    fn changes(&self) -> futures::future::BoxFuture<'_, Result<Option<Withdrawals>, String>> {
         Box::pin(async { Ok(None) })
     }
 

@@ -38,14 +38,11 @@ pub struct StoredRuntime {
 /// (SQLite) or so far (ClickHouse). Withdrawals are final, so applying one again changes nothing,
 /// and nothing a poll hands over can undo a change this process made meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Changes {
-    /// Revocations and forgotten tasks.
-    Withdrawn {
-        /// Revoked runtime ids.
-        revoked: Vec<String>,
-        /// Forgotten `(runtime, task)` pairs.
-        forgotten: Vec<(String, String)>,
-    },
+pub struct Withdrawals {
+    /// Revoked runtime ids.
+    pub revoked: Vec<String>,
+    /// Forgotten `(runtime, task)` pairs.
+    pub forgotten: Vec<(String, String)>,
 }
 
 /// A place agent registrations are kept. Errors are messages naming the place.
@@ -56,8 +53,8 @@ pub trait IdentityBackend: Send + Sync {
     /// One runtime with its tasks.
     fn runtime<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<StoredRuntime>, String>>;
 
-    /// What changed since the last call (`None`: nothing).
-    fn changes(&self) -> BoxFuture<'_, Result<Option<Changes>, String>>;
+    /// What was withdrawn since the last call (`None`: nothing).
+    fn changes(&self) -> BoxFuture<'_, Result<Option<Withdrawals>, String>>;
 
     /// Keeps a new runtime.
     fn add_runtime<'a>(&'a self, runtime: &'a StoredRuntime) -> BoxFuture<'a, Result<(), String>>;

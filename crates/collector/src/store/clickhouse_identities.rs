@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::clickhouse::{sql_string, ClickHouseStore};
 use super::StoreError;
 use crate::config::ClickHouseConfig;
-use crate::identity_backend::{Changes, IdentityBackend, StoredRuntime};
+use crate::identity_backend::{IdentityBackend, StoredRuntime, Withdrawals};
 
 /// The tables (made with the event tables, `IF NOT EXISTS`).
 pub(crate) fn schema(db: &str) -> Vec<String> {
@@ -164,11 +164,11 @@ impl IdentityBackend for ClickHouseIdentities {
         .boxed()
     }
 
-    fn changes(&self) -> BoxFuture<'_, Result<Option<Changes>, String>> {
+    fn changes(&self) -> BoxFuture<'_, Result<Option<Withdrawals>, String>> {
         async move {
             let revoked = self.revoked("1").await.map_err(|e| self.message(e))?;
             let forgotten = self.forgotten().await.map_err(|e| self.message(e))?;
-            Ok(Some(Changes::Withdrawn { revoked, forgotten }))
+            Ok(Some(Withdrawals { revoked, forgotten }))
         }
         .boxed()
     }

@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use super::sqlite::{migrate, open_connection};
 use super::StoreError;
 use crate::config::SqliteConfig;
-use crate::identity_backend::{Changes, IdentityBackend, StoredRuntime};
+use crate::identity_backend::{IdentityBackend, StoredRuntime, Withdrawals};
 
 /// Page cache of the registry's connection: it reads a few small rows at a time.
 const IDENTITY_CACHE_KIB: u32 = 2 * 1024;
@@ -245,7 +245,7 @@ impl IdentityBackend for SqliteIdentities {
         self.run(move |conn| Ok(read_runtimes(conn, Some(&id))?.into_iter().next()))
     }
 
-    fn changes(&self) -> BoxFuture<'_, Result<Option<Changes>, String>> {
+    fn changes(&self) -> BoxFuture<'_, Result<Option<Withdrawals>, String>> {
         let seen = Arc::clone(&self.seen);
         self.run(move |conn| {
             let after = seen.load(Ordering::SeqCst);
@@ -269,7 +269,7 @@ impl IdentityBackend for SqliteIdentities {
                 return Ok(None);
             }
             seen.store(last, Ordering::SeqCst);
-            Ok(Some(Changes::Withdrawn { revoked, forgotten }))
+            Ok(Some(Withdrawals { revoked, forgotten }))
         })
     }
 
