@@ -696,3 +696,26 @@ fn approvals_without_a_status_are_counted_and_the_report_still_builds() {
         (1, 0)
     );
 }
+
+#[tokio::test]
+async fn the_store_is_ready_while_a_long_report_holds_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let reporter = store.clone();
+    let report = std::thread::spawn(move || {
+        reporter.with_reader(|_| {
+            let _ = held_tx.send(());
+            let _ = release_rx.recv_timeout(std::time::Duration::from_secs(10));
+            Ok(())
+        })
+    });
+    held_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(2), store.ready()).await;
+    let _ = release_tx.send(());
+    report.join().unwrap().unwrap();
+    assert!(matches!(ready, Ok(Ok(()))), "{ready:?}");
+}
