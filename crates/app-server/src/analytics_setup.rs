@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use tally_analytics::delivery::{DeliveryConfig, EventSink, HttpSink, HttpSinkConfig, JsonlSink};
 use tally_analytics::pipeline::AnalyticsPipeline;
+use tally_core::config::AnalyticsDestination;
 use tally_core::Config;
 
 /// Starts analytics when enabled and a destination is configured; otherwise nothing runs
@@ -51,41 +52,48 @@ fn sink_for(
     config: &Config,
     auth: Arc<tally_auth::AuthManager>,
 ) -> anyhow::Result<Option<Arc<dyn EventSink>>> {
-    let a = &config.analytics;
-    if let Some(url) = &a.collector_url {
-        let mut http = HttpSinkConfig::new(
-            url.clone(),
-            "tally",
-            format!("tally/{}", tally_core::TALLY_VERSION),
+    Ok(match config.analytics.destination() {
+        None => None,
+        Some(AnalyticsDestination::File(path)) => Some(Arc::new(JsonlSink::open(path)?)),
+        Some(AnalyticsDestination::Collector(url)) => Some(collector_sink(config, url, auth)?),
+    })
+}
+
+/// Events POSTed to the collector at `url`, with the credentials it may be given.
+fn collector_sink(
+    config: &Config,
+    url: &str,
+    auth: Arc<tally_auth::AuthManager>,
+) -> anyhow::Result<Arc<dyn EventSink>> {
+    let mut http = HttpSinkConfig::new(
+        url.to_owned(),
+        "tally",
+        format!("tally/{}", tally_core::TALLY_VERSION),
+    );
+    // Tally's own collector accepts gzip; Codex-style backends get plain JSON.
+    http.gzip = true;
+    let token = config
+        .analytics
+        .collector_token_env
+        .as_deref()
+        .and_then(|var| std::env::var(var).ok())
+        .filter(|t| !t.is_empty());
+    let trusted = login_trusted_with(url, &config.agent_identity_allowed_hosts);
+    if !trusted && token.is_none() {
+        tracing::warn!(
+            collector = %url,
+            "analytics go without credentials: the login's are sent only to ChatGPT hosts and \
+             [agent_identity] allowed_hosts; set [analytics] collector_token_env for this collector"
         );
-        // Tally's own collector accepts gzip; Codex-style backends get plain JSON.
-        http.gzip = true;
-        let token = a
-            .collector_token_env
-            .as_deref()
-            .and_then(|var| std::env::var(var).ok())
-            .filter(|t| !t.is_empty());
-        let trusted = login_trusted_with(url, &config.agent_identity_allowed_hosts);
-        if !trusted && token.is_none() {
-            tracing::warn!(
-                collector = %url,
-                "analytics go without credentials: the login's are sent only to ChatGPT hosts and \
-                 [agent_identity] allowed_hosts; set [analytics] collector_token_env for this collector"
-            );
-        }
-        let recovery = (trusted && auth.agent_identity().is_some())
-            .then(|| Arc::new(crate::auth_setup::AnalyticsAssertionRecovery(auth.clone())));
-        let login = trusted.then_some(auth);
-        let mut sink = HttpSink::new(http, headers(login, token))?;
-        if let Some(recovery) = recovery {
-            sink = sink.with_assertion_recovery(recovery);
-        }
-        return Ok(Some(Arc::new(sink)));
     }
-    if let Some(path) = &a.jsonl_path {
-        return Ok(Some(Arc::new(JsonlSink::open(path)?)));
+    let recovery = (trusted && auth.agent_identity().is_some())
+        .then(|| Arc::new(crate::auth_setup::AnalyticsAssertionRecovery(auth.clone())));
+    let login = trusted.then_some(auth);
+    let mut sink = HttpSink::new(http, headers(login, token))?;
+    if let Some(recovery) = recovery {
+        sink = sink.with_assertion_recovery(recovery);
     }
-    Ok(None)
+    Ok(Arc::new(sink))
 }
 
 /// Whether the login's credentials (its bearer, an AgentAssertion) may go to `url`: only to the

@@ -216,19 +216,25 @@ async fn run_app_server(
     let mut options = AppServerOptions::default();
     // `[analytics]` naming a destination (a team's collector, a file) wins over the embedded
     // collector, which is for a first run with no set-up.
-    let destination = analytics_destination(&config);
-    let collector = match (embedded_collector, &destination) {
-        (Some(addr), None) => Some(start_embedded_collector(home, addr, &mut options).await?),
-        _ => None,
-    };
-    let numbers = embedded_collector.map(|_| match (&collector, &destination) {
-        (Some(c), _) => format!(
-            "  dashboard:  {}/\n  report:     tally report --since 7d",
-            c.base_url()
+    // `[analytics]` naming a destination (a team's collector, a file) wins over the embedded
+    // collector, which is for a first run with no set-up; `tally serve` prints where the numbers go.
+    let (collector, numbers) = match (embedded_collector, config.analytics.destination()) {
+        (None, _) => (None, None),
+        (Some(_), Some(to)) => (
+            None,
+            Some(format!(
+                "  analytics:  sent to {to} ([analytics] in config.toml)"
+            )),
         ),
-        (None, Some(to)) => format!("  analytics:  sent to {to} ([analytics] in config.toml)"),
-        (None, None) => String::new(),
-    });
+        (Some(addr), None) => {
+            let c = start_embedded_collector(home, addr, &mut options).await?;
+            let numbers = format!(
+                "  dashboard:  {}/\n  report:     tally report --since 7d",
+                c.base_url()
+            );
+            (Some(c), Some(numbers))
+        }
+    };
     let server = AppServer::new(config, options);
     let served = match target {
         ListenTarget::Stdio => {
@@ -287,14 +293,6 @@ pub(crate) async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
     }
-}
-
-/// Where `[analytics]` sends events, when it names a place (else `None`).
-fn analytics_destination(config: &Config) -> Option<String> {
-    let a = &config.analytics;
-    a.collector_url
-        .clone()
-        .or_else(|| a.jsonl_path.as_ref().map(|p| p.display().to_string()))
 }
 
 /// Starts the embedded collector (SQLite under the home) and routes analytics straight into its store.

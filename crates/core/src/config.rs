@@ -110,6 +110,34 @@ pub struct AnalyticsSettings {
     pub jsonl_path: Option<PathBuf>,
 }
 
+/// Where `[analytics]` sends events when it names a place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnalyticsDestination<'a> {
+    /// A collector's base URL.
+    Collector(&'a str),
+    /// A JSON-lines file.
+    File(&'a Path),
+}
+
+impl std::fmt::Display for AnalyticsDestination<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnalyticsDestination::Collector(url) => f.write_str(url),
+            AnalyticsDestination::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl AnalyticsSettings {
+    /// The collector when one is named, else the file, else none.
+    pub fn destination(&self) -> Option<AnalyticsDestination<'_>> {
+        self.collector_url
+            .as_deref()
+            .map(AnalyticsDestination::Collector)
+            .or_else(|| self.jsonl_path.as_deref().map(AnalyticsDestination::File))
+    }
+}
+
 /// A model provider, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelProviderInfo {

@@ -110,3 +110,22 @@ fn thread_idle_unload_defaults_to_thirty_minutes_and_zero_turns_it_off() {
         load("[app_server]\nthread_idle_unload_ms = \"soon\"\n", false).expect_err("wrong type");
     assert!(err.to_string().contains("thread_idle_unload_ms"), "{err}");
 }
+
+#[test]
+fn analytics_destination_is_the_collector_when_named_else_the_file() {
+    let both = load(
+        "[analytics]\ncollector_url = \"https://c.example\"\njsonl_path = \"events.jsonl\"\n",
+        false,
+    )
+    .expect("loads");
+    assert_eq!(
+        both.analytics.destination(),
+        Some(AnalyticsDestination::Collector("https://c.example"))
+    );
+    let file = load("[analytics]\njsonl_path = \"events.jsonl\"\n", false).expect("loads");
+    let to = file.analytics.destination().expect("a destination");
+    assert_eq!(to, AnalyticsDestination::File(Path::new("/h/events.jsonl")));
+    assert_eq!(to.to_string(), "/h/events.jsonl");
+    let none = load("[analytics]\nenabled = true\n", false).expect("loads");
+    assert_eq!(none.analytics.destination(), None);
+}
