@@ -215,8 +215,6 @@ async fn run_app_server(
     tracing::info!(home = %home.display(), model = %config.model, provider = %config.model_provider.id, "config loaded");
     let mut options = AppServerOptions::default();
     // `[analytics]` naming a destination (a team's collector, a file) wins over the embedded
-    // collector, which is for a first run with no set-up.
-    // `[analytics]` naming a destination (a team's collector, a file) wins over the embedded
     // collector, which is for a first run with no set-up; `tally serve` prints where the numbers go.
     let (collector, numbers) = match (embedded_collector, config.analytics.destination()) {
         (None, _) => (None, None),
