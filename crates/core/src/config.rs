@@ -97,7 +97,7 @@ pub struct AnalyticsToml {
     pub collector_url: Option<String>,
     /// Environment variable holding the collector's bearer token.
     pub collector_token_env: Option<String>,
-    /// Also (or only) append events as JSON lines to this file.
+    /// Append events as JSON lines to this file instead (used when `collector_url` is unset).
     pub jsonl_path: Option<PathBuf>,
 }
 
