@@ -1,6 +1,7 @@
 //! `tally collector` and `tally report`: the collector's config comes from the `[collector]`
 //! table of `$TALLY_HOME/config.toml`; without one, the embedded SQLite store under the home.
 
+use crate::banner::print_banner;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,9 +61,11 @@ pub async fn run_collector(
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    println!("Tally collector listening on http://{addr}");
-    println!("  ingest:     POST http://{addr}/codex/analytics-events/events");
-    println!("  dashboard:  http://{addr}/");
+    print_banner(&format!(
+        "Tally collector listening on http://{addr}\n  \
+         ingest:     POST http://{addr}/codex/analytics-events/events\n  \
+         dashboard:  http://{addr}/\n"
+    ));
     tally_collector::serve(config, listener, crate::commands::shutdown_signal()).await
 }
 

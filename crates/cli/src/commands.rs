@@ -1,5 +1,6 @@
 //! Subcommands and their flags.
 
+use crate::banner::print_banner;
 use crate::ws_auth_args::WsAuthArgs;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -245,10 +246,11 @@ async fn run_app_server(
                 .with_context(|| format!("binding {addr}"))?;
             let local = listener.local_addr()?;
             if let Some(numbers) = &numbers {
-                println!("Tally app-server listening on ws://{local}");
-                println!("  Codex TUI:  codex --remote ws://{local}");
-                println!("  health:     http://{local}/healthz");
-                println!("{numbers}");
+                print_banner(&format!(
+                    "Tally app-server listening on ws://{local}\n  \
+                     Codex TUI:  codex --remote ws://{local}\n  \
+                     health:     http://{local}/healthz\n{numbers}\n"
+                ));
             }
             tracing::info!(%local, auth = auth.is_some(), "listening");
             server
@@ -260,9 +262,11 @@ async fn run_app_server(
             let socket = ControlSocket::bind(&path)
                 .with_context(|| format!("binding the control socket {}", path.display()))?;
             if let Some(numbers) = &numbers {
-                println!("Tally app-server listening on unix://{}", path.display());
-                println!("  Codex TUI:  codex --remote unix://{}", path.display());
-                println!("{numbers}");
+                let shown = path.display();
+                print_banner(&format!(
+                    "Tally app-server listening on unix://{shown}\n  \
+                     Codex TUI:  codex --remote unix://{shown}\n{numbers}\n"
+                ));
             }
             tracing::info!(path = %path.display(), "listening");
             server.run_unix(socket, auth, shutdown_signal()).await

@@ -2,6 +2,7 @@
 
 mod analytics_status;
 mod auth_cmd;
+mod banner;
 mod collector_cmd;
 mod commands;
 mod store_sink;

@@ -49,6 +49,48 @@ async fn sigterm_drains_and_closes_the_collector() {
     assert!(!wal_of(&db).exists(), "the database was not closed");
 }
 
+/// A collector whose stdout nobody reads (a supervisor closed the pipe) still starts, serves and
+/// stops cleanly: printing its banner must not take it down.
+#[tokio::test]
+async fn a_closed_stdout_does_not_stop_the_collector() {
+    let home = tempfile::tempdir().expect("home");
+    let addr = free_loopback_addr();
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["collector", "--listen", &addr])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("runs");
+    let started = tokio::time::Instant::now();
+    while tokio::net::TcpStream::connect(&addr).await.is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the collector exited before listening: {status:?}");
+        }
+        assert!(started.elapsed() < DEADLINE, "the collector never listened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let answer = post(
+        &addr,
+        r#"{"events":[{"event_type":"x_y","event_params":{}}]}"#,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let status = tally_test_support::process::terminate(&mut child, DEADLINE).await;
+    assert!(status.success(), "{status:?}");
+}
+
+/// A loopback address no one listens on now (the port the kernel handed out, released).
+fn free_loopback_addr() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    probe.local_addr().expect("address").to_string()
+}
+
 /// The raw answer to a POST of `body` to the ingest endpoint.
 async fn post(addr: &str, body: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr)
