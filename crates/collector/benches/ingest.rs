@@ -2,9 +2,7 @@
 //! `event_id`) at an embedded collector over loopback and reports events/s and latency
 //! percentiles per batch size. Also measures the store alone (no HTTP) for comparison.
 //!
-//! `cargo bench -p tally-collector --bench ingest -- [--batches 1,100,1000] [--events 200000]
-//!  [--concurrency 4] [--synchronous full|normal] [--store-only | --http-only] [--ids tally|derived]
-//!  [--times live|fixed] [--page-size N] [--clickhouse-url URL]`
+//! Flags: see [`USAGE`] (`-- --help` prints it).
 //!
 //! With `--clickhouse-url http://127.0.0.1:8123` the same runs go to a ClickHouse server (one fresh
 //! database per run) instead of SQLite.
@@ -19,6 +17,21 @@ use tally_collector::config::{StoreKind, Synchronous};
 use tally_collector::event::Receipt;
 use tally_collector::fixtures::session;
 use tally_collector::{open_store, start, CollectorConfig, IncomingEvent, IngestBatch};
+
+const USAGE: &str = "\
+usage: cargo bench -p tally-collector --bench ingest -- [flags]
+  --batches 1,100,1000       batch sizes to run, in order
+  --events 200000            events per batch size
+  --seconds 60               wall-time bound per batch size
+  --concurrency 4            senders posting at once
+  --synchronous full|normal  SQLite's synchronous setting
+  --store-only | --http-only run only the store path or only HTTP
+  --ids tally|derived        a fresh event_id per event, or none (the collector derives one)
+  --times live|fixed         sessions starting when each batch is made, or the same ones each time
+  --account ID               the chatgpt-account-id of every batch (\"\" sends none)
+  --page-size N              SQLite page size of the fresh database
+  --clickhouse-url URL       run against ClickHouse instead of SQLite
+";
 
 struct Args {
     batches: Vec<usize>,
@@ -36,7 +49,8 @@ struct Args {
     account: String,
 }
 
-fn parse_args() -> Result<Args, String> {
+/// The flags, or None when help was asked for.
+fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args {
         batches: vec![1, 100, 1000],
         events: 200_000,
@@ -96,10 +110,11 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--account" => args.account = value()?,
+            "--help" | "-h" => return Ok(None),
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    Ok(args)
+    Ok(Some(args))
 }
 
 /// Makes the batch bodies: realistic events (three fixture sessions, cycled) with ids as asked
@@ -489,7 +504,17 @@ fn machine_check(source: &EventSource, when: &str) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = parse_args().map_err(anyhow::Error::msg)?;
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{USAGE}");
+            return Ok(());
+        }
+        Err(problem) => {
+            eprint!("ingest bench: {problem}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("collector")
         .enable_all()
