@@ -61,6 +61,8 @@ pub async fn run_collector(
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Also logged: a service manager keeps stderr, and stdout may have no reader at all.
+    tracing::info!(%addr, "collector listening");
     print_banner(&format!(
         "Tally collector listening on http://{addr}\n  \
          ingest:     POST http://{addr}/codex/analytics-events/events\n  \

@@ -50,31 +50,36 @@ async fn sigterm_drains_and_closes_the_collector() {
 }
 
 /// A collector whose stdout nobody reads (a supervisor closed the pipe) still starts, serves and
-/// stops cleanly: printing its banner must not take it down.
+/// stops cleanly: printing its banner must not take it down. (Its address is read from its log.)
 #[tokio::test]
 async fn a_closed_stdout_does_not_stop_the_collector() {
     let home = tempfile::tempdir().expect("home");
-    let addr = free_loopback_addr();
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tally"))
         .arg("--home")
         .arg(home.path())
-        .args(["collector", "--listen", &addr])
+        .args(["collector", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(writer)
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("runs");
-    let started = tokio::time::Instant::now();
-    while tokio::net::TcpStream::connect(&addr).await.is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the collector exited before listening: {status:?}");
+    let mut log = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = log.next_line().await.expect("reads the log") {
+            if let Some(addr) = logged_address(&line) {
+                return addr;
+            }
         }
-        assert!(started.elapsed() < DEADLINE, "the collector never listened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        panic!("the collector exited before listening");
+    })
+    .await
+    .expect("logs its address");
+    // The log is drained from here on, so its writes never block the collector.
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
     let answer = post(
         &addr,
         r#"{"events":[{"event_type":"x_y","event_params":{}}]}"#,
@@ -85,10 +90,13 @@ async fn a_closed_stdout_does_not_stop_the_collector() {
     assert!(status.success(), "{status:?}");
 }
 
-/// A loopback address no one listens on now (the port the kernel handed out, released).
-fn free_loopback_addr() -> String {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
-    probe.local_addr().expect("address").to_string()
+/// The address of a `collector listening addr=…` log line.
+fn logged_address(line: &str) -> Option<String> {
+    if !line.contains("collector listening") {
+        return None;
+    }
+    let rest = line.split("addr=").nth(1)?;
+    Some(rest.split_whitespace().next()?.to_owned())
 }
 
 /// The raw answer to a POST of `body` to the ingest endpoint.

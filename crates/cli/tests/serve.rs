@@ -4,14 +4,8 @@
 use serde_json::{json, Value};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use tally_test_support::net::free_port;
 use tally_test_support::{AppClient, SchemaMode};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 async fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -10,10 +10,10 @@
 
 mod common;
 
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tally_test_support::net::free_port;
 
 use common::*;
 use serde_json::json;
@@ -110,14 +110,6 @@ fn find_binary() -> Option<(PathBuf, bool)> {
         }
     }
     None
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_server() -> Option<Server> {

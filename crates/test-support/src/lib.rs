@@ -6,6 +6,7 @@
 pub mod app_client;
 pub mod fake_collector;
 pub mod mock_responses;
+pub mod net;
 pub mod process;
 pub mod schema;
 mod strict;
