@@ -1,5 +1,6 @@
 //! `tally collector` as a service manager runs it: SIGTERM stops it cleanly (queue drained, the
-//! database closed), not by the signal's default of dying on the spot.
+//! database closed), not by the signal's default of dying on the spot; and a stdout with no
+//! reader does not stop it.
 
 use std::path::Path;
 use std::process::Stdio;
