@@ -13,14 +13,9 @@ const DEADLINE: Duration = Duration::from_secs(20);
 #[tokio::test]
 async fn sigterm_drains_and_closes_the_collector() {
     let home = tempfile::tempdir().expect("home");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tally"))
-        .arg("--home")
-        .arg(home.path())
-        .args(["collector", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
+    let mut child = collector(home.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("runs");
     let stdout = child.stdout.take().expect("stdout");
@@ -57,15 +52,10 @@ async fn a_closed_stdout_does_not_stop_the_collector() {
     let home = tempfile::tempdir().expect("home");
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tally"))
-        .arg("--home")
-        .arg(home.path())
-        .args(["collector", "--listen", "127.0.0.1:0"])
+    let mut child = collector(home.path())
         .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
         .stdout(writer)
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("runs");
     let mut log = BufReader::new(child.stderr.take().expect("stderr")).lines();
@@ -89,6 +79,18 @@ async fn a_closed_stdout_does_not_stop_the_collector() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let status = tally_test_support::process::terminate(&mut child, DEADLINE).await;
     assert!(status.success(), "{status:?}");
+}
+
+/// `tally collector` on an ephemeral loopback port with `home`, killed if the test drops it.
+fn collector(home: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tally"));
+    command
+        .arg("--home")
+        .arg(home)
+        .args(["collector", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
 }
 
 /// The address of a `collector listening addr=…` log line.
