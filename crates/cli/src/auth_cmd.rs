@@ -5,6 +5,8 @@ use std::io::Read;
 use std::path::Path;
 use tally_auth::{AuthConfig, AuthManager, AuthMode};
 
+use crate::stdout::print_output;
+
 fn manager(home: &Path) -> anyhow::Result<std::sync::Arc<AuthManager>> {
     AuthManager::load(AuthConfig::from_env(home)).context("reading credentials")
 }
@@ -23,10 +25,10 @@ pub fn login_api_key(home: &Path, key: &str) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(home).with_context(|| format!("creating home {}", home.display()))?;
     manager(home)?.login_api_key(&key)?;
-    println!(
-        "Logged in with an API key (saved in {}).",
+    print_output(&format!(
+        "Logged in with an API key (saved in {}).\n",
         tally_auth::auth_json::auth_file(home).display()
-    );
+    ))?;
     Ok(())
 }
 
@@ -48,20 +50,22 @@ pub fn status(home: &Path) -> anyhow::Result<()> {
                 .unwrap_or_default(),
         ),
     };
-    println!("{line}");
+    print_output(&format!("{line}\n"))?;
     Ok(())
 }
 
 /// Removes `auth.json`.
 pub fn logout(home: &Path) -> anyhow::Result<()> {
     let m = manager(home)?;
-    if m.logout()? {
-        println!("Logged out.");
+    let mut text = if m.logout()? {
+        "Logged out.\n"
     } else {
-        println!("Not logged in.");
+        "Not logged in.\n"
     }
+    .to_owned();
     if m.status().from_env {
-        println!("OPENAI_API_KEY is still set in the environment and is used when present.");
+        text.push_str("OPENAI_API_KEY is still set in the environment and is used when present.\n");
     }
+    print_output(&text)?;
     Ok(())
 }

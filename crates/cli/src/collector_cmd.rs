@@ -1,7 +1,7 @@
 //! `tally collector` and `tally report`: the collector's config comes from the `[collector]`
 //! table of `$TALLY_HOME/config.toml`; without one, the embedded SQLite store under the home.
 
-use crate::banner::print_banner;
+use crate::stdout::{print_banner, print_output};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -102,11 +102,12 @@ pub async fn run_report(
         .report(ReportQuery::last(since).for_client(client))
         .await
         .context("building the report")?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let text = if json {
+        serde_json::to_string_pretty(&report)? + "\n"
     } else {
-        print!("{report}");
-    }
+        report.to_string()
+    };
+    print_output(&text)?;
     Ok(())
 }
 
@@ -127,23 +128,25 @@ pub async fn identities(
         IdentitiesCommand::List { json } => {
             let stored = backend.everything().await.map_err(anyhow::Error::msg)?;
             let runtimes: Vec<RuntimeSummary> = stored.iter().map(RuntimeSummary::from).collect();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&runtimes)?);
+            let text = if json {
+                serde_json::to_string_pretty(&runtimes)? + "\n"
             } else if runtimes.is_empty() {
-                println!("No agent identities registered ({place}).");
+                format!("No agent identities registered ({place}).\n")
             } else {
-                println!(
-                    "{:<36} {:<16} {:<12} {:>5}  STATUS",
+                let mut text = format!(
+                    "{:<36} {:<16} {:<12} {:>5}  STATUS\n",
                     "RUNTIME", "ACCOUNT", "HARNESS", "TASKS"
                 );
                 for r in runtimes {
                     let status = if r.revoked { "revoked" } else { "active" };
-                    println!(
-                        "{:<36} {:<16} {:<12} {:>5}  {status}",
+                    text.push_str(&format!(
+                        "{:<36} {:<16} {:<12} {:>5}  {status}\n",
                         r.agent_runtime_id, r.account, r.harness, r.tasks
-                    );
+                    ));
                 }
-            }
+                text
+            };
+            print_output(&text)?;
             Ok(())
         }
         IdentitiesCommand::Revoke { agent_runtime_id } => {
@@ -157,7 +160,7 @@ pub async fn identities(
             {
                 anyhow::bail!("no agent runtime `{agent_runtime_id}` in {place}");
             }
-            println!("Revoked {agent_runtime_id}.");
+            print_output(&format!("Revoked {agent_runtime_id}.\n"))?;
             Ok(())
         }
     }

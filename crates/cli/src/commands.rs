@@ -1,6 +1,6 @@
 //! Subcommands and their flags.
 
-use crate::banner::print_banner;
+use crate::stdout::print_banner;
 use crate::ws_auth_args::WsAuthArgs;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -194,7 +194,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema { out } => {
             let written = tally_protocol::schema_export::write_schemas(&out)
                 .with_context(|| format!("writing schemas to {}", out.display()))?;
-            println!("wrote {} schema files to {}", written.len(), out.display());
+            crate::stdout::print_output(&format!(
+                "wrote {} schema files to {}\n",
+                written.len(),
+                out.display()
+            ))?;
             Ok(())
         }
     }

@@ -2,9 +2,9 @@
 
 mod analytics_status;
 mod auth_cmd;
-mod banner;
 mod collector_cmd;
 mod commands;
+mod stdout;
 mod store_sink;
 mod ws_auth_args;
 

@@ -1,4 +1,5 @@
-//! `tally login --api-key`, `login status`, `logout`, and `tally collector identities list|revoke`.
+//! `tally login --api-key`, `login status`, `logout`, and `tally collector identities list|revoke`;
+//! how one-shot commands end when nobody reads their output.
 
 use std::process::{Command, Output};
 
@@ -84,4 +85,34 @@ fn collector_identities_list_and_revoke() {
         &["collector", "identities", "revoke", "rt_nobody"],
     );
     assert!(!missing.status.success());
+}
+
+/// `tally report | head -1`: a reader that stops early ends a one-shot command quietly (exit 0),
+/// not with Rust's "failed printing to stdout" panic.
+#[test]
+fn one_shot_commands_end_quietly_when_their_reader_is_gone() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let config =
+        tally_collector::CollectorConfig::embedded(home.path().join("collector").join("tally.db"));
+    tally_collector::identity_backend::open_backend(&config).expect("creates the database");
+    for args in [
+        &["report"][..],
+        &["report", "--json"],
+        &["login", "status"],
+        &["analytics", "status"],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .arg("--home")
+            .arg(home.path())
+            .args(args)
+            .env_remove("OPENAI_API_KEY")
+            .stdout(writer)
+            .output()
+            .expect("tally runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
 }
