@@ -179,3 +179,38 @@ pub fn session(client: &str, session: u64, turns: u64, start_s: i64) -> Vec<Valu
     ));
     out
 }
+
+/// A thread a client or server starts on its own inside `session` (a title, a Guardian reviewer,
+/// a subagent: `source` is its `thread_source`), with one completed turn of 100 tokens at
+/// `start_s`.
+pub fn helper_thread(
+    client: &str,
+    thread: &str,
+    session: &str,
+    source: &str,
+    start_s: i64,
+) -> Vec<Value> {
+    let asc = app_server_client(client);
+    let rt = runtime();
+    vec![
+        wire(
+            "codex_thread_initialized",
+            json!({
+                "thread_id": thread, "session_id": session, "app_server_client": asc,
+                "runtime": rt, "model": "gpt-x-mini", "ephemeral": true, "is_worktree": null,
+                "thread_source": source, "initialization_mode": "new", "subagent_source": null,
+                "parent_thread_id": null, "forked_from_thread_id": null, "created_at": start_s
+            }),
+        ),
+        wire(
+            "codex_turn_event",
+            json!({
+                "thread_id": thread, "session_id": session, "turn_id": format!("{thread}-turn"),
+                "app_server_client": asc, "runtime": rt, "thread_source": source,
+                "model": "gpt-x-mini", "status": "completed", "input_tokens": 90,
+                "output_tokens": 10, "total_tokens": 100, "duration_ms": 50,
+                "started_at": start_s, "completed_at": start_s
+            }),
+        ),
+    ]
+}

@@ -126,7 +126,10 @@ pub struct Report {
     pub clients: Vec<String>,
     /// Sessions, turns, tool calls and tokens per bucket and client.
     pub timeline: Vec<TimelineRow>,
-    /// Turns by status, with duration percentiles.
+    /// Threads, turns and tokens by `thread_source`: the people's (`user`, or `-` when not given)
+    /// and the helper threads clients and servers start on their own.
+    pub thread_sources: Vec<ThreadSourceRow>,
+    /// Turns by status (of the threads [`Totals::turns`] counts), with duration percentiles.
     pub turn_outcomes: Vec<TurnOutcomeRow>,
     /// Token usage by model.
     pub tokens: Vec<TokenRow>,
@@ -153,9 +156,11 @@ pub struct Report {
 pub struct Totals {
     /// Stored events.
     pub events: u64,
-    /// Distinct sessions with a thread start or a turn.
+    /// Distinct sessions with a thread start or a turn started by someone (`thread_source`
+    /// `user` or not given): helper threads (a title, a Guardian reviewer, a subagent) are not
+    /// sessions of their own.
     pub sessions: u64,
-    /// Completed turn events.
+    /// Turn events of those threads.
     pub turns: u64,
     /// Tool item events.
     pub tool_calls: u64,
@@ -165,12 +170,23 @@ pub struct Totals {
     pub hook_runs: u64,
     /// Guardian reviews.
     pub guardian_reviews: u64,
-    /// Total tokens of turns.
+    /// Total tokens of every turn, helper threads' too.
     pub total_tokens: u64,
     /// Quarantined events received in the range.
     pub quarantined: u64,
     /// Events of types without a typed table.
     pub untyped_events: u64,
+}
+
+impl Totals {
+    /// Counts the turns and tokens of `timeline`, which holds every turn of the range: one read
+    /// of the turns instead of one more per total.
+    pub(crate) fn add_turns_of(&mut self, timeline: &[TimelineRow]) {
+        for row in timeline {
+            self.turns += row.turns;
+            self.total_tokens += row.total_tokens;
+        }
+    }
 }
 
 /// One timeline bucket for one client.
@@ -182,13 +198,26 @@ pub struct TimelineRow {
     pub bucket: String,
     /// Client.
     pub client: String,
-    /// Distinct sessions active.
+    /// Distinct sessions active (as [`Totals::sessions`] counts them).
     pub sessions: u64,
-    /// Turns completed.
+    /// Turns of those sessions' threads.
     pub turns: u64,
     /// Tool calls completed.
     pub tool_calls: u64,
-    /// Tokens used by turns.
+    /// Tokens used by every turn, helper threads' too.
+    pub total_tokens: u64,
+}
+
+/// The threads of one `thread_source`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadSourceRow {
+    /// `user`, `subagent`, `guardian_review`, `thread_title`, ... or `-` when not given.
+    pub source: String,
+    /// Distinct threads with a start or a turn in the range.
+    pub threads: u64,
+    /// Turn events.
+    pub turns: u64,
+    /// Tokens of those turns.
     pub total_tokens: u64,
 }
 
@@ -457,6 +486,22 @@ impl Report {
                             n(r.sessions),
                             n(r.turns),
                             n(r.tool_calls),
+                            n(r.total_tokens),
+                        ]
+                    })
+                    .collect(),
+            },
+            Table {
+                title: "Threads by source (sessions and turns count user threads and those without a source)",
+                header: vec!["source", "threads", "turns", "tokens"],
+                rows: self
+                    .thread_sources
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.source.clone(),
+                            n(r.threads),
+                            n(r.turns),
                             n(r.total_tokens),
                         ]
                     })

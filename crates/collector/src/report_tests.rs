@@ -64,6 +64,7 @@ fn the_text_report_shows_every_section_and_its_numbers() {
     let text = report.to_string();
     for title in [
         "Sessions and turns per day and client",
+        "Threads by source",
         "Turn outcomes",
         "Token usage by model",
         "Tool calls by kind and outcome",

@@ -18,7 +18,7 @@ use tally_test_support::net::free_port;
 use common::*;
 use serde_json::json;
 use tally_collector::config::{ClickHouseConfig, StoreKind};
-use tally_collector::fixtures::{batch, session, wire};
+use tally_collector::fixtures::{batch, helper_thread, session, wire};
 use tally_collector::report::{Report, ReportQuery};
 use tally_collector::store::{ClickHouseStore, SqliteStore};
 use tally_collector::{EventStore, IncomingEvent, IngestBatch, RejectedEvent};
@@ -317,6 +317,21 @@ async fn engine_end_to_end(port: u16) {
     let mut data = Vec::new();
     data.extend(session("vscode", 2, 5, an_hour_ago_s()));
     data.extend(session("tui", 3, 3, an_hour_ago_s() + 60));
+    let title = helper_thread(
+        "tui",
+        "thr-t",
+        "thr-t",
+        "thread_title",
+        an_hour_ago_s() + 90,
+    );
+    data.extend(title);
+    data.extend(helper_thread(
+        "tui",
+        "thr-g",
+        "thr-3",
+        "guardian_review",
+        an_hour_ago_s() + 90,
+    ));
     data.push(wire(
         "tally_analytics_dropped",
         json!({"stage": "spool", "reason": "disk_full", "dropped_event_type": "codex_hook_run",
@@ -363,6 +378,16 @@ async fn engine_end_to_end(port: u16) {
     let from_sqlite = comparable(sqlite.report(query.clone()).await.unwrap());
     assert_eq!(from_clickhouse, from_sqlite);
     assert_eq!(from_sqlite.totals.turns, 8);
+    assert_eq!(
+        from_sqlite.totals.sessions, 2,
+        "the helper threads are not sessions"
+    );
+    assert_eq!(
+        from_sqlite.thread_sources.len(),
+        3,
+        "{:?}",
+        from_sqlite.thread_sources
+    );
     assert_eq!(from_sqlite.totals.quarantined, 3);
     assert_eq!(from_sqlite.quarantined[0].field, "event_params.duration_ms");
     let tui = query.for_client(Some("tui".into()));

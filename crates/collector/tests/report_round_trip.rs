@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use tally_collector::fixtures::{batch, session, wire_with_id};
+use tally_collector::fixtures::{batch, helper_thread, session, wire_with_id};
 use tally_collector::report::Report;
 
 #[tokio::test]
@@ -13,11 +13,16 @@ async fn tally_events_round_trip_into_the_report() {
     // Every event falls in one hourly bucket, so the per-bucket session counts below do not
     // depend on the wall clock.
     let start = aligned_start_s();
-    // vscode: 2 sessions of 5 turns; tui: 1 session of 2 turns.
+    // vscode: 2 sessions of 5 turns; tui: 1 session of 2 turns, and the threads the TUI and the
+    // server start on their own (a title, a Guardian reviewer), whose turns are not the user's.
     let mut events = Vec::new();
     events.extend(with_ids(session("vscode", 1, 5, start), "a"));
     events.extend(with_ids(session("vscode", 2, 5, start), "b"));
     events.extend(with_ids(session("tui", 3, 2, start), "c"));
+    let title = helper_thread("tui", "thr-title", "thr-title", "thread_title", start);
+    events.extend(with_ids(title, "d"));
+    let reviewer = helper_thread("tui", "thr-g", "thr-3", "guardian_review", start);
+    events.extend(with_ids(reviewer, "e"));
     events.push(wire_with_id(
         "tally_analytics_dropped",
         json!({"stage": "queue", "reason": "queue_full", "dropped_event_type": "codex_turn_event",
@@ -39,8 +44,22 @@ async fn tally_events_round_trip_into_the_report() {
     let t = &report.totals;
     assert_eq!((t.sessions, t.turns, t.tool_calls), (3, 12, 24));
     assert_eq!((t.approvals, t.hook_runs, t.guardian_reviews), (12, 12, 3));
-    // Every fifth turn is interrupted and carries no tokens: vscode 2×4 + tui 2 = 10 turns × 1500.
-    assert_eq!(t.total_tokens, 15_000);
+    // Every fifth turn is interrupted and carries no tokens: vscode 2×4 + tui 2 = 10 turns × 1500;
+    // the helper threads' tokens count too (2 × 100).
+    assert_eq!(t.total_tokens, 15_200);
+    let sources: Vec<(&str, u64, u64, u64)> = report
+        .thread_sources
+        .iter()
+        .map(|r| (r.source.as_str(), r.threads, r.turns, r.total_tokens))
+        .collect();
+    assert_eq!(
+        sources,
+        vec![
+            ("user", 3, 12, 15_000),
+            ("guardian_review", 1, 1, 100),
+            ("thread_title", 1, 1, 100)
+        ]
+    );
 
     let by_client = |client: &str| -> (u64, u64) {
         report
@@ -51,6 +70,13 @@ async fn tally_events_round_trip_into_the_report() {
     };
     assert_eq!(by_client("vscode"), (2, 10));
     assert_eq!(by_client("tui"), (1, 2));
+    let tui_tokens: u64 = report
+        .timeline
+        .iter()
+        .filter(|r| r.client == "tui")
+        .map(|r| r.total_tokens)
+        .sum();
+    assert_eq!(tui_tokens, 2 * 1500 + 200);
 
     let outcomes: Vec<(&str, u64)> = report
         .turn_outcomes
@@ -114,6 +140,7 @@ async fn tally_events_round_trip_into_the_report() {
     // The text rendering carries the same numbers.
     let text = report.to_string();
     assert!(text.contains("sessions 3  turns 12"), "{text}");
+    assert!(text.contains("Threads by source"), "{text}");
     assert!(text.contains("parse_error"));
 
     // A bad range is a 400 naming the parameter.

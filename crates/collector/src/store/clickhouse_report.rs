@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::clickhouse::{as_i64, sql_string, ClickHouseStore};
-use super::sqlite_report::{field_label, percentiles_by, to_u64, tool_kind};
+use super::sqlite_report::{field_label, percentiles_by, to_u64, tool_kind, BY_PEOPLE};
 use super::StoreError;
 use crate::report::{
     bucket_label, ApprovalRow, DropRow, ErrorRow, EventTypeRow, GuardianRow, HookRunRow,
-    QuarantineRow, Report, ReportQuery, TimelineRow, TokenRow, ToolCallRow, Totals, TurnOutcomeRow,
+    QuarantineRow, Report, ReportQuery, ThreadSourceRow, TimelineRow, TokenRow, ToolCallRow,
+    Totals, TurnOutcomeRow,
 };
 
 fn int(row: &Map<String, Value>, key: &str) -> i64 {
@@ -59,19 +60,14 @@ pub(crate) async fn build(
         sessions: one(store
             .rows(&format!(
                 "SELECT uniqExact(session_id) AS n FROM (
-                SELECT session_id FROM {} WHERE {range} AND session_id IS NOT NULL
+                SELECT session_id FROM {} WHERE {range} AND session_id IS NOT NULL AND {BY_PEOPLE}
                 UNION ALL
-                SELECT session_id FROM {} WHERE {range} AND session_id IS NOT NULL)",
+                SELECT session_id FROM {} WHERE {range} AND session_id IS NOT NULL AND {BY_PEOPLE})",
                 t("thread_inits"),
                 t("turns")
             ))
             .await?),
-        turns: one(store
-            .rows(&format!(
-                "SELECT count() AS n FROM {} WHERE {range}",
-                t("turns")
-            ))
-            .await?),
+        turns: 0,
         tool_calls: one(store
             .rows(&format!(
                 "SELECT count() AS n FROM {} WHERE {range}",
@@ -96,12 +92,7 @@ pub(crate) async fn build(
                 t("guardian_reviews")
             ))
             .await?),
-        total_tokens: one(store
-            .rows(&format!(
-                "SELECT toInt64(sum(coalesce(total_tokens, 0))) AS n FROM {} WHERE {range}",
-                t("turns")
-            ))
-            .await?),
+        total_tokens: 0,
         quarantined: 0,
         untyped_events: 0,
     };
@@ -119,7 +110,7 @@ pub(crate) async fn build(
     let mut timeline: BTreeMap<(i64, String), TimelineRow> = BTreeMap::new();
     for r in store
         .rows(&format!(
-            "SELECT intDiv(ts_ms, {bucket_ms}) * {bucket_ms} AS b, client, count() AS n,
+            "SELECT intDiv(ts_ms, {bucket_ms}) * {bucket_ms} AS b, client, countIf({BY_PEOPLE}) AS n,
                 toInt64(sum(coalesce(total_tokens, 0))) AS tokens
          FROM {} WHERE {range} GROUP BY b, client",
             t("turns")
@@ -151,10 +142,10 @@ pub(crate) async fn build(
         .rows(&format!(
             "SELECT b, client, uniqExact(session_id) AS n FROM (
             SELECT intDiv(ts_ms, {bucket_ms}) * {bucket_ms} AS b, client, session_id FROM {}
-                WHERE {range} AND session_id IS NOT NULL
+                WHERE {range} AND session_id IS NOT NULL AND {BY_PEOPLE}
             UNION ALL
             SELECT intDiv(ts_ms, {bucket_ms}) * {bucket_ms} AS b, client, session_id FROM {}
-                WHERE {range} AND session_id IS NOT NULL)
+                WHERE {range} AND session_id IS NOT NULL AND {BY_PEOPLE})
          GROUP BY b, client",
             t("thread_inits"),
             t("turns")
@@ -168,11 +159,36 @@ pub(crate) async fn build(
         row.sessions = count(&r, "n");
     }
 
+    let thread_sources = store
+        .rows(&format!(
+            "SELECT coalesce(thread_source, '-') AS s, uniqExact(thread_id) AS threads,
+                    toInt64(sum(turn)) AS turn_count, toInt64(sum(tokens)) AS token_sum
+             FROM (
+                SELECT thread_source, thread_id, toInt64(0) AS turn, toInt64(0) AS tokens
+                    FROM {} WHERE {range}
+                UNION ALL
+                SELECT thread_source, thread_id, toInt64(1) AS turn,
+                       toInt64(coalesce(total_tokens, 0)) AS tokens
+                    FROM {} WHERE {range})
+             GROUP BY s ORDER BY turn_count DESC, s",
+            t("thread_inits"),
+            t("turns")
+        ))
+        .await?
+        .iter()
+        .map(|r| ThreadSourceRow {
+            source: text(r, "s"),
+            threads: count(r, "threads"),
+            turns: count(r, "turn_count"),
+            total_tokens: count(r, "token_sum"),
+        })
+        .collect();
+
     let durations = percentiles_by(
         store
             .rows(&format!(
                 "SELECT coalesce(status, '-') AS k, duration_ms AS v FROM {}
-                 WHERE {range} AND duration_ms IS NOT NULL",
+                 WHERE {range} AND duration_ms IS NOT NULL AND {BY_PEOPLE}",
                 t("turns")
             ))
             .await?
@@ -182,7 +198,7 @@ pub(crate) async fn build(
     );
     let turn_outcomes = store
         .rows(&format!(
-            "SELECT coalesce(status, '-') AS k, count() AS n FROM {} WHERE {range}
+            "SELECT coalesce(status, '-') AS k, count() AS n FROM {} WHERE {range} AND {BY_PEOPLE}
              GROUP BY k ORDER BY n DESC, k",
             t("turns")
         ))
@@ -447,6 +463,8 @@ pub(crate) async fn build(
         })
         .collect();
 
+    let timeline: Vec<TimelineRow> = timeline.into_values().collect();
+    totals.add_turns_of(&timeline);
     totals.quarantined = quarantined_total;
     totals.untyped_events = other_event_types.iter().map(|r| r.count).sum();
     Ok(Report {
@@ -456,7 +474,8 @@ pub(crate) async fn build(
         bucket_ms,
         totals,
         clients,
-        timeline: timeline.into_values().collect(),
+        timeline,
+        thread_sources,
         turn_outcomes,
         tokens,
         tool_calls,

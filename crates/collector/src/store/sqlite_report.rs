@@ -10,11 +10,17 @@ use super::sqlite_schema::event_tables;
 use super::StoreError;
 use crate::report::{
     bucket_label, ApprovalRow, DropRow, ErrorRow, EventTypeRow, GuardianRow, HookRunRow,
-    Percentiles, QuarantineRow, Report, ReportQuery, TimelineRow, TokenRow, ToolCallRow, Totals,
-    TurnOutcomeRow,
+    Percentiles, QuarantineRow, Report, ReportQuery, ThreadSourceRow, TimelineRow, TokenRow,
+    ToolCallRow, Totals, TurnOutcomeRow,
 };
 
 const RANGE: &str = "ts_ms >= ?1 AND ts_ms < ?2 AND (?3 IS NULL OR client = ?3)";
+
+/// A thread (or turn) someone started: `thread_source` `user`, or none given. Helper threads a
+/// client or server starts on its own (title generation, Guardian reviewers, subagents) are not
+/// sessions or turns of their own; their work is in "Threads by source" and in the token and tool
+/// totals. The same text serves both engines (no NULL left for ClickHouse's `countIf`).
+pub(super) const BY_PEOPLE: &str = "coalesce(thread_source, 'user') = 'user'";
 
 struct Q<'a> {
     conn: &'a Connection,
@@ -110,20 +116,20 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
         events: q.count(&events_count_sql())?,
         sessions: q.count(&format!(
             "SELECT COUNT(DISTINCT session_id) FROM (
-                SELECT session_id FROM thread_inits WHERE {RANGE} AND session_id IS NOT NULL
+                SELECT session_id FROM thread_inits
+                    WHERE {RANGE} AND session_id IS NOT NULL AND {BY_PEOPLE}
                 UNION ALL
-                SELECT session_id FROM turns WHERE {RANGE} AND session_id IS NOT NULL)"
+                SELECT session_id FROM turns
+                    WHERE {RANGE} AND session_id IS NOT NULL AND {BY_PEOPLE})"
         ))?,
-        turns: q.count(&format!("SELECT COUNT(*) FROM turns WHERE {RANGE}"))?,
+        turns: 0,
         tool_calls: q.count(&format!("SELECT COUNT(*) FROM tool_calls WHERE {RANGE}"))?,
         approvals: q.count(&format!("SELECT COUNT(*) FROM reviews WHERE {RANGE}"))?,
         hook_runs: q.count(&format!("SELECT COUNT(*) FROM hook_runs WHERE {RANGE}"))?,
         guardian_reviews: q.count(&format!(
             "SELECT COUNT(*) FROM guardian_reviews WHERE {RANGE}"
         ))?,
-        total_tokens: q.count(&format!(
-            "SELECT COALESCE(SUM(total_tokens), 0) FROM turns WHERE {RANGE}"
-        ))?,
+        total_tokens: 0,
         quarantined: 0,
         untyped_events: 0,
     };
@@ -152,7 +158,8 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
     }
     for (b, client, turns, tokens) in q.rows(
         &format!(
-            "SELECT (ts_ms / ?4) * ?4, client, COUNT(*), COALESCE(SUM(total_tokens), 0)
+            "SELECT (ts_ms / ?4) * ?4, client, COUNT(*) FILTER (WHERE {BY_PEOPLE}),
+                    COALESCE(SUM(total_tokens), 0)
              FROM turns WHERE {RANGE} GROUP BY 1, 2"
         ),
         &bucket,
@@ -188,10 +195,10 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
         &format!(
             "SELECT b, client, COUNT(DISTINCT session_id) FROM (
                 SELECT (ts_ms / ?4) * ?4 AS b, client, session_id FROM thread_inits
-                    WHERE {RANGE} AND session_id IS NOT NULL
+                    WHERE {RANGE} AND session_id IS NOT NULL AND {BY_PEOPLE}
                 UNION ALL
                 SELECT (ts_ms / ?4) * ?4 AS b, client, session_id FROM turns
-                    WHERE {RANGE} AND session_id IS NOT NULL)
+                    WHERE {RANGE} AND session_id IS NOT NULL AND {BY_PEOPLE})
              GROUP BY 1, 2"
         ),
         &bucket,
@@ -206,10 +213,33 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
         row_for(&mut timeline, b, client, bucket_ms).sessions = to_u64(sessions);
     }
 
+    let thread_sources = q.rows(
+        &format!(
+            "SELECT COALESCE(thread_source, '-'), COUNT(DISTINCT thread_id), SUM(turn), SUM(tokens)
+             FROM (
+                SELECT thread_source, thread_id, 0 AS turn, 0 AS tokens FROM thread_inits
+                    WHERE {RANGE}
+                UNION ALL
+                SELECT thread_source, thread_id, 1, COALESCE(total_tokens, 0) FROM turns
+                    WHERE {RANGE})
+             GROUP BY 1 ORDER BY 3 DESC, 1"
+        ),
+        &[],
+        |r| {
+            Ok(ThreadSourceRow {
+                source: r.get(0)?,
+                threads: to_u64(r.get(1)?),
+                turns: to_u64(r.get(2)?),
+                total_tokens: to_u64(r.get(3)?),
+            })
+        },
+    )?;
+
     // Turn outcomes with duration percentiles.
     let counts = q.rows(
         &format!(
-            "SELECT COALESCE(status, '-'), COUNT(*) FROM turns WHERE {RANGE} GROUP BY 1 ORDER BY 2 DESC"
+            "SELECT COALESCE(status, '-'), COUNT(*) FROM turns WHERE {RANGE} AND {BY_PEOPLE}
+             GROUP BY 1 ORDER BY 2 DESC"
         ),
         &[],
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
@@ -217,7 +247,7 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
     let durations = percentiles_by(q.rows(
         &format!(
             "SELECT COALESCE(status, '-'), duration_ms FROM turns
-             WHERE {RANGE} AND duration_ms IS NOT NULL"
+             WHERE {RANGE} AND duration_ms IS NOT NULL AND {BY_PEOPLE}"
         ),
         &[],
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
@@ -498,7 +528,9 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
         },
     )?;
 
+    let timeline: Vec<TimelineRow> = timeline.into_values().collect();
     let mut totals = totals;
+    totals.add_turns_of(&timeline);
     totals.quarantined = quarantined_total;
     totals.untyped_events = other_event_types.iter().map(|r| r.count).sum();
 
@@ -509,7 +541,8 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
         bucket_ms,
         totals,
         clients,
-        timeline: timeline.into_values().collect(),
+        timeline,
+        thread_sources,
         turn_outcomes,
         tokens,
         tool_calls,
