@@ -301,7 +301,7 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
-/// Starts the embedded collector (SQLite under the home) and routes analytics straight into its store.
+/// Starts the embedded collector (SQLite under the home) and routes analytics into it in process.
 async fn start_embedded_collector(
     home: &std::path::Path,
     addr: std::net::SocketAddr,
@@ -314,7 +314,7 @@ async fn start_embedded_collector(
         .with_context(|| format!("binding the collector on {addr}"))?;
     let handle = tally_collector::start(config, listener).await?;
     options.analytics_sink = Some(std::sync::Arc::new(crate::store_sink::StoreSink::new(
-        handle.store(),
+        handle.local_ingest(),
     )));
     Ok(handle)
 }

@@ -1,21 +1,22 @@
-//! The analytics sink of `tally serve`: events go straight into the embedded collector's store,
-//! in process, with the same dedup by `event_id` as over HTTP.
+//! The analytics sink of `tally serve`: events go into the embedded collector in process, through
+//! its ingest queue (the same dedup by `event_id`, backpressure and `/metrics` as over HTTP).
 
-use std::sync::Arc;
+use std::time::Duration;
+
 use tally_analytics::delivery::{ErrorClass, EventEnvelope, EventSink, SinkResult};
-use tally_collector::{EventStore, IncomingEvent, IngestBatch};
+use tally_collector::{IncomingEvent, IngestBatch, LocalIngest, LocalIngestError};
 
-/// Writes batches into an [`EventStore`]; a store failure is retried by delivery.
+/// Sends batches to the embedded collector; anything not stored is retried by delivery.
 pub struct StoreSink {
-    store: Arc<dyn EventStore>,
+    collector: LocalIngest,
     account: String,
 }
 
 impl StoreSink {
-    /// A sink writing into `store` under the local account.
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
+    /// A sink into `collector` under the local account.
+    pub fn new(collector: LocalIngest) -> Self {
         Self {
-            store,
+            collector,
             account: "local".to_string(),
         }
     }
@@ -42,16 +43,18 @@ impl EventSink for StoreSink {
                 )
             })
             .collect();
-        match self
-            .store
-            .insert_batch(IngestBatch::from_events(events))
-            .await
-        {
+        match self.collector.send(IngestBatch::from_events(events)).await {
             Ok(_) => SinkResult::Ok,
             Err(e) => {
-                tracing::warn!(error = %e, "embedded analytics store write failed; will retry");
+                tracing::warn!(error = %e, "embedded collector did not store analytics; will retry");
+                let retry_after = match e {
+                    LocalIngestError::QueueFull {
+                        retry_after_seconds,
+                    } => Some(Duration::from_secs(retry_after_seconds.into())),
+                    _ => None,
+                };
                 SinkResult::Retryable {
-                    retry_after: None,
+                    retry_after,
                     class: ErrorClass::SinkIo,
                 }
             }

@@ -83,6 +83,13 @@ async fn serve_records_a_session_that_report_shows() {
     );
     let dashboard = reqwest_get(http, "/").await;
     assert!(dashboard.contains("<svg"), "the dashboard renders charts");
+    // Tally's own events pass through the collector's ingest queue, so its metrics count them.
+    let metrics = reqwest_get(http, "/metrics").await;
+    let ingested = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tally_collector_events_ingested_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(ingested.is_some_and(|n| n >= 2), "{metrics}");
     let _ = child.kill().await;
 }
 

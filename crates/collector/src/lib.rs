@@ -26,6 +26,7 @@ pub mod identity_backend;
 pub mod identity_endpoints;
 pub mod identity_legacy_file;
 pub mod ingest;
+pub mod local_ingest;
 pub mod metrics;
 pub mod params_scan;
 pub mod queue;
@@ -44,6 +45,7 @@ pub use config::{
     ClickHouseConfig, CollectorConfig, SqliteConfig, StoreKind, TokenConfig, Unauthenticated,
 };
 pub use event::{EventId, IdSource, IncomingEvent, RejectedEvent};
+pub use local_ingest::{LocalIngest, LocalIngestError};
 pub use report::{build_report, Report, ReportQuery};
 pub use server::{router, serve, start, AppState, Collector, CollectorHandle};
 pub use store::{open_store, EventStore, IngestBatch, InsertOutcome, StoreError};

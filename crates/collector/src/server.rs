@@ -19,6 +19,7 @@ use crate::auth::Authenticator;
 use crate::config::{CollectorConfig, Scope};
 use crate::error::ApiError;
 use crate::ingest::{ingest, INGEST_PATH};
+use crate::local_ingest::LocalIngest;
 use crate::metrics::Metrics;
 use crate::queue::IngestQueue;
 use crate::report::{parse_duration, ReportQuery, DAY_MS, HOUR_MS};
@@ -145,9 +146,14 @@ impl Collector {
         self.state.clone()
     }
 
-    /// The store, e.g. for an in-process sender or `tally report`.
+    /// The store, e.g. for `tally report`.
     pub fn store(&self) -> Arc<dyn EventStore> {
         self.state.store.clone()
+    }
+
+    /// A sender for events from this process, through the ingest queue.
+    pub fn local_ingest(&self) -> LocalIngest {
+        LocalIngest::new(&self.state)
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains the queue (bounded by a
@@ -254,6 +260,7 @@ pub async fn serve(
 pub struct CollectorHandle {
     local_addr: SocketAddr,
     store: Arc<dyn EventStore>,
+    local: LocalIngest,
     identities: Option<Arc<crate::agent_identity::IdentityRegistry>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
@@ -281,6 +288,12 @@ impl CollectorHandle {
         self.store.clone()
     }
 
+    /// A sender for events from this process (`tally serve`'s analytics), through the ingest
+    /// queue: stored, deduplicated and counted as a posted batch is.
+    pub fn local_ingest(&self) -> LocalIngest {
+        self.local.clone()
+    }
+
     /// The agent-identity registry, when agent identity is enabled.
     pub fn identities(&self) -> Option<&Arc<crate::agent_identity::IdentityRegistry>> {
         self.identities.as_ref()
@@ -303,6 +316,7 @@ pub async fn start(
     let local_addr = listener.local_addr()?;
     let collector = Collector::open(config).await?;
     let store = collector.store();
+    let local = collector.local_ingest();
     let identities = collector.state().auth.identities().cloned();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(collector.serve(listener, async move {
@@ -311,6 +325,7 @@ pub async fn start(
     Ok(CollectorHandle {
         local_addr,
         store,
+        local,
         identities,
         stop: Some(stop),
         task,

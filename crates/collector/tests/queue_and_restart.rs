@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use tally_collector::fixtures::{batch, wire_with_id};
 use tally_collector::report::{Report, ReportQuery};
 use tally_collector::store::{SqliteStore, Swept};
-use tally_collector::{Collector, EventStore, IngestBatch, InsertOutcome, StoreError};
+use tally_collector::{
+    Collector, EventStore, IncomingEvent, IngestBatch, InsertOutcome, LocalIngest,
+    LocalIngestError, StoreError,
+};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -65,6 +68,7 @@ struct Gated {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     store: Arc<dyn EventStore>,
+    local: LocalIngest,
     _dir: tempfile::TempDir,
 }
 
@@ -88,6 +92,7 @@ async fn gated_with(queue_capacity: usize, store_timeout_ms: u64, inflight: usiz
         entered: tx,
     });
     let collector = Collector::with_store(config, store.clone()).unwrap();
+    let local = collector.local_ingest();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -101,6 +106,7 @@ async fn gated_with(queue_capacity: usize, store_timeout_ms: u64, inflight: usiz
         stop,
         task,
         store,
+        local,
         _dir: dir,
     }
 }
@@ -174,6 +180,57 @@ async fn a_full_queue_answers_429_with_retry_after() {
         .await
         .unwrap();
     assert!(metrics.contains("tally_collector_requests_refused_total{reason=\"queue_full\"} 1\n"));
+    let _ = g.stop.send(());
+    g.task.await.unwrap().unwrap();
+}
+
+/// One hook run from the collector's own process (as `tally serve` sends its analytics).
+fn one_local_event(id: &str) -> IngestBatch {
+    let params = json!({"thread_id": "thr-1", "hook_source": "user", "status": "completed"});
+    let params = params.as_object().cloned().unwrap_or_default();
+    let event = IncomingEvent::new(
+        "codex_hook_run".into(),
+        params,
+        Some(id.into()),
+        "local",
+        None,
+        1,
+    );
+    IngestBatch::from_events(vec![event])
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_local_batches_too() {
+    let mut g = gated(1, 30_000).await;
+    let http = reqwest::Client::new();
+    let send = |id: &'static str| {
+        let local = g.local.clone();
+        tokio::spawn(async move { local.send(one_local_event(id)).await })
+    };
+    let a = send("a");
+    g.entered.recv().await.unwrap();
+    let b = send("b");
+    wait_for_queue_depth(&http, &g.base, 1).await;
+    assert_eq!(
+        g.local.send(one_local_event("c")).await,
+        Err(LocalIngestError::QueueFull {
+            retry_after_seconds: 2
+        })
+    );
+    g.gate.add_permits(100);
+    assert_eq!(a.await.unwrap().unwrap().inserted, 1);
+    assert_eq!(b.await.unwrap().unwrap().inserted, 1);
+    let metrics = http
+        .get(format!("{}/metrics", g.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("tally_collector_requests_refused_total{reason=\"queue_full\"} 1\n"));
+    assert!(metrics.contains("tally_collector_refused_events_total 1\n"));
+    assert!(metrics.contains("tally_collector_events_ingested_total 2\n"));
     let _ = g.stop.send(());
     g.task.await.unwrap().unwrap();
 }
