@@ -138,6 +138,11 @@ async fn wait_for_queue_depth(http: &reqwest::Client, base: &str, depth: u64) {
     panic!("queue depth never reached {depth}");
 }
 
+async fn metrics(http: &reqwest::Client, base: &str) -> String {
+    let response = http.get(format!("{base}/metrics")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
 async fn post(http: &reqwest::Client, base: &str, body: &Value) -> reqwest::Response {
     http.post(format!("{base}{INGEST}"))
         .bearer_auth(TOKEN)
@@ -171,14 +176,7 @@ async fn a_full_queue_answers_429_with_retry_after() {
     g.gate.add_permits(100);
     assert_eq!(a.await.unwrap(), 200);
     assert_eq!(b.await.unwrap(), 200);
-    let metrics = http
-        .get(format!("{}/metrics", g.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&http, &g.base).await;
     assert!(metrics.contains("tally_collector_requests_refused_total{reason=\"queue_full\"} 1\n"));
     let _ = g.stop.send(());
     g.task.await.unwrap().unwrap();
@@ -220,14 +218,7 @@ async fn a_full_queue_refuses_local_batches_too() {
     g.gate.add_permits(100);
     assert_eq!(a.await.unwrap().unwrap().inserted, 1);
     assert_eq!(b.await.unwrap().unwrap().inserted, 1);
-    let metrics = http
-        .get(format!("{}/metrics", g.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&http, &g.base).await;
     assert!(metrics.contains("tally_collector_requests_refused_total{reason=\"queue_full\"} 1\n"));
     assert!(metrics.contains("tally_collector_refused_events_total 1\n"));
     assert!(metrics.contains("tally_collector_events_ingested_total 2\n"));
