@@ -67,7 +67,7 @@ pub(crate) async fn build(
                 t("turns")
             ))
             .await?),
-        turns: 0,
+        turns: 0, // with total_tokens, summed from the timeline (add_turns_of)
         tool_calls: one(store
             .rows(&format!(
                 "SELECT count() AS n FROM {} WHERE {range}",
@@ -495,7 +495,7 @@ fn empty_row(b: i64, client: String, bucket_ms: i64) -> TimelineRow {
         bucket: bucket_label(b, bucket_ms),
         client,
         sessions: 0,
-        turns: 0,
+        turns: 0, // with total_tokens, summed from the timeline (add_turns_of)
         tool_calls: 0,
         total_tokens: 0,
     }

@@ -122,7 +122,7 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
                 SELECT session_id FROM turns
                     WHERE {RANGE} AND session_id IS NOT NULL AND {BY_PEOPLE})"
         ))?,
-        turns: 0,
+        turns: 0, // with total_tokens, summed from the timeline (add_turns_of)
         tool_calls: q.count(&format!("SELECT COUNT(*) FROM tool_calls WHERE {RANGE}"))?,
         approvals: q.count(&format!("SELECT COUNT(*) FROM reviews WHERE {RANGE}"))?,
         hook_runs: q.count(&format!("SELECT COUNT(*) FROM hook_runs WHERE {RANGE}"))?,
