@@ -495,7 +495,7 @@ fn empty_row(b: i64, client: String, bucket_ms: i64) -> TimelineRow {
         bucket: bucket_label(b, bucket_ms),
         client,
         sessions: 0,
-        turns: 0, // with total_tokens, summed from the timeline (add_turns_of)
+        turns: 0,
         tool_calls: 0,
         total_tokens: 0,
     }
