@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use tally_collector::fixtures::{batch, session};
+use tally_collector::fixtures::{batch, helper_thread, session};
 
 fn find_chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -101,6 +101,15 @@ async fn the_dashboard_renders_charts_with_data_in_chromium() {
         )))
         .await;
     }
+    // The TUI's title thread: a helper thread, in "Threads by source" and not a session.
+    let title = helper_thread(
+        "tui",
+        "thr-title",
+        "thr-title",
+        "thread_title",
+        start - 7200,
+    );
+    c.post(&batch(with_ids(title, "title"))).await;
     let dir = tempfile::tempdir().unwrap();
     let shot = dir.path().join("dashboard.png");
     let url = c.url("/?since=24h");
