@@ -89,7 +89,8 @@ pub enum AuthError {
     /// A bearer token that matches no configured token.
     #[error("unknown bearer token")]
     UnknownToken,
-    /// `AgentAssertion` credentials: verification is not available in this collector yet.
+    /// `AgentAssertion` credentials sent to a collector without `[collector.agent_identity]`
+    /// `enabled = true`.
     #[error("AgentAssertion verification is not enabled on this collector; use a bearer token")]
     AgentAssertionUnsupported,
     /// An `AgentAssertion` (or a task registration) that did not verify.
