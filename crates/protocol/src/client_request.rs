@@ -34,6 +34,7 @@ client_method_table! {
     AccountLoginStart => "account/login/start", LoginAccountParams, LoginAccountResponse;
     AccountLogout => "account/logout", NoParams, EmptyResponse;
     SkillsList => "skills/list", SkillsListParams, SkillsListResponse;
+    PluginInstalled => "plugin/installed", PluginInstalledParams, PluginInstalledResponse;
 }
 
 impl ClientRequest {
@@ -68,7 +69,8 @@ impl ClientRequest {
             | ClientRequest::AccountRead(_)
             | ClientRequest::AccountLoginStart(_)
             | ClientRequest::AccountLogout(_)
-            | ClientRequest::SkillsList(_) => None,
+            | ClientRequest::SkillsList(_)
+            | ClientRequest::PluginInstalled(_) => None,
         }
     }
 }

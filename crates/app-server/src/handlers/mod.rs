@@ -6,6 +6,7 @@ mod config;
 mod goal;
 mod hooks;
 mod model;
+mod plugins;
 mod skills;
 mod thread;
 mod turn;
@@ -91,5 +92,6 @@ pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult 
         ClientRequest::AccountLoginStart(p) => account::login_start(&ctx, p).await,
         ClientRequest::AccountLogout(_) => account::logout(&ctx).await,
         ClientRequest::SkillsList(p) => skills::list(&ctx, p).await,
+        ClientRequest::PluginInstalled(_) => plugins::installed(&ctx).await,
     }
 }

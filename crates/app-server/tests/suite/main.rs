@@ -17,4 +17,5 @@ mod idle_unload;
 mod session;
 mod tools;
 mod transports;
+mod tui_startup;
 mod user_actions;
