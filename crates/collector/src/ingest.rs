@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::event::Receipt;
 use crate::metrics::RefusalReason;
 use crate::server::AppState;
-use crate::store::IngestBatch;
+use crate::store::{IngestBatch, InsertOutcome};
 
 /// How long a client may take to send its body.
 pub const BODY_READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -145,38 +145,11 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
     })
     .await
     .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))??;
-    let event_count = batch.events.len() + batch.rejects.len();
-
-    let outcome = if batch.is_empty() {
-        Default::default()
-    } else {
-        let reply = state.queue.try_submit(batch).map_err(|_| {
-            state
-                .metrics
-                .record_refused(RefusalReason::QueueFull, event_count);
-            ApiError::QueueFull {
-                retry_after_seconds: config.retry_after_seconds,
-            }
-        });
-        let reply = match reply {
-            Ok(r) => r,
-            Err(e) => return Ok(e.into_response()),
-        };
-        let unavailable = |reason: String| ApiError::StoreUnavailable {
-            reason,
-            retry_after_seconds: config.retry_after_seconds,
-        };
-        match tokio::time::timeout(config.store_timeout(), reply).await {
-            Ok(Ok(Ok(outcome))) => outcome,
-            Ok(Ok(Err(e))) => return Err(unavailable(e.to_string())),
-            Ok(Err(_)) => return Err(unavailable("store writer stopped".into())),
-            Err(_) => {
-                return Err(unavailable(format!(
-                    "not stored within {} ms",
-                    config.store_timeout_ms
-                )))
-            }
-        }
+    let outcome = match store_batch(state, batch).await {
+        Ok(outcome) => outcome,
+        // Counted with the events it turned away: answered here, not by the caller's count.
+        Err(e @ ApiError::QueueFull { .. }) => return Ok(e.into_response()),
+        Err(e) => return Err(e),
     };
     state.metrics.record_rejected(rejected.len());
     if rejected.is_empty() {
@@ -209,6 +182,41 @@ struct GiveBack<'a>(&'a BodyBuffers, Bytes);
 impl Drop for GiveBack<'_> {
     fn drop(&mut self) {
         self.0.give_back(std::mem::take(&mut self.1));
+    }
+}
+
+/// Queues `batch` for the store writer and waits until it is stored, at most the store timeout
+/// (posted batches and `tally serve`'s own, [`crate::local_ingest`]). A full queue is counted
+/// here, with the events it turned away.
+pub(crate) async fn store_batch(
+    state: &AppState,
+    batch: IngestBatch,
+) -> Result<InsertOutcome, ApiError> {
+    if batch.is_empty() {
+        return Ok(InsertOutcome::default());
+    }
+    let config = &state.config;
+    let events = batch.events.len() + batch.rejects.len();
+    let reply = state.queue.try_submit(batch).map_err(|_| {
+        state
+            .metrics
+            .record_refused(RefusalReason::QueueFull, events);
+        ApiError::QueueFull {
+            retry_after_seconds: config.retry_after_seconds,
+        }
+    })?;
+    let unavailable = |reason: String| ApiError::StoreUnavailable {
+        reason,
+        retry_after_seconds: config.retry_after_seconds,
+    };
+    match tokio::time::timeout(config.store_timeout(), reply).await {
+        Ok(Ok(Ok(outcome))) => Ok(outcome),
+        Ok(Ok(Err(e))) => Err(unavailable(e.to_string())),
+        Ok(Err(_)) => Err(unavailable("store writer stopped".into())),
+        Err(_) => Err(unavailable(format!(
+            "not stored within {} ms",
+            config.store_timeout_ms
+        ))),
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Weak};
 
+use crate::error::ApiError;
 use crate::metrics::RefusalReason;
 use crate::server::AppState;
 use crate::store::{IngestBatch, InsertOutcome};
@@ -41,38 +42,26 @@ impl LocalIngest {
 
     /// Queues `batch` and waits until it is stored (at most the store timeout).
     pub async fn send(&self, batch: IngestBatch) -> Result<InsertOutcome, LocalIngestError> {
-        if batch.is_empty() {
-            return Ok(InsertOutcome::default());
-        }
         let state = self.state.upgrade().ok_or(LocalIngestError::Stopped)?;
-        let metrics = state.metrics.clone();
-        let timeout = state.config.store_timeout();
-        let (events, rejected) = (
-            batch.events.len() + batch.rejects.len(),
-            batch.rejects.len(),
-        );
-        let reply = state.queue.try_submit(batch).map_err(|_| {
-            metrics.record_refused(RefusalReason::QueueFull, events);
-            LocalIngestError::QueueFull {
-                retry_after_seconds: state.config.retry_after_seconds,
-            }
-        })?;
-        // Queued: the writer answers even while the collector stops, so nothing here needs to
-        // keep it running.
-        drop(state);
-        let outcome = match tokio::time::timeout(timeout, reply).await {
-            Ok(Ok(Ok(outcome))) => Ok(outcome),
-            Ok(Ok(Err(e))) => Err(e.to_string()),
-            Ok(Err(_)) => Err("store writer stopped".to_owned()),
-            Err(_) => Err(format!("not stored within {} ms", timeout.as_millis())),
-        };
-        match outcome {
+        let rejected = batch.rejects.len();
+        match crate::ingest::store_batch(&state, batch).await {
             Ok(outcome) => {
-                metrics.record_rejected(rejected);
+                state.metrics.record_rejected(rejected);
                 Ok(outcome)
             }
-            Err(reason) => {
-                metrics.record_refused(RefusalReason::StoreUnavailable, 0);
+            Err(ApiError::QueueFull {
+                retry_after_seconds,
+            }) => Err(LocalIngestError::QueueFull {
+                retry_after_seconds,
+            }),
+            Err(e) => {
+                state
+                    .metrics
+                    .record_refused(RefusalReason::StoreUnavailable, 0);
+                let reason = match e {
+                    ApiError::StoreUnavailable { reason, .. } => reason,
+                    other => other.to_string(),
+                };
                 Err(LocalIngestError::StoreUnavailable(reason))
             }
         }
