@@ -205,6 +205,9 @@ pub struct AgentIdentity {
     key: RwLock<SigningKey>,
     registrar: Registrar,
     record: RwLock<Option<AgentIdentityRecord>>,
+    // Who is logged in now (set by the manager at every change of credentials); only a record
+    // registered under this login signs.
+    principal: RwLock<Option<String>>,
     // Entries of a dropped runtime stay (never used: the runtime differs) so that the thread is
     // known to want a task of the new runtime.
     thread_tasks: Mutex<HashMap<String, CachedTask>>,
@@ -283,6 +286,7 @@ impl AgentIdentity {
             key: RwLock::new(key),
             registrar: Registrar::new(),
             record: RwLock::new(record),
+            principal: RwLock::new(None),
             thread_tasks: Mutex::new(thread_tasks),
             wanted: Mutex::new(HashMap::new()),
             store: RwLock::new(None),
@@ -308,8 +312,20 @@ impl AgentIdentity {
         ssh_public_key(&self.key().verifying_key().to_bytes())
     }
 
+    /// The registration of the current login, if any: one made under another login (or before
+    /// registrations named their login) counts as none, so it neither signs nor is reused.
     fn record(&self) -> Option<AgentIdentityRecord> {
-        read(&self.record)
+        let principal = self.principal()?;
+        read(&self.record).filter(|r| r.principal.as_deref() == Some(principal.as_str()))
+    }
+
+    fn principal(&self) -> Option<String> {
+        read(&self.principal)
+    }
+
+    /// Records who is logged in now (`None`: no one).
+    pub(crate) fn set_principal(&self, principal: Option<String>) {
+        write(&self.principal, principal);
     }
 
     /// Writes `record` (or its absence) to `auth.json` and memory.
@@ -599,6 +615,10 @@ impl AgentIdentity {
             Some(r) => r,
             None => {
                 self.check_not_paused()?;
+                // Taken before the call, so a login that changes meanwhile does not inherit it.
+                let principal = self
+                    .principal()
+                    .ok_or_else(|| AuthError::AgentIdentity("no login to register under".into()))?;
                 let id = self
                     .registrar
                     .register_runtime(&self.config, bearer, &self.key())
@@ -608,6 +628,7 @@ impl AgentIdentity {
                     authapi_base_url: self.config.authapi_base_url.clone(),
                     background_task_id: None,
                     thread_tasks: Vec::new(),
+                    principal: Some(principal),
                 };
                 self.set_record(Some(record.clone()))?;
                 tracing::info!(agent_runtime_id = %record.agent_runtime_id, "agent runtime registered");

@@ -64,6 +64,11 @@ pub struct AgentIdentityRecord {
     /// Tasks of recent threads, oldest first, so a resumed thread keeps its task.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thread_tasks: Vec<ThreadTask>,
+    /// The login it was registered under (`chatgpt:<account id>` or `api_key:<digest prefix>`):
+    /// it signs for that login only, so a logout or another account's login stops it. Records
+    /// from before this field sign for no one and are registered again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
 }
 
 /// A thread's registered agent task.

@@ -1,6 +1,7 @@
 //! `AuthManager`: the single owner of credentials and of the per-request authorization decision.
 
 use http::{HeaderName, HeaderValue};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -196,6 +197,9 @@ impl AuthManager {
     }
 
     fn set_state(&self, credentials: Credentials) {
+        if let Some(identity) = &self.identity {
+            identity.set_principal(principal_of(&credentials));
+        }
         match self.state.write() {
             Ok(mut s) => *s = credentials,
             Err(poisoned) => *poisoned.into_inner() = credentials,
@@ -602,6 +606,25 @@ impl AuthManager {
             }
             None => false,
         }
+    }
+}
+
+/// Who `credentials` speak for, the login an agent identity is registered under: the ChatGPT
+/// account, or a digest of the API key (the key itself is not written beside the identity).
+fn principal_of(credentials: &Credentials) -> Option<String> {
+    match credentials {
+        Credentials::None => None,
+        Credentials::ApiKey { key, .. } => {
+            let digest = Sha256::digest(key.as_bytes());
+            let prefix: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            Some(format!("api_key:{prefix}"))
+        }
+        Credentials::Chatgpt { tokens, .. } => tokens
+            .account_id
+            .clone()
+            .or_else(|| parse_claims(&tokens.id_token)?.account_id)
+            .or_else(|| parse_claims(&tokens.access_token)?.account_id)
+            .map(|account| format!("chatgpt:{account}")),
     }
 }
 

@@ -13,6 +13,8 @@ use tally_collector::config::Scope;
 use tally_collector::{CollectorConfig, CollectorHandle, TokenConfig, Unauthenticated};
 
 pub const TEAM_TOKEN: &str = "team-token-5d1e";
+/// A second team's token (account `team-b`), for a login that changes account.
+pub const OTHER_TEAM_TOKEN: &str = "team-b-token-77c0";
 
 pub async fn collector_on(
     listener: tokio::net::TcpListener,
@@ -22,13 +24,16 @@ pub async fn collector_on(
     let mut config = CollectorConfig::embedded(dir.join("collector.sqlite"));
     config.allow_unauthenticated = Unauthenticated::Deny;
     config.agent_identity.encrypt_task_ids = encrypt_task_ids;
-    config.tokens = vec![TokenConfig {
-        token: Some(TEAM_TOKEN.into()),
-        token_sha256: None,
-        account: Some("team-a".into()),
-        label: "team".into(),
-        scopes: vec![Scope::Ingest],
-    }];
+    config.tokens = [(TEAM_TOKEN, "team-a"), (OTHER_TEAM_TOKEN, "team-b")]
+        .into_iter()
+        .map(|(token, account)| TokenConfig {
+            token: Some(token.into()),
+            token_sha256: None,
+            account: Some(account.into()),
+            label: account.into(),
+            scopes: vec![Scope::Ingest],
+        })
+        .collect();
     tally_collector::start(config, listener)
         .await
         .unwrap_or_else(|e| panic!("collector: {e}"))
