@@ -117,11 +117,22 @@ fn write_edits(
     })
 }
 
+/// Config keys nest a few levels (`hooks.state."<key>"`, `mcp_servers.<name>.env.<VAR>`).
+const MAX_KEY_PATH_DEPTH: usize = 32;
+
 /// Applies one edit; `null` removes the key, `upsert` merges tables key by key. Parent tables
 /// that do not exist yet are created implicit, so `hooks.state` edits write only
 /// `[hooks.state."<key>"]` headers.
 fn apply_edit(doc: &mut DocumentMut, edit: &ConfigEdit) -> Result<(), String> {
     let path = &edit.key_path;
+    // toml_edit writes and drops nested tables recursively: a path of thousands of keys would
+    // overflow the stack and abort the server.
+    let depth = path.split('.').count();
+    if depth > MAX_KEY_PATH_DEPTH {
+        return Err(format!(
+            "keyPath has {depth} keys; at most {MAX_KEY_PATH_DEPTH} are accepted"
+        ));
+    }
     let keys: Vec<&str> = path.split('.').collect();
     let Some((last, parents)) = keys
         .split_last()
@@ -268,6 +279,21 @@ mod tests {
         let err = apply_edit(&mut d, &edit("model.x", json!(1), MergeStrategy::Replace));
         assert_eq!(err, Err("keyPath `model.x`: `model` is not a table".into()));
         assert!(apply_edit(&mut d, &edit("a..b", json!(1), MergeStrategy::Replace)).is_err());
+    }
+
+    #[test]
+    fn a_key_path_deeper_than_any_config_is_refused_before_it_is_built() {
+        let mut d = doc("model = \"m\"");
+        let deep = vec!["a"; 200_000].join(".");
+        let err = apply_edit(&mut d, &edit(&deep, json!(1), MergeStrategy::Replace));
+        assert_eq!(
+            err,
+            Err("keyPath has 200000 keys; at most 32 are accepted".into())
+        );
+        assert_eq!(d.to_string(), "model = \"m\"\n");
+        let deepest = vec!["a"; MAX_KEY_PATH_DEPTH].join(".");
+        apply_edit(&mut d, &edit(&deepest, json!(1), MergeStrategy::Replace)).unwrap();
+        assert!(d.to_string().contains("a.a.a"));
     }
 
     #[test]
