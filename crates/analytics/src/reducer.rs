@@ -12,7 +12,9 @@ use crate::tool_items::{self, ReviewSummary, ToolDetails};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tally_protocol::server_notification::TurnNotification;
 use tally_protocol::server_notification::{ItemCompletedNotification, ItemStartedNotification};
-use tally_protocol::types::{HookRunNotification, ThreadSessionResponse, TurnStatus};
+use tally_protocol::types::{
+    HookRunNotification, ThreadSessionResponse, TokenUsageBreakdown, TurnStatus,
+};
 use tally_protocol::{
     ClientRequest, ClientResponsePayload, RequestId, ServerNotification, ServerRequest,
 };
@@ -98,6 +100,21 @@ struct Usage {
     output: i64,
     reasoning: i64,
     total: i64,
+}
+
+impl Usage {
+    /// Adds one sampling's usage. The counts come from the model backend, so they saturate
+    /// rather than overflow (a panic here would end the reducer, and with it all analytics).
+    fn add(&mut self, last: &TokenUsageBreakdown) {
+        self.input = self.input.saturating_add(last.input_tokens);
+        self.cached = self.cached.saturating_add(last.cached_input_tokens);
+        self.cache_write = self
+            .cache_write
+            .saturating_add(last.cache_write_input_tokens);
+        self.output = self.output.saturating_add(last.output_tokens);
+        self.reasoning = self.reasoning.saturating_add(last.reasoning_output_tokens);
+        self.total = self.total.saturating_add(last.total_tokens);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -756,13 +773,7 @@ impl Reducer {
             ServerNotification::ThreadTokenUsageUpdated(u) => {
                 if let Some(t) = self.turns.get_mut(&u.turn_id) {
                     let last = u.token_usage.last;
-                    let sum = t.usage.get_or_insert_with(Usage::default);
-                    sum.input += last.input_tokens;
-                    sum.cached += last.cached_input_tokens;
-                    sum.cache_write += last.cache_write_input_tokens;
-                    sum.output += last.output_tokens;
-                    sum.reasoning += last.reasoning_output_tokens;
-                    sum.total += last.total_tokens;
+                    t.usage.get_or_insert_with(Usage::default).add(&last);
                     t.sampling_requests += 1;
                 }
                 vec![]

@@ -245,6 +245,21 @@ fn a_turn_joins_request_response_usage_and_completion_into_one_turn_event() {
 }
 
 #[test]
+fn token_counts_a_backend_reports_beyond_any_sum_saturate() {
+    let mut h = Harness::new();
+    h.initialize(1);
+    start_thread(&mut h, 1, "thr-1");
+    start_turn(&mut h, 1, "thr-1", "turn-1", 2);
+    h.feed(usage("thr-1", "turn-1", i64::MAX - 5));
+    h.feed(usage("thr-1", "turn-1", i64::MAX - 5));
+    h.feed(completed("thr-1", turn("turn-1", TurnStatus::Completed)));
+    let p = &h.params("codex_turn_event")[0];
+    assert_eq!(p["input_tokens"], i64::MAX);
+    assert_eq!(p["total_tokens"], i64::MAX);
+    assert_eq!(p["sampling_request_count"], 2);
+}
+
+#[test]
 fn the_turn_event_carries_the_turn_profile_from_core() {
     let mut h = Harness::new();
     h.initialize(1);
