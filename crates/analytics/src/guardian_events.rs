@@ -5,7 +5,7 @@
 use crate::events::{
     AppServerClient, RuntimeInfo, ThreadContext, ThreadInitializedEvent, TurnEvent, TurnToolCounts,
 };
-use crate::reducer::cap_identifier;
+use crate::identifier::{identifier, identifier_or_other};
 use serde::Serialize;
 use tally_guardian::{
     AttemptStatus, Decision, FailureReason, ReviewReport, ReviewedAction, SessionKind,
@@ -109,16 +109,17 @@ pub(crate) fn guardian_review_event(
         guardian_session_kind: session.map(|s| match s.kind {
             SessionKind::TrunkReused => "trunk_reused",
         }),
-        guardian_model: with_session(cap_identifier(&r.model)),
+        guardian_model: with_session(identifier_or_other(&r.model)),
         guardian_reasoning_effort: r
             .reasoning_effort
             .as_deref()
-            .and_then(|e| with_session(cap_identifier(e))),
+            .and_then(identifier)
+            .and_then(with_session),
         guardian_default_review_model_id: session.map(|_| DEFAULT_REVIEW_MODEL_ID),
         guardian_catalog_contains_auto_review: session.map(|_| false),
         guardian_review_model_overridden: session.map(|_| false),
         guardian_review_model_override: None,
-        guardian_model_provider_id: with_session(cap_identifier(&r.model_provider_id)),
+        guardian_model_provider_id: with_session(identifier_or_other(&r.model_provider_id)),
         had_prior_review_context: session.map(|s| s.had_prior_review_context),
         review_timeout_ms: r.review_timeout_ms,
         tool_call_count: None,
@@ -162,7 +163,7 @@ pub(crate) fn reviewer_thread_initialized(
         session_id: r.parent_thread_id.clone(),
         app_server_client: in_process(client.clone()),
         runtime: runtime.clone(),
-        model: cap_identifier(&r.model),
+        model: identifier_or_other(&r.model),
         // Review sessions live in memory only.
         ephemeral: true,
         is_worktree: None,
@@ -217,11 +218,11 @@ pub(crate) fn reviewer_turn_events(
                 submission_type: None,
                 workspace_kind: None,
                 personality: None,
-                model: cap_identifier(&r.model),
-                model_provider: cap_identifier(&r.model_provider_id),
+                model: identifier_or_other(&r.model),
+                model_provider: identifier_or_other(&r.model_provider_id),
                 // The reviewer only reads: a read-only sandbox that never asks.
                 sandbox_policy: "read_only",
-                reasoning_effort: r.reasoning_effort.as_deref().map(cap_identifier),
+                reasoning_effort: r.reasoning_effort.as_deref().and_then(identifier),
                 reasoning_summary: Some("auto".into()),
                 service_tier: "default".into(),
                 approval_policy: "never".into(),

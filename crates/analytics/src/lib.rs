@@ -8,6 +8,7 @@ pub mod events;
 pub mod facts;
 pub mod guardian_events;
 pub mod hook_events;
+pub mod identifier;
 pub mod lifecycle_events;
 pub mod normalize;
 pub mod pipeline;

@@ -6,6 +6,7 @@ use crate::facts::{
     AnalyticsFact, ClientInfoFact, CompactionFact, GoalFact, ServerRequestEnd, TimedFact,
     TurnProfileFact,
 };
+use crate::identifier::{client_name, identifier, identifier_or_other};
 use crate::lifecycle_events::{self as lifecycle, Attribution, TurnLines};
 use crate::normalize::*;
 use crate::tool_items::{self, ReviewSummary, ToolDetails};
@@ -13,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tally_protocol::server_notification::TurnNotification;
 use tally_protocol::server_notification::{ItemCompletedNotification, ItemStartedNotification};
 use tally_protocol::types::{
-    HookRunNotification, ThreadSessionResponse, TokenUsageBreakdown, TurnStatus,
+    HookRunNotification, ThreadSessionResponse, TokenUsageBreakdown, TurnStartParams, TurnStatus,
 };
 use tally_protocol::{
     ClientRequest, ClientResponsePayload, RequestId, ServerNotification, ServerRequest,
@@ -73,15 +74,63 @@ struct TurnConfig {
     service_tier: Option<String>,
 }
 
+impl TurnConfig {
+    fn apply(&mut self, o: TurnOverrides) {
+        if let Some(model) = o.model {
+            self.model = model;
+        }
+        if let Some(effort) = o.reasoning_effort {
+            self.reasoning_effort = effort;
+        }
+        if let Some(policy) = o.approval_policy {
+            self.approval_policy = policy;
+        }
+        if let Some(reviewer) = o.approvals_reviewer {
+            self.approvals_reviewer = reviewer;
+        }
+        if let Some((policy, network)) = o.sandbox {
+            self.sandbox_policy = policy;
+            self.sandbox_network_access = network;
+        }
+    }
+}
+
+/// What a `turn/start` changes of its thread's settings: they hold for this turn and the later
+/// ones (the TUI's `/model` switches the model this way).
+#[derive(Debug, Clone, Default)]
+struct TurnOverrides {
+    model: Option<String>,
+    reasoning_effort: Option<Option<String>>,
+    approval_policy: Option<&'static str>,
+    approvals_reviewer: Option<&'static str>,
+    sandbox: Option<(&'static str, bool)>,
+}
+
+impl TurnOverrides {
+    fn of(p: &TurnStartParams) -> Self {
+        TurnOverrides {
+            model: p.model.as_deref().map(identifier_or_other),
+            reasoning_effort: p.effort.as_deref().map(identifier),
+            approval_policy: p.approval_policy.as_ref().map(approval_policy_name),
+            approvals_reviewer: p.approvals_reviewer.map(reviewer_name),
+            sandbox: p
+                .sandbox_policy
+                .as_ref()
+                .map(|s| (sandbox_policy_name(s), sandbox_network_access(s))),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum PendingClientRequest {
     TurnStart {
         thread_id: String,
         images: i64,
+        overrides: TurnOverrides,
     },
     TurnSteer {
         thread_id: String,
-        expected_turn_id: String,
+        expected_turn_id: Option<String>,
         images: i64,
     },
     Interrupt {
@@ -318,9 +367,9 @@ impl Reducer {
 
     fn on_initialize(&mut self, connection: u64, c: ClientInfoFact, at: i64) {
         let client = AppServerClient {
-            product_client_id: cap_identifier(&c.client_name),
-            client_name: cap_identifier(&c.client_name),
-            client_version: c.client_version.as_deref().map(cap_identifier),
+            product_client_id: client_name(&c.client_name),
+            client_name: client_name(&c.client_name),
+            client_version: c.client_version.as_deref().and_then(identifier),
             rpc_transport: c.rpc_transport.as_str(),
             experimental_api_enabled: c.experimental_api_enabled,
         };
@@ -361,12 +410,13 @@ impl Reducer {
         let pending = match request {
             ClientRequest::TurnStart(p) => PendingClientRequest::TurnStart {
                 images: count_images(&p.input),
+                overrides: TurnOverrides::of(&p),
                 thread_id: p.thread_id,
             },
             ClientRequest::TurnSteer(p) => PendingClientRequest::TurnSteer {
                 images: count_images(&p.input),
                 thread_id: p.thread_id,
-                expected_turn_id: p.expected_turn_id,
+                expected_turn_id: identifier(&p.expected_turn_id),
             },
             ClientRequest::ThreadArchive(p) => PendingClientRequest::Archive {
                 thread_id: p.thread_id,
@@ -524,9 +574,15 @@ impl Reducer {
             }
             ClientResponsePayload::TurnStart(r) => {
                 match pending {
-                    Some((_, PendingClientRequest::TurnStart { thread_id, images })) => {
-                        self.turn_accepted(connection, &thread_id, &r.turn.id, images, at)
-                    }
+                    Some((
+                        _,
+                        PendingClientRequest::TurnStart {
+                            thread_id,
+                            images,
+                            overrides,
+                        },
+                    )) => self
+                        .turn_accepted(connection, &thread_id, &r.turn.id, images, overrides, at),
                     _ => self.missing("codex_turn_event", "turn_start_request_unknown"),
                 }
                 vec![]
@@ -546,7 +602,7 @@ impl Reducer {
                     self.steer_event(
                         connection,
                         &thread_id,
-                        Some(expected_turn_id),
+                        expected_turn_id,
                         Some(r.turn_id),
                         images,
                         None,
@@ -595,19 +651,19 @@ impl Reducer {
         };
         let t = &r.thread;
         let context = ThreadContext {
-            thread_source: t.thread_source.as_deref().map(cap_identifier),
+            thread_source: t.thread_source.as_deref().and_then(identifier),
             subagent_source: None,
             parent_thread_id: t.parent_thread_id.clone(),
         };
         let config = TurnConfig {
-            model: cap_identifier(&r.model),
-            model_provider: cap_identifier(&r.model_provider),
+            model: identifier_or_other(&r.model),
+            model_provider: identifier_or_other(&r.model_provider),
             sandbox_policy: sandbox_policy_name(&r.sandbox),
             sandbox_network_access: sandbox_network_access(&r.sandbox),
             approval_policy: approval_policy_name(&r.approval_policy),
             approvals_reviewer: reviewer_name(r.approvals_reviewer),
-            reasoning_effort: r.reasoning_effort.as_deref().map(cap_identifier),
-            service_tier: r.service_tier.as_deref().map(cap_identifier),
+            reasoning_effort: r.reasoning_effort.as_deref().and_then(identifier),
+            service_tier: r.service_tier.as_deref().and_then(identifier),
         };
         self.threads.insert(
             t.id.clone(),
@@ -627,7 +683,7 @@ impl Reducer {
             session_id: t.session_id.clone(),
             app_server_client: client,
             runtime: self.runtime.clone(),
-            model: cap_identifier(&r.model),
+            model: identifier_or_other(&r.model),
             ephemeral: t.ephemeral,
             is_worktree: None,
             context,
@@ -643,16 +699,20 @@ impl Reducer {
         thread_id: &str,
         turn_id: &str,
         images: i64,
+        overrides: TurnOverrides,
         at: i64,
     ) {
-        if self.turns.contains_key(turn_id) {
-            // The input joined a running turn (turn/start during a turn acts as a steer).
-            return;
-        }
         let Some(thread) = self.threads.get_mut(thread_id) else {
             self.missing("codex_turn_event", "thread_unknown");
             return;
         };
+        // Accepted, so its settings are the thread's from now on, even when the input joined a
+        // running turn.
+        thread.config.apply(overrides);
+        if self.turns.contains_key(turn_id) {
+            // The input joined a running turn (turn/start during a turn acts as a steer).
+            return;
+        }
         thread.turns_seen += 1;
         thread.last_seen_ms = at;
         let state = TurnState {
@@ -751,7 +811,7 @@ impl Reducer {
                 self.steer_event(
                     connection,
                     &thread_id,
-                    Some(expected_turn_id),
+                    expected_turn_id,
                     None,
                     images,
                     Some(reason),
@@ -1239,13 +1299,8 @@ fn cap_oldest<K: Clone + Eq + std::hash::Hash, V>(
 fn request_id_text(id: &RequestId) -> String {
     match id {
         RequestId::Integer(n) => n.to_string(),
-        RequestId::String(s) => cap_identifier(s),
+        RequestId::String(s) => identifier_or_other(s),
     }
-}
-
-/// User-chosen identifiers pass, capped at 64 characters (ANALYTICS-EVENTS.md section 4).
-pub fn cap_identifier(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 #[cfg(test)]

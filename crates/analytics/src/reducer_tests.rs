@@ -136,6 +136,21 @@ fn start_thread(h: &mut Harness, connection: u64, thread_id: &str) {
 }
 
 fn start_turn(h: &mut Harness, connection: u64, thread_id: &str, turn_id: &str, id: i64) {
+    start_turn_with(
+        h,
+        connection,
+        (thread_id, turn_id, id),
+        TurnStartParams::default(),
+    );
+}
+
+/// `turn/start` of `(thread, turn, request id)` with `params`' overrides.
+fn start_turn_with(
+    h: &mut Harness,
+    connection: u64,
+    (thread_id, turn_id, id): (&str, &str, i64),
+    params: TurnStartParams,
+) {
     h.feed(AnalyticsFact::ClientRequest {
         connection,
         request_id: RequestId::Integer(id),
@@ -149,7 +164,7 @@ fn start_turn(h: &mut Harness, connection: u64, thread_id: &str, turn_id: &str, 
                     detail: None,
                 },
             ],
-            ..Default::default()
+            ..params
         }),
     });
     h.feed(AnalyticsFact::ClientResponse {
@@ -242,6 +257,32 @@ fn a_turn_joins_request_response_usage_and_completion_into_one_turn_event() {
     start_turn(&mut h, 1, "thr-1", "turn-2", 3);
     h.feed(completed("thr-1", turn("turn-2", TurnStatus::Completed)));
     assert_eq!(h.params("codex_turn_event")[1]["is_first_turn"], false);
+}
+
+#[test]
+fn a_turn_reports_the_settings_its_turn_start_chose_and_they_stick() {
+    let mut h = Harness::new();
+    h.initialize(1);
+    start_thread(&mut h, 1, "thr-1");
+    let switched = TurnStartParams {
+        model: Some("gpt-other".into()),
+        effort: Some("high".into()),
+        approval_policy: Some(AskForApproval::Named(ApprovalPolicyName::Never)),
+        sandbox_policy: Some(SandboxPolicy::DangerFullAccess),
+        ..TurnStartParams::default()
+    };
+    start_turn_with(&mut h, 1, ("thr-1", "turn-1", 2), switched);
+    h.feed(completed("thr-1", turn("turn-1", TurnStatus::Completed)));
+    start_turn(&mut h, 1, "thr-1", "turn-2", 3);
+    h.feed(completed("thr-1", turn("turn-2", TurnStatus::Completed)));
+    for p in h.params("codex_turn_event") {
+        assert_eq!(p["model"], "gpt-other");
+        assert_eq!(p["reasoning_effort"], "high");
+        assert_eq!(p["approval_policy"], "never");
+        assert_eq!(p["sandbox_policy"], "full_access");
+        assert_eq!(p["sandbox_network_access"], true);
+    }
+    assert_eq!(h.params("codex_turn_event").len(), 2);
 }
 
 #[test]
@@ -381,6 +422,19 @@ fn steers_are_accepted_or_rejected_with_a_reason_and_counted_on_the_turn() {
     assert_eq!(steers[1]["result"], "rejected");
     assert_eq!(steers[1]["rejection_reason"], "expected_turn_mismatch");
     assert_eq!(steers[1]["accepted_turn_id"], serde_json::Value::Null);
+    assert_eq!(steers[1]["expected_turn_id"], "turn-9");
+    // The expected id is the client's text: text that is not an id never leaves.
+    h.feed(steer(5, &format!("{CANARY} my secret plan")));
+    h.feed(AnalyticsFact::ErrorResponse {
+        connection: 1,
+        request_id: RequestId::Integer(5),
+        code: -32600,
+        message: "expected active turn id".into(),
+    });
+    let rejected = &h.params("codex_turn_steer_event")[2];
+    assert_eq!(rejected["result"], "rejected");
+    assert_eq!(rejected["expected_turn_id"], serde_json::Value::Null);
+    assert!(!rejected.to_string().contains(CANARY));
     h.feed(completed("thr-1", turn("turn-1", TurnStatus::Completed)));
     assert_eq!(h.params("codex_turn_event")[0]["steer_count"], 1);
 }

@@ -80,7 +80,9 @@ pub fn tool_name(item: &ThreadItem) -> Option<String> {
         } => Some("user_shell".into()),
         ThreadItem::CommandExecution { .. } => Some("shell".into()),
         ThreadItem::FileChange { .. } => Some("apply_patch".into()),
-        ThreadItem::DynamicToolCall { tool, .. } => Some(crate::reducer::cap_identifier(tool)),
+        ThreadItem::DynamicToolCall { tool, .. } => {
+            Some(crate::identifier::identifier_or_other(tool))
+        }
         _ => None,
     }
 }
@@ -138,7 +140,7 @@ pub fn details(item: &ThreadItem) -> Option<ToolDetails> {
             content_items,
             ..
         } => ToolDetails::Dynamic {
-            name: crate::reducer::cap_identifier(tool),
+            name: crate::identifier::identifier_or_other(tool),
             success: *success,
             duration_ms: *duration_ms,
             outputs: content_items.as_ref().map(|items| output_counts(items)),

@@ -25,7 +25,8 @@ async fn a_session_reaches_the_collector_as_codex_events_without_private_strings
     let started = client
         .call_ok(
             "thread/start",
-            json!({"cwd": cwd, "baseInstructions": format!("instructions {CANARY}")}),
+            json!({"cwd": cwd, "baseInstructions": format!("instructions {CANARY}"),
+                   "threadSource": format!("source {CANARY}")}),
         )
         .await;
     let thread_id = started["thread"]["id"].as_str().expect("id").to_string();
@@ -52,7 +53,8 @@ async fn a_session_reaches_the_collector_as_codex_events_without_private_strings
     let turn = client
         .call_ok(
             "turn/start",
-            json!({"threadId": thread_id, "input": input(&format!("second {CANARY}"))}),
+            json!({"threadId": thread_id, "input": input(&format!("second {CANARY}")),
+                   "model": format!("model {CANARY}"), "effort": format!("effort {CANARY}")}),
         )
         .await;
     let turn_id = turn["turn"]["id"].as_str().expect("turn id").to_string();
@@ -66,7 +68,7 @@ async fn a_session_reaches_the_collector_as_codex_events_without_private_strings
     let rejected = client
         .call(
             "turn/steer",
-            json!({"threadId": thread_id, "expectedTurnId": "nope", "input": input("x")}),
+            json!({"threadId": thread_id, "expectedTurnId": format!("nope {CANARY}"), "input": input("x")}),
         )
         .await;
     assert!(rejected.get("error").is_some());
@@ -120,6 +122,11 @@ async fn a_session_reaches_the_collector_as_codex_events_without_private_strings
     assert_eq!(p(2)["result"], "accepted");
     assert_eq!(p(3)["result"], "rejected");
     assert_eq!(p(3)["rejection_reason"], "expected_turn_mismatch");
+    // Fields the client names carry identifiers only: its text becomes null or `other`.
+    assert_eq!(p(0)["thread_source"], Value::Null);
+    assert_eq!(p(3)["expected_turn_id"], Value::Null);
+    assert_eq!(p(4)["model"], "other");
+    assert_eq!(p(4)["reasoning_effort"], Value::Null);
     assert_eq!(p(4)["status"], "interrupted");
     assert_eq!(p(4)["steer_count"], 1);
     assert!(p(4)["explicit_client_interrupt_requested_at_ms"].is_i64());
