@@ -43,6 +43,9 @@ struct PendingRequest {
     stable_frame: Option<Arc<str>>,
     /// True while no connection that may answer is connected (see `requests`).
     orphaned: tokio::sync::watch::Sender<bool>,
+    /// Whether analytics follows it: a broadcast (one logical request, many deliveries) is
+    /// counted when sent and recorded no further, not its answer, end or replays.
+    tracked: bool,
 }
 
 #[path = "outgoing_requests.rs"]
@@ -204,10 +207,13 @@ impl OutgoingMessageSender {
                     return (id, rx);
                 }
             };
+        // With no connection yet, it is tracked from its first replay.
+        let tracked = targets.len() <= 1;
         match targets.as_slice() {
             [only] => self
                 .analytics
                 .track_server_request(only.0, &id, &request, false),
+            [] => {}
             // Broadcasts are one logical request with many deliveries; the per-connection
             // analytics model would count it N times, so it is counted, not tracked.
             _ => self.analytics.track_broadcast_server_request(),
@@ -221,6 +227,7 @@ impl OutgoingMessageSender {
                 frame: frame.clone(),
                 stable_frame: stable_frame.clone(),
                 orphaned: tokio::sync::watch::Sender::new(targets.is_empty()),
+                tracked,
             },
         );
         for connection in targets {
@@ -239,8 +246,10 @@ impl OutgoingMessageSender {
         };
         let outcome = match pending.request.response_from_result(result) {
             Ok(response) => {
-                self.analytics
-                    .track_server_response(connection.0, &id, &response);
+                if pending.tracked {
+                    self.analytics
+                        .track_server_response(connection.0, &id, &response);
+                }
                 ServerRequestOutcome::Answered {
                     connection,
                     response,
@@ -266,9 +275,11 @@ impl OutgoingMessageSender {
         error: JsonRpcErrorBody,
     ) {
         if let Some(pending) = self.take_pending_for(connection, &id) {
-            let end = ServerRequestEnd::ErrorResponse { code: error.code };
-            self.analytics
-                .track_server_request_ended(Some(connection.0), &id, end);
+            if pending.tracked {
+                let end = ServerRequestEnd::ErrorResponse { code: error.code };
+                self.analytics
+                    .track_server_request_ended(Some(connection.0), &id, end);
+            }
             let _ = pending
                 .responder
                 .send(ServerRequestOutcome::Refused { connection, error });
@@ -284,7 +295,9 @@ impl OutgoingMessageSender {
     pub(crate) fn cancel_request_as(&self, id: &RequestId, end: ServerRequestEnd) -> bool {
         match self.lock_pending().remove(id) {
             Some(p) => {
-                self.analytics.track_server_request_ended(None, id, end);
+                if p.tracked {
+                    self.analytics.track_server_request_ended(None, id, end);
+                }
                 let _ = p.responder.send(ServerRequestOutcome::Cancelled);
                 true
             }
@@ -364,3 +377,7 @@ impl OutgoingMessageSender {
 #[cfg(test)]
 #[path = "outgoing_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "outgoing_analytics_tests.rs"]
+mod analytics_tests;

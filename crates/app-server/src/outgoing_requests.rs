@@ -185,8 +185,10 @@ impl OutgoingMessageSender {
                     }
                     p.orphaned.send_replace(false);
                     // Each replay is a new delivery of the same request (same id).
-                    self.analytics
-                        .track_server_request(connection.0, id, &p.request, true);
+                    if p.tracked {
+                        self.analytics
+                            .track_server_request(connection.0, id, &p.request, true);
+                    }
                     let order = match id {
                         RequestId::Integer(i) => *i,
                         RequestId::String(_) => i64::MAX,
