@@ -188,7 +188,7 @@ impl Registrar {
             }
             let retry = match request.send().await {
                 Ok(r) if r.status().is_success() => {
-                    let bytes = read_limited(r).await;
+                    let bytes = read_limited(r, MAX_ANSWER_BYTES).await;
                     return serde_json::from_slice(&bytes).map_err(|_| {
                         AuthError::AgentIdentity(format!("{url} sent an unreadable answer")).into()
                     });
@@ -198,7 +198,7 @@ impl Registrar {
                 }
                 Ok(r) if r.status().as_u16() == 401 => {
                     let status = r.status();
-                    let code = rejection_code(&read_limited(r).await);
+                    let code = rejection_code(&read_limited(r, MAX_ANSWER_BYTES).await);
                     return Err(match code {
                         Some(code) if is_runtime_gone(&code) => Failure::RuntimeGone { code },
                         Some(code) => {
@@ -224,14 +224,14 @@ impl Registrar {
     }
 }
 
-/// The body of `response`, up to [`MAX_ANSWER_BYTES`] (the rest is dropped; the client's
-/// timeout bounds the wait).
-async fn read_limited(mut response: reqwest::Response) -> Vec<u8> {
+/// The body of `response`, up to `max` bytes (the rest is not read; the caller bounds the
+/// wait). Backend answers are read with it, so a peer cannot make the client hold an endless body.
+pub async fn read_limited(mut response: reqwest::Response, max: usize) -> Vec<u8> {
     let mut out = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
-        let room = MAX_ANSWER_BYTES.saturating_sub(out.len());
+        let room = max.saturating_sub(out.len());
         out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if out.len() >= MAX_ANSWER_BYTES {
+        if out.len() >= max {
             break;
         }
     }

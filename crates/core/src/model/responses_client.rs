@@ -9,10 +9,13 @@ use futures::StreamExt;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use tally_auth::registration::read_limited;
 use tally_protocol::types::TokenUsageBreakdown;
 
 const MAX_SSE_EVENT_BYTES: usize = 16 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The most of an error answer read (its message is all that is kept).
+const MAX_ERROR_BODY: usize = 64 * 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
 /// A Responses API client for one provider.
@@ -134,9 +137,12 @@ impl ResponsesClient {
         for (name, value) in auth_headers {
             builder = builder.header(name, value);
         }
-        let response = builder
-            .send()
+        // The idle deadline covers the wait for the answer's headers too: a backend that takes
+        // the request and never answers would otherwise hold the turn forever.
+        let idle = self.provider.stream_idle_timeout;
+        let response = tokio::time::timeout(idle, builder.send())
             .await
+            .map_err(|_| AttemptError::retry(ModelError::IdleTimeout(idle), None))?
             .map_err(|e| AttemptError::retry(ModelError::Connect(e.to_string()), None))?;
         let status = response.status();
         if status.is_success() {
@@ -144,7 +150,10 @@ impl ResponsesClient {
         }
         let retry_after = retry_after(&response);
         let retryable = status.as_u16() == 429 || status.is_server_error();
-        let body = response.text().await.unwrap_or_default();
+        let body = tokio::time::timeout(idle, read_limited(response, MAX_ERROR_BODY))
+            .await
+            .unwrap_or_default();
+        let body = String::from_utf8_lossy(&body);
         let refused = match assertion {
             Some(authorization) if status.as_u16() == 401 => {
                 tally_auth::registration::rejection_code(body.as_bytes()).map(|code| {

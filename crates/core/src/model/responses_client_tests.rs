@@ -53,3 +53,102 @@ fn decodes_whole_message_items() {
     };
     assert_eq!(item.message_text().as_deref(), Some("Done."));
 }
+
+/// A Responses provider at `addr` with one retry and a short idle deadline.
+fn provider_at(addr: std::net::SocketAddr, retries: u32) -> ModelProviderInfo {
+    ModelProviderInfo {
+        id: "test".into(),
+        name: "test".into(),
+        kind: ProviderKind::Responses {
+            base_url: format!("http://{addr}/v1"),
+            env_key: None,
+        },
+        request_max_retries: retries,
+        stream_max_retries: 0,
+        stream_idle_timeout: Duration::from_millis(300),
+    }
+}
+
+fn request() -> crate::model::ModelRequest {
+    crate::model::ModelRequest {
+        model: "m".into(),
+        prefix: vec![],
+        input: vec![],
+        tools: vec![],
+        reasoning_effort: None,
+        output_schema: None,
+        metadata: Default::default(),
+    }
+}
+
+/// A backend that answers each connection with `answer` (nothing at all when `None`), counting
+/// connections.
+async fn backend(
+    answer: Option<&'static [u8]>,
+    endless_body: bool,
+) -> (std::net::SocketAddr, std::sync::Arc<AtomicU32>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
+    let connections = std::sync::Arc::new(AtomicU32::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut buf).await;
+                if let Some(head) = answer {
+                    let _ = socket.write_all(head).await;
+                    let chunk = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
+                    while endless_body && socket.write_all(chunk.as_bytes()).await.is_ok() {}
+                }
+                // Hold the connection open, answering nothing more.
+                let _ = socket.read(&mut buf).await;
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn a_backend_that_never_answers_is_an_idle_timeout_and_retried() {
+    let (addr, connections) = backend(None, false).await;
+    let client = ResponsesClient::new(provider_at(addr, 1));
+    let got = tokio::time::timeout(Duration::from_secs(20), client.stream(request()))
+        .await
+        .unwrap_or_else(|_| panic!("the request waited past every deadline"));
+    assert!(
+        matches!(got, Err(ModelError::IdleTimeout(d)) if d == Duration::from_millis(300)),
+        "{:?}",
+        got.err()
+    );
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        2,
+        "sent, then retried once"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_error_body_is_read_only_in_part() {
+    let head: &[u8] =
+        b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+    let (addr, _) = backend(Some(head), true).await;
+    let client = ResponsesClient::new(provider_at(addr, 0));
+    let got = tokio::time::timeout(Duration::from_secs(20), client.stream(request()))
+        .await
+        .unwrap_or_else(|_| panic!("the error body was read without end"));
+    let Err(ModelError::Http {
+        status, message, ..
+    }) = got
+    else {
+        panic!("expected an HTTP error")
+    };
+    assert_eq!(status, 400);
+    assert!(message.len() <= MAX_ERROR_BODY, "{}", message.len());
+}
