@@ -1,6 +1,9 @@
 //! A loopback stand-in for the analytics collector: records every POSTed batch (gunzipped),
-//! answers with a scripted status sequence, and lets a test wait for events by count.
+//! answers with a scripted status sequence, and lets a test wait for events by count. Every
+//! event is checked against the privacy contract ([`AnalyticsContract`]); reading what arrived
+//! fails the test on any breach.
 
+use crate::AnalyticsContract;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -18,6 +21,7 @@ struct Shared {
     bodies: Vec<String>,
     events: Vec<Value>,
     statuses: VecDeque<u16>,
+    breaches: Vec<String>,
 }
 
 /// A fake collector on 127.0.0.1; dropped, it stops.
@@ -71,18 +75,25 @@ impl FakeCollector {
 
     /// Every event received so far (including batches answered with an error).
     pub fn events(&self) -> Vec<Value> {
-        self.shared
-            .lock()
-            .map(|s| s.events.clone())
-            .unwrap_or_default()
+        self.read(|s| s.events.clone())
     }
 
     /// Every raw (decompressed) body received so far.
     pub fn bodies(&self) -> Vec<String> {
-        self.shared
-            .lock()
-            .map(|s| s.bodies.clone())
-            .unwrap_or_default()
+        self.read(|s| s.bodies.clone())
+    }
+
+    /// Reads what arrived; panics if any event broke the privacy contract.
+    fn read<T: Default>(&self, f: impl FnOnce(&Shared) -> T) -> T {
+        let Ok(s) = self.shared.lock() else {
+            return T::default();
+        };
+        assert!(
+            s.breaches.is_empty(),
+            "events broke the analytics contract (ANALYTICS-EVENTS.md section 4):\n{}",
+            s.breaches.join("\n")
+        );
+        f(&s)
     }
 
     /// Waits until at least `n` events arrived, or panics after `deadline` with what did arrive.
@@ -129,6 +140,11 @@ async fn ingest(
         return StatusCode::INTERNAL_SERVER_ERROR;
     };
     s.bodies.push(text);
+    if let Some(events) = value["events"].as_array() {
+        let contract = AnalyticsContract::get();
+        let breaches: Vec<String> = events.iter().flat_map(|e| contract.check(e)).collect();
+        s.breaches.extend(breaches);
+    }
     let status = s.statuses.pop_front().unwrap_or(200);
     if status == 200 {
         if let Some(events) = value["events"].as_array() {

@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analytics_contract;
 pub mod app_client;
 pub mod fake_collector;
 pub mod mock_responses;
@@ -11,6 +12,7 @@ pub mod process;
 pub mod schema;
 mod strict;
 
+pub use analytics_contract::AnalyticsContract;
 pub use app_client::{methods, AppClient};
 pub use fake_collector::FakeCollector;
 pub use mock_responses::{sse, MockReply, MockResponsesServer, MockSseEvent, RecordedRequest};
