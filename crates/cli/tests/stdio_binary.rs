@@ -241,3 +241,77 @@ async fn with_agent_identity_on_the_process_still_exits_promptly_and_keeps_the_t
     );
     collector.shutdown().await.expect("collector stops");
 }
+
+/// ANALYTICS-EVENTS.md section 4: a prompt, the command it runs, the command's output and an
+/// environment value never reach the collector, nor the process's info-level logs.
+#[tokio::test]
+async fn neither_analytics_nor_info_logs_carry_a_prompt_a_command_or_an_env_value() {
+    const PROMPT_CANARY: &str = "pq-canary-prompt-3318";
+    const ENV_CANARY: &str = "pq-canary-env-7702";
+    let collector = tally_test_support::FakeCollector::start().await;
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("[analytics]\ncollector_url = \"{}\"\n", collector.url()),
+    )
+    .expect("config");
+    let log_path = home.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut child = tally(home.path())
+        .arg("app-server")
+        .env("RUST_LOG", "info")
+        .env("TALLY_TEST_SECRET", ENV_CANARY)
+        .stderr(log)
+        .spawn()
+        .expect("spawn tally");
+    let stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut client = AppClient::over_lines(stdout, stdin, SchemaMode::Stable);
+    client.initialize(false).await;
+    let started = client.call_ok("thread/start", json!({})).await;
+    let prompt = format!("{PROMPT_CANARY} run: echo \"$TALLY_TEST_SECRET\" {PROMPT_CANARY}");
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": prompt, "text_elements": []}]}),
+        )
+        .await;
+    let done = client.notification("turn/completed").await;
+    assert_eq!(done["params"]["turn"]["status"], "completed", "{done}");
+    let read = client
+        .call_ok(
+            "thread/read",
+            json!({"threadId": started["thread"]["id"], "includeTurns": true}),
+        )
+        .await;
+    assert!(
+        read.to_string().contains(ENV_CANARY),
+        "the command printed the env value: {read}"
+    );
+    client.close();
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("tally exits after stdin closes")
+        .expect("wait");
+    assert!(status.success());
+    let events = collector.wait_for_events(3, Duration::from_secs(5)).await;
+    let types: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    assert!(
+        types.contains(&"codex_command_execution_event"),
+        "the command ran: {types:?}"
+    );
+    let logs = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(!logs.is_empty(), "info-level logs were written");
+    for canary in [PROMPT_CANARY, ENV_CANARY] {
+        for body in collector.bodies() {
+            assert!(
+                !body.contains(canary),
+                "{canary} reached the collector: {body}"
+            );
+        }
+        assert!(!logs.contains(canary), "{canary} in the logs:\n{logs}");
+    }
+}
