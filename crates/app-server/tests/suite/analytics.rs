@@ -273,3 +273,44 @@ async fn a_turn_event_profiles_the_turn_with_approval_wait_as_tool_blocking() {
         ms("duration_ms")
     );
 }
+
+#[tokio::test]
+async fn a_failed_turn_reports_its_error_class_never_its_message() {
+    let mock = MockResponsesServer::start().await;
+    let collector = FakeCollector::start().await;
+    let home = home_with_analytics(&mock, collector.url());
+    let server = server(&home);
+    let mut client = line_client(&server, SchemaMode::Stable);
+    client.initialize(false).await;
+    let started = client.call_ok("thread/start", json!({})).await;
+    let thread_id = started["thread"]["id"].as_str().expect("id").to_string();
+    mock.enqueue(MockReply::error(
+        400,
+        &format!("context too long for {CANARY} at /srv/{CANARY}"),
+    ));
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": input("hello")}),
+        )
+        .await;
+    let done = client.notification("turn/completed").await;
+    assert_eq!(done["params"]["turn"]["status"], "failed");
+    assert!(
+        done.to_string().contains(CANARY),
+        "the client sees the message: {done}"
+    );
+    server.shutdown().await;
+    let events = collector.wait_for_events(2, Duration::from_secs(10)).await;
+    let turn = events
+        .iter()
+        .find(|e| e["event_type"] == "codex_turn_event")
+        .expect("a turn event");
+    let p = &turn["event_params"];
+    assert_eq!(p["status"], "failed");
+    assert_eq!(p["codex_error_kind"], "bad_request");
+    assert_eq!(p["turn_error"]["codex_error_kind"], "bad_request");
+    for body in collector.bodies() {
+        assert!(!body.contains(CANARY), "the error message left: {body}");
+    }
+}
