@@ -220,7 +220,10 @@ impl MessageProcessor {
         let thread_key = request.thread_id().map(|t| (conn.id, t.to_string()));
         let job = run_request(ctx, id.clone(), request);
         let accepted = match thread_key {
-            Some(key) => self.queues.enqueue(key, job.boxed()).is_ok(),
+            Some(key) => self
+                .queues
+                .enqueue(key, job.boxed(), &conn.inflight)
+                .is_ok(),
             None => match conn.inflight.clone().try_acquire_owned() {
                 Ok(permit) => {
                     tokio::spawn(async move {
