@@ -26,6 +26,8 @@ const ASYNC_CONTEXT_PER_HOOK: usize = 2_000;
 /// Characters of async context given to the model at one user input (about 1,000 tokens);
 /// the rest waits for the next one.
 const ASYNC_CONTEXT_PER_FLUSH: usize = 4_000;
+/// Async contexts a thread keeps waiting for its next input; older ones give way (counted).
+const ASYNC_CONTEXT_QUEUED: usize = 16;
 
 /// Async hook runs of every thread: their tasks (cancelled at shutdown) and the context they
 /// left for the model, queued per thread until its next accepted user input.
@@ -39,6 +41,8 @@ struct AsyncInner {
     tasks: Vec<tokio::task::AbortHandle>,
     context: HashMap<String, Vec<String>>,
     closed: bool,
+    /// Contexts dropped because their thread's queue was full.
+    dropped: u64,
 }
 
 impl AsyncHooks {
@@ -61,11 +65,31 @@ impl AsyncHooks {
 
     fn queue(&self, thread_id: &str, mut text: String) {
         truncate_chars(&mut text, ASYNC_CONTEXT_PER_HOOK);
-        self.lock()
-            .context
-            .entry(thread_id.to_string())
-            .or_default()
-            .push(text);
+        let mut inner = self.lock();
+        let queue = inner.context.entry(thread_id.to_string()).or_default();
+        queue.push(text);
+        // A busy async hook in a long turn adds faster than inputs take.
+        let excess = queue.len().saturating_sub(ASYNC_CONTEXT_QUEUED);
+        if excess > 0 {
+            queue.drain(..excess);
+            inner.dropped += excess as u64;
+            tracing::warn!(
+                thread_id,
+                dropped = inner.dropped,
+                "async hook context queue full; the oldest context was dropped"
+            );
+        }
+    }
+
+    /// Contexts dropped so far because a thread had too many waiting (the log line carries it).
+    #[cfg(test)]
+    fn dropped_context(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    /// Forgets what waits for `thread_id` (unloaded: its session ended).
+    pub(crate) fn forget_thread(&self, thread_id: &str) {
+        self.lock().context.remove(thread_id);
     }
 
     /// The queued context for `thread_id`, oldest first, within one flush's budget.
@@ -424,5 +448,19 @@ mod tests {
         assert_eq!(second.len(), 1);
         assert!(a.take_context("t").is_empty());
         assert!(a.take_context("other").is_empty());
+    }
+
+    #[test]
+    fn a_thread_keeps_only_its_newest_async_contexts_and_forgets_them_when_unloaded() {
+        let a = AsyncHooks::default();
+        for i in 0..ASYNC_CONTEXT_QUEUED + 5 {
+            a.queue("t", format!("c{i}"));
+        }
+        assert_eq!(a.dropped_context(), 5);
+        let first = a.take_context("t");
+        assert_eq!(first[0], "c5", "the oldest gave way");
+        a.queue("u", "kept until unload".into());
+        a.forget_thread("u");
+        assert!(a.take_context("u").is_empty());
     }
 }

@@ -62,6 +62,7 @@ impl ThreadManager {
         if thread.state().active.is_some() {
             return false;
         }
+        self.async_hooks.forget_thread(id);
         threads.remove(id).is_some()
     }
 
