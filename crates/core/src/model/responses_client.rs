@@ -367,7 +367,17 @@ pub(crate) fn decode_event(ev: &SseEvent) -> Option<Result<ResponseEvent, ModelE
         }
     };
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    let item = |v: &Value| serde_json::from_value::<ResponseItem>(v.clone()).ok();
+    // An item that does not decode (a type Tally does not know, or a call missing a field) is
+    // skipped, and said: a tool call that vanished silently would look like the model's choice.
+    // Only its type is logged; its fields may hold model output.
+    let item = |v: &Value| {
+        let decoded = serde_json::from_value::<ResponseItem>(v.clone()).ok();
+        if decoded.is_none() {
+            let item_type = v["type"].as_str().unwrap_or("(none)");
+            tracing::warn!(event = %ev.event, item_type, "skipping an output item that does not decode");
+        }
+        decoded
+    };
     let event = match ev.event.as_str() {
         "response.created" => ResponseEvent::Created,
         "response.output_item.added" => ResponseEvent::OutputItemAdded(item(&data["item"])?),
