@@ -3,7 +3,7 @@
 use serde_json::json;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tally_test_support::{AppClient, SchemaMode};
+use tally_test_support::{AppClient, FakeCollector, SchemaMode};
 
 fn tally(home: &std::path::Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tally"));
@@ -17,6 +17,28 @@ fn tally(home: &std::path::Path) -> tokio::process::Command {
         .stderr(Stdio::null())
         .kill_on_drop(true);
     cmd
+}
+
+/// A home whose analytics go to `collector`.
+fn home_sending_to(collector: &FakeCollector) -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("[analytics]\ncollector_url = \"{}\"\n", collector.url()),
+    )
+    .expect("config");
+    home
+}
+
+/// Spawns `cmd` (an `app-server`) with a client on its stdio.
+fn spawn_client(mut cmd: tokio::process::Command) -> (tokio::process::Child, AppClient) {
+    let mut child = cmd.spawn().expect("spawn tally");
+    let stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    (
+        child,
+        AppClient::over_lines(stdout, stdin, SchemaMode::Stable),
+    )
 }
 
 #[tokio::test]
@@ -125,20 +147,11 @@ async fn schema_command_writes_a_schema_per_method() {
 
 #[tokio::test]
 async fn with_analytics_on_the_process_still_exits_promptly_and_flushes_on_eof() {
-    let collector = tally_test_support::FakeCollector::start().await;
-    let home = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!("[analytics]\ncollector_url = \"{}\"\n", collector.url()),
-    )
-    .expect("config");
-    let mut child = tally(home.path())
-        .arg("app-server")
-        .spawn()
-        .expect("spawn tally");
-    let stdin = child.stdin.take().expect("stdin");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut client = AppClient::over_lines(stdout, stdin, SchemaMode::Stable);
+    let collector = FakeCollector::start().await;
+    let home = home_sending_to(&collector);
+    let mut cmd = tally(home.path());
+    cmd.arg("app-server");
+    let (mut child, mut client) = spawn_client(cmd);
     client.initialize(false).await;
     let started = client.call_ok("thread/start", json!({})).await;
     client
@@ -248,25 +261,16 @@ async fn with_agent_identity_on_the_process_still_exits_promptly_and_keeps_the_t
 async fn neither_analytics_nor_info_logs_carry_a_prompt_a_command_or_an_env_value() {
     const PROMPT_CANARY: &str = "pq-canary-prompt-3318";
     const ENV_CANARY: &str = "pq-canary-env-7702";
-    let collector = tally_test_support::FakeCollector::start().await;
-    let home = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!("[analytics]\ncollector_url = \"{}\"\n", collector.url()),
-    )
-    .expect("config");
+    let collector = FakeCollector::start().await;
+    let home = home_sending_to(&collector);
     let log_path = home.path().join("stderr.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = tally(home.path())
-        .arg("app-server")
+    let mut cmd = tally(home.path());
+    cmd.arg("app-server")
         .env("RUST_LOG", "info")
         .env("TALLY_TEST_SECRET", ENV_CANARY)
-        .stderr(log)
-        .spawn()
-        .expect("spawn tally");
-    let stdin = child.stdin.take().expect("stdin");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut client = AppClient::over_lines(stdout, stdin, SchemaMode::Stable);
+        .stderr(log);
+    let (mut child, mut client) = spawn_client(cmd);
     client.initialize(false).await;
     let started = client.call_ok("thread/start", json!({})).await;
     let prompt = format!("{PROMPT_CANARY} run: echo \"$TALLY_TEST_SECRET\" {PROMPT_CANARY}");
