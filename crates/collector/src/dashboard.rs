@@ -229,10 +229,14 @@ fn timeline_series(report: &Report) -> Vec<Series> {
     }
     for row in &report.timeline {
         let entry = sums.entry(row.bucket_start_ms).or_insert([0; 4]);
-        entry[0] += row.sessions;
-        entry[1] += row.turns;
-        entry[2] += row.tool_calls;
-        entry[3] += row.total_tokens;
+        // Saturating: a bucket's tokens may already be u64::MAX (a sender's numbers).
+        for (sum, value) in
+            entry
+                .iter_mut()
+                .zip([row.sessions, row.turns, row.tool_calls, row.total_tokens])
+        {
+            *sum = sum.saturating_add(value);
+        }
     }
     let series = |i: usize| -> Vec<(String, u64)> {
         sums.iter()

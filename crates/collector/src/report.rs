@@ -183,8 +183,9 @@ impl Totals {
     /// of the turns instead of one more per total.
     pub(crate) fn add_turns_of(&mut self, timeline: &[TimelineRow]) {
         for row in timeline {
-            self.turns += row.turns;
-            self.total_tokens += row.total_tokens;
+            self.turns = self.turns.saturating_add(row.turns);
+            // Each bucket's tokens may already be saturated (a sender's numbers).
+            self.total_tokens = self.total_tokens.saturating_add(row.total_tokens);
         }
     }
 }

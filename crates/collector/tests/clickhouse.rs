@@ -390,11 +390,45 @@ async fn engine_end_to_end(port: u16) {
     );
     assert_eq!(from_sqlite.totals.quarantined, 3);
     assert_eq!(from_sqlite.quarantined[0].field, "event_params.duration_ms");
-    let tui = query.for_client(Some("tui".into()));
+    let tui = query.clone().for_client(Some("tui".into()));
     assert_eq!(
         comparable(clickhouse.report(tui.clone()).await.unwrap()),
         comparable(sqlite.report(tui).await.unwrap())
     );
+
+    // 2b. Token sums past i64 saturate alike (ClickHouse's Int64 sum wrapped to a negative, read
+    //     as 0; SQLite's SUM failed the whole report).
+    let huge = i64::MAX - 1;
+    let big: Vec<serde_json::Value> = (0..3)
+        .map(|i| {
+            wire(
+                "codex_turn_event",
+                json!({"thread_id": format!("thr-big-{i}"), "model": "gpt-x",
+                       "input_tokens": huge, "total_tokens": huge,
+                       "completed_at": an_hour_ago_s()}),
+            )
+        })
+        .collect();
+    let big = incoming(big, "acct");
+    let clickhouse = ClickHouseStore::open(&ch_config(port, "tally_big"))
+        .await
+        .unwrap();
+    let sqlite = SqliteStore::open(&tally_collector::SqliteConfig {
+        path: sqlite_dir.path().join("big.sqlite3"),
+        ..Default::default()
+    })
+    .unwrap();
+    for store in [&clickhouse as &dyn EventStore, &sqlite as &dyn EventStore] {
+        store
+            .insert_batch(IngestBatch::from_events(big.clone()))
+            .await
+            .unwrap();
+    }
+    let from_clickhouse = comparable(clickhouse.report(query.clone()).await.unwrap());
+    let from_sqlite = comparable(sqlite.report(query.clone()).await.unwrap());
+    assert_eq!(from_clickhouse, from_sqlite);
+    assert_eq!(from_sqlite.totals.total_tokens, u64::MAX);
+    assert_eq!(from_sqlite.tokens[0].input_tokens, u64::MAX);
 
     // 3. Two collectors sharing one ClickHouse: a retry through the other one stores nothing new.
     let a = ClickHouseStore::open(&ch_config(port, "tally_shared"))

@@ -171,3 +171,69 @@ async fn build_report_reads_the_store_directly() {
     assert_eq!(report.bucket_ms, tally_collector::report::HOUR_MS);
     c.handle.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn token_sums_past_i64_saturate_instead_of_breaking_the_report() {
+    // SQLite's SUM() raised "integer overflow" on these, and every report covering the hour
+    // answered 503 from then on.
+    let c = running().await;
+    let start = aligned_start_s();
+    let huge = i64::MAX - 1;
+    let turn = |client: &str, n: u32| {
+        wire_with_id(
+            "codex_turn_event",
+            json!({"thread_id": format!("thr-{client}-{n}"), "session_id": format!("s-{client}"),
+                   "turn_id": format!("turn-{client}-{n}"), "thread_source": "user",
+                   "app_server_client": tally_collector::fixtures::app_server_client(client),
+                   "model": "gpt-x", "status": "completed", "input_tokens": huge,
+                   "cached_input_tokens": huge, "output_tokens": huge,
+                   "reasoning_output_tokens": huge, "total_tokens": huge, "duration_ms": huge,
+                   "started_at": start, "completed_at": start}),
+            &format!("big-{client}-{n}"),
+        )
+    };
+    let drop = |n: u32| {
+        wire_with_id(
+            "tally_analytics_dropped",
+            json!({"stage": "queue", "reason": "queue_full", "count": huge,
+                   "window_start_ms": start * 1000, "window_end_ms": start * 1000 + 60_000}),
+            &format!("big-drop-{n}"),
+        )
+    };
+    // Two clients in one hour: each bucket saturates, and so does their sum.
+    let events = vec![
+        turn("vscode", 1),
+        turn("vscode", 2),
+        turn("vscode", 3),
+        turn("tui", 1),
+        turn("tui", 2),
+        drop(1),
+        drop(2),
+    ];
+    let (status, answer) = c.post(&batch(events)).await;
+    assert_eq!(status, 200, "{answer}");
+
+    let response = c
+        .http
+        .get(c.url("/api/report?since=2d"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let report: Report = response.json().await.unwrap();
+    assert_eq!(report.totals.turns, 5);
+    assert_eq!(report.totals.total_tokens, u64::MAX);
+    assert!(report.timeline.iter().all(|r| r.total_tokens == u64::MAX));
+    let tokens = &report.tokens[0];
+    assert_eq!(
+        (tokens.turns, tokens.input_tokens, tokens.total_tokens),
+        (5, u64::MAX, u64::MAX)
+    );
+    assert_eq!(report.thread_sources[0].total_tokens, u64::MAX);
+    assert_eq!(report.analytics_drops[0].count, u64::MAX);
+    assert!(report.to_string().contains(&u64::MAX.to_string()));
+
+    let page = c.http.get(c.url("/?since=2d")).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    c.handle.shutdown().await.unwrap();
+}

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::clickhouse::{as_i64, sql_string, ClickHouseStore};
-use super::sqlite_report::{field_label, percentiles_by, to_u64, tool_kind, BY_PEOPLE};
+use super::sqlite_report::{
+    field_label, percentiles_by, saturating_u64, to_u64, tool_kind, BY_PEOPLE,
+};
 use super::StoreError;
 use crate::report::{
     bucket_label, ApprovalRow, DropRow, ErrorRow, EventTypeRow, GuardianRow, HookRunRow,
@@ -21,6 +23,17 @@ fn int(row: &Map<String, Value>, key: &str) -> i64 {
 
 fn count(row: &Map<String, Value>, key: &str) -> u64 {
     to_u64(int(row, key))
+}
+
+/// A `sum` of senders' numbers, taken over `Float64` (an `Int64` sum wraps past i64), as a
+/// saturated count, as SQLite's `TOTAL()` gives it.
+fn total(row: &Map<String, Value>, key: &str) -> u64 {
+    let sum = match row.get(key) {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    };
+    sum.map_or(0, saturating_u64)
 }
 
 fn text(row: &Map<String, Value>, key: &str) -> String {
@@ -111,7 +124,7 @@ pub(crate) async fn build(
     for r in store
         .rows(&format!(
             "SELECT intDiv(ts_ms, {bucket_ms}) * {bucket_ms} AS b, client, countIf({BY_PEOPLE}) AS n,
-                toInt64(sum(coalesce(total_tokens, 0))) AS tokens
+                sum(toFloat64(coalesce(total_tokens, 0))) AS tokens
          FROM {} WHERE {range} GROUP BY b, client",
             t("turns")
         ))
@@ -122,7 +135,7 @@ pub(crate) async fn build(
             .entry(key.clone())
             .or_insert_with(|| empty_row(key.0, key.1, bucket_ms));
         row.turns = count(&r, "n");
-        row.total_tokens = count(&r, "tokens");
+        row.total_tokens = total(&r, "tokens");
     }
     for r in store
         .rows(&format!(
@@ -162,13 +175,13 @@ pub(crate) async fn build(
     let thread_sources = store
         .rows(&format!(
             "SELECT coalesce(thread_source, '-') AS s, uniqExact(thread_id) AS threads,
-                    toInt64(sum(turn)) AS turn_count, toInt64(sum(tokens)) AS token_sum
+                    toInt64(sum(turn)) AS turn_count, sum(tokens) AS token_sum
              FROM (
-                SELECT thread_source, thread_id, toInt64(0) AS turn, toInt64(0) AS tokens
+                SELECT thread_source, thread_id, toInt64(0) AS turn, toFloat64(0) AS tokens
                     FROM {} WHERE {range}
                 UNION ALL
                 SELECT thread_source, thread_id, toInt64(1) AS turn,
-                       toInt64(coalesce(total_tokens, 0)) AS tokens
+                       toFloat64(coalesce(total_tokens, 0)) AS tokens
                     FROM {} WHERE {range})
              GROUP BY s ORDER BY turn_count DESC, s",
             t("thread_inits"),
@@ -180,7 +193,7 @@ pub(crate) async fn build(
             source: text(r, "s"),
             threads: count(r, "threads"),
             turns: count(r, "turn_count"),
-            total_tokens: count(r, "token_sum"),
+            total_tokens: total(r, "token_sum"),
         })
         .collect();
 
@@ -217,11 +230,11 @@ pub(crate) async fn build(
     let tokens = store
         .rows(&format!(
             "SELECT coalesce(model, '-') AS model, count() AS n,
-                    toInt64(sum(coalesce(input_tokens, 0))) AS input,
-                    toInt64(sum(coalesce(cached_input_tokens, 0))) AS cached,
-                    toInt64(sum(coalesce(output_tokens, 0))) AS output,
-                    toInt64(sum(coalesce(reasoning_output_tokens, 0))) AS reasoning,
-                    toInt64(sum(coalesce(total_tokens, 0))) AS total
+                    sum(toFloat64(coalesce(input_tokens, 0))) AS input,
+                    sum(toFloat64(coalesce(cached_input_tokens, 0))) AS cached,
+                    sum(toFloat64(coalesce(output_tokens, 0))) AS output,
+                    sum(toFloat64(coalesce(reasoning_output_tokens, 0))) AS reasoning,
+                    sum(toFloat64(coalesce(total_tokens, 0))) AS total
              FROM {} WHERE {range} GROUP BY model ORDER BY total DESC, model",
             t("turns")
         ))
@@ -230,11 +243,11 @@ pub(crate) async fn build(
         .map(|r| TokenRow {
             model: text(r, "model"),
             turns: count(r, "n"),
-            input_tokens: count(r, "input"),
-            cached_input_tokens: count(r, "cached"),
-            output_tokens: count(r, "output"),
-            reasoning_output_tokens: count(r, "reasoning"),
-            total_tokens: count(r, "total"),
+            input_tokens: total(r, "input"),
+            cached_input_tokens: total(r, "cached"),
+            output_tokens: total(r, "output"),
+            reasoning_output_tokens: total(r, "reasoning"),
+            total_tokens: total(r, "total"),
         })
         .collect();
 
@@ -399,7 +412,7 @@ pub(crate) async fn build(
     let analytics_drops = store
         .rows(&format!(
             "SELECT coalesce(stage, '-') AS st, coalesce(reason, '-') AS r,
-                    coalesce(dropped_event_type, '-') AS et, toInt64(sum(coalesce(count, 0))) AS n
+                    coalesce(dropped_event_type, '-') AS et, sum(toFloat64(coalesce(count, 0))) AS n
              FROM {} WHERE {range} GROUP BY st, r, et ORDER BY n DESC, st, r, et",
             t("analytics_drops")
         ))
@@ -409,7 +422,7 @@ pub(crate) async fn build(
             stage: text(r, "st"),
             reason: text(r, "r"),
             dropped_event_type: text(r, "et"),
-            count: count(r, "n"),
+            count: total(r, "n"),
         })
         .collect();
 

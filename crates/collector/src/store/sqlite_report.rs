@@ -80,6 +80,18 @@ pub(super) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// A sum taken as a float (SQLite's `TOTAL()`, ClickHouse's `sum` of `Float64`): an integer `SUM`
+/// of senders' numbers errors (SQLite) or wraps (ClickHouse) past i64, and one such ingest broke
+/// every report covering it. Exact below 2^53; `as` saturates (and reads NaN and negatives as 0).
+pub(super) fn saturating_u64(total: f64) -> u64 {
+    total as u64
+}
+
+/// Column `i`, a `TOTAL()`, as a saturated count.
+fn total(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    Ok(saturating_u64(r.get::<_, f64>(i)?))
+}
+
 fn text(r: &Row<'_>, i: usize) -> rusqlite::Result<String> {
     Ok(r.get::<_, Option<String>>(i)?
         .unwrap_or_else(|| "-".to_owned()))
@@ -159,7 +171,7 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
     for (b, client, turns, tokens) in q.rows(
         &format!(
             "SELECT (ts_ms / ?4) * ?4, client, COUNT(*) FILTER (WHERE {BY_PEOPLE}),
-                    COALESCE(SUM(total_tokens), 0)
+                    TOTAL(total_tokens)
              FROM turns WHERE {RANGE} GROUP BY 1, 2"
         ),
         &bucket,
@@ -168,13 +180,13 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
+                total(r, 3)?,
             ))
         },
     )? {
         let row = row_for(&mut timeline, b, client, bucket_ms);
         row.turns = to_u64(turns);
-        row.total_tokens = to_u64(tokens);
+        row.total_tokens = tokens;
     }
     for (b, client, calls) in q.rows(
         &format!(
@@ -215,7 +227,7 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
 
     let thread_sources = q.rows(
         &format!(
-            "SELECT COALESCE(thread_source, '-'), COUNT(DISTINCT thread_id), SUM(turn), SUM(tokens)
+            "SELECT COALESCE(thread_source, '-'), COUNT(DISTINCT thread_id), SUM(turn), TOTAL(tokens)
              FROM (
                 SELECT thread_source, thread_id, 0 AS turn, 0 AS tokens FROM thread_inits
                     WHERE {RANGE}
@@ -230,7 +242,7 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
                 source: r.get(0)?,
                 threads: to_u64(r.get(1)?),
                 turns: to_u64(r.get(2)?),
-                total_tokens: to_u64(r.get(3)?),
+                total_tokens: total(r, 3)?,
             })
         },
     )?;
@@ -263,9 +275,9 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
 
     let tokens = q.rows(
         &format!(
-            "SELECT COALESCE(model, '-'), COUNT(*), COALESCE(SUM(input_tokens), 0),
-                    COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(output_tokens), 0),
-                    COALESCE(SUM(reasoning_output_tokens), 0), COALESCE(SUM(total_tokens), 0)
+            "SELECT COALESCE(model, '-'), COUNT(*), TOTAL(input_tokens),
+                    TOTAL(cached_input_tokens), TOTAL(output_tokens),
+                    TOTAL(reasoning_output_tokens), TOTAL(total_tokens)
              FROM turns WHERE {RANGE} GROUP BY 1 ORDER BY 7 DESC, 1"
         ),
         &[],
@@ -273,11 +285,11 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
             Ok(TokenRow {
                 model: r.get(0)?,
                 turns: to_u64(r.get(1)?),
-                input_tokens: to_u64(r.get(2)?),
-                cached_input_tokens: to_u64(r.get(3)?),
-                output_tokens: to_u64(r.get(4)?),
-                reasoning_output_tokens: to_u64(r.get(5)?),
-                total_tokens: to_u64(r.get(6)?),
+                input_tokens: total(r, 2)?,
+                cached_input_tokens: total(r, 3)?,
+                output_tokens: total(r, 4)?,
+                reasoning_output_tokens: total(r, 5)?,
+                total_tokens: total(r, 6)?,
             })
         },
     )?;
@@ -462,7 +474,7 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
     let analytics_drops = q.rows(
         &format!(
             "SELECT COALESCE(stage, '-'), COALESCE(reason, '-'), COALESCE(dropped_event_type, '-'),
-                    COALESCE(SUM(count), 0)
+                    TOTAL(count)
              FROM analytics_drops WHERE {RANGE} GROUP BY 1, 2, 3 ORDER BY 4 DESC"
         ),
         &[],
@@ -471,7 +483,7 @@ pub(crate) fn build(conn: &Connection, query: &ReportQuery) -> Result<Report, St
                 stage: r.get(0)?,
                 reason: r.get(1)?,
                 dropped_event_type: r.get(2)?,
-                count: to_u64(r.get(3)?),
+                count: total(r, 3)?,
             })
         },
     )?;
