@@ -9,7 +9,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::report::{bucket_label, Report};
+use crate::report::{bucket_label, is_unsafe_to_show, Report};
 use crate::server::{authorize_read, html_error, AppState, ReportParams};
 use crate::svg::{bar_chart, hbar_chart};
 
@@ -25,7 +25,8 @@ const RANGES: &[(&str, &str)] = &[
     ("90d", "last 90 days"),
 ];
 
-/// Escapes text for HTML element content and double-quoted attributes.
+/// Escapes text for HTML element content and double-quoted attributes; what must not be shown
+/// as it is (control characters, bidi overrides) becomes U+FFFD.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -35,7 +36,7 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
+            c if is_unsafe_to_show(c) && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }

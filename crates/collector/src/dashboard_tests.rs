@@ -103,3 +103,27 @@ fn links_are_relative_so_a_proxy_may_serve_the_page_under_a_path() {
     assert!(html.contains("href=\"api/report?since=7d"));
     assert!(html.contains("action=\"./\""));
 }
+
+#[test]
+fn characters_that_reorder_or_hide_text_are_replaced() {
+    // Bidi overrides and isolates, marks, zero-width characters.
+    for c in [
+        '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+        '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}',
+    ] {
+        assert_eq!(
+            escape(&format!("a{c}b")),
+            "a\u{FFFD}b",
+            "U+{:04X}",
+            c as u32
+        );
+    }
+    let mut r = report();
+    r.clients.push("vscode\u{202E}edoc".into());
+    r.hook_runs[0].hook_source = "user\u{2066}\u{200B}".into();
+    let html = render(&r, "24h");
+    for c in ['\u{202E}', '\u{2066}', '\u{200B}'] {
+        assert!(!html.contains(c), "U+{:04X} in the page", c as u32);
+    }
+    assert!(html.contains("vscode\u{FFFD}edoc"));
+}

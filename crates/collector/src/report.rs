@@ -385,10 +385,29 @@ pub(crate) struct Table {
     pub(crate) rows: Vec<Vec<String>>,
 }
 
-/// Replaces control characters (terminal escapes in event strings) with `?`.
+/// Whether `c`, from an event string, must not be shown as it is (by `tally report` or the
+/// dashboard): control characters (terminal escapes), and the invisible format characters that
+/// reorder or hide text (bidi embeddings, overrides, isolates and marks, zero-width characters,
+/// line and paragraph separators, tags), with which a sender could make rows read differently.
+pub(crate) fn is_unsafe_to_show(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
+}
+
+/// Replaces what [`is_unsafe_to_show`] names (terminal escapes, bidi overrides) with `?`.
 fn printable(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| if is_unsafe_to_show(c) { '?' } else { c })
         .collect()
 }
 

@@ -84,3 +84,34 @@ fn the_text_report_shows_every_section_and_its_numbers() {
         "control characters from events reach the terminal"
     );
 }
+
+/// Bidi overrides and isolates, and zero-width characters: each reorders or hides text.
+const SPOOFING: [char; 16] = [
+    '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}',
+    '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{200D}', '\u{2060}', '\u{FEFF}',
+];
+
+#[test]
+fn the_text_report_shows_no_character_that_reorders_or_hides_text() {
+    // A right-to-left override in a client name made its row read backwards in a terminal.
+    let evil: String = SPOOFING.iter().map(|c| format!("x{c}")).collect();
+    let report = Report {
+        client: Some(evil.clone()),
+        hook_runs: vec![HookRunRow {
+            hook_source: evil.clone(),
+            status: "\u{202E}deliated".into(),
+            count: 2,
+        }],
+        other_event_types: vec![EventTypeRow {
+            event_type: evil,
+            count: 1,
+        }],
+        ..Report::default()
+    };
+    let text = report.to_string();
+    for c in SPOOFING {
+        assert!(!text.contains(c), "U+{:04X} reached the terminal", c as u32);
+    }
+    assert!(text.contains("?deliated"), "{text}");
+    assert!(text.contains(&"x?".repeat(SPOOFING.len())), "{text}");
+}
