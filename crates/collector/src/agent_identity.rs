@@ -601,10 +601,11 @@ impl IdentityRegistry {
 
     fn check_time(&self, timestamp: &str, now: SystemTime) -> Result<(), Rejection> {
         let at = humantime::parse_rfc3339(timestamp).map_err(|_| Rejection::BadTimestamp)?;
-        if at + self.window() < now {
+        // Checked: a window that reaches past what `SystemTime` holds covers every time there.
+        if at.checked_add(self.window()).is_some_and(|end| end < now) {
             return Err(Rejection::Expired);
         }
-        if at > now + self.window() {
+        if now.checked_add(self.window()).is_some_and(|end| at > end) {
             return Err(Rejection::FutureDated);
         }
         Ok(())
@@ -646,7 +647,7 @@ impl IdentityRegistry {
 
     fn note_repeat(&self, credential: &str, now: SystemTime) {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        let window = self.window() * 2;
+        let window = self.window().saturating_mul(2);
         recent.retain(|_, seen| now.duration_since(*seen).map_or(true, |d| d <= window));
         if recent.insert(credential.to_owned(), now).is_some() {
             self.repeats.fetch_add(1, Ordering::Relaxed);

@@ -129,6 +129,24 @@ fn window_is_configurable() {
 }
 
 #[test]
+fn a_window_past_what_a_clock_holds_verifies_instead_of_panicking() {
+    // `at + window` and `window * 2` panicked on overflow: every signed request took the
+    // handler down.
+    let mut f = fixture();
+    f.registry.config.window_seconds = u64::MAX;
+    let header = assertion(&f.key, &f.runtime, &f.task, T0);
+    assert!(f.registry.verify(&header, at(T0 + 1)).is_ok());
+    assert!(f.registry.verify(&header, at(T0 + 2)).is_ok());
+    assert_eq!(f.registry.repeats(), 1);
+    let (timestamp, signature) = task_proof(&f.key, &f.runtime, T0);
+    let task = block_on(
+        f.registry
+            .register_task(&f.runtime, &timestamp, &signature, at(T0)),
+    );
+    assert!(task.is_ok(), "{task:?}");
+}
+
+#[test]
 fn assertion_signed_with_another_key_is_rejected() {
     let f = fixture();
     let other = SigningKey::from_bytes(&[3u8; 32]);

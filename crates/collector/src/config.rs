@@ -8,6 +8,20 @@ use serde::{Deserialize, Deserializer};
 
 use crate::decode::DecodeLimits;
 
+/// Widest accepted `agent_identity.window_seconds`: a day of clock skew is already generous, and
+/// past what `SystemTime` holds the arithmetic would overflow.
+const MAX_WINDOW_SECONDS: u64 = 86_400;
+/// Largest `max_body_bytes`: a body of up to this size is reserved from the sender's
+/// `Content-Length`, per request in flight.
+const MAX_BODY_BYTES: usize = 1 << 30;
+/// Largest `max_decompressed_bytes`.
+const MAX_DECOMPRESSED_BYTES: usize = 4 << 30;
+/// Largest `queue_capacity` and `max_inflight_requests` (a semaphore refuses, by panicking, to
+/// hold more than `usize::MAX >> 3` permits).
+const MAX_QUEUED: usize = 1_000_000;
+/// Longest `sqlite.busy_timeout_ms` (SQLite takes an `int` of ms, and rusqlite panics past it).
+const MAX_BUSY_TIMEOUT_MS: u64 = 3_600_000;
+
 /// Configuration of one collector.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -187,10 +201,10 @@ impl CollectorConfig {
                 &format!("is no longer used: agent registrations are kept {instead}"),
             );
         }
-        if self.agent_identity.window_seconds == 0 {
+        if !(1..=MAX_WINDOW_SECONDS).contains(&self.agent_identity.window_seconds) {
             return bad(
                 "collector.agent_identity.window_seconds".into(),
-                "must be greater than 0",
+                &format!("must be from 1 to {MAX_WINDOW_SECONDS} (a day)"),
             );
         }
         if self.agent_identity.max_requests_per_minute == 0 {
@@ -199,8 +213,11 @@ impl CollectorConfig {
                 "must be greater than 0",
             );
         }
-        if self.max_body_bytes == 0 {
-            return bad("collector.max_body_bytes".into(), "must be greater than 0");
+        if !(1..=MAX_BODY_BYTES).contains(&self.max_body_bytes) {
+            return bad(
+                "collector.max_body_bytes".into(),
+                &format!("must be from 1 to {MAX_BODY_BYTES} (1 GiB)"),
+            );
         }
         let page = self.sqlite.page_size;
         if !(512..=65_536).contains(&page) || !page.is_power_of_two() {
@@ -215,6 +232,12 @@ impl CollectorConfig {
                 "must be at least max_body_bytes",
             );
         }
+        if self.max_decompressed_bytes > MAX_DECOMPRESSED_BYTES {
+            return bad(
+                "collector.max_decompressed_bytes".into(),
+                &format!("must be at most {MAX_DECOMPRESSED_BYTES} (4 GiB)"),
+            );
+        }
         if self.max_events_per_batch == 0 {
             return bad(
                 "collector.max_events_per_batch".into(),
@@ -224,13 +247,16 @@ impl CollectorConfig {
         if self.max_string_bytes < 64 {
             return bad("collector.max_string_bytes".into(), "must be at least 64");
         }
-        if self.queue_capacity == 0 {
-            return bad("collector.queue_capacity".into(), "must be greater than 0");
+        if !(1..=MAX_QUEUED).contains(&self.queue_capacity) {
+            return bad(
+                "collector.queue_capacity".into(),
+                &format!("must be from 1 to {MAX_QUEUED}"),
+            );
         }
-        if self.max_inflight_requests == 0 {
+        if !(1..=MAX_QUEUED).contains(&self.max_inflight_requests) {
             return bad(
                 "collector.max_inflight_requests".into(),
-                "must be greater than 0",
+                &format!("must be from 1 to {MAX_QUEUED}"),
             );
         }
         if self.store_timeout_ms == 0 {
@@ -264,6 +290,12 @@ impl CollectorConfig {
         }
         if self.store == StoreKind::Sqlite && self.sqlite.path.as_os_str().is_empty() {
             return bad("collector.sqlite.path".into(), "must not be empty");
+        }
+        if self.sqlite.busy_timeout_ms > MAX_BUSY_TIMEOUT_MS {
+            return bad(
+                "collector.sqlite.busy_timeout_ms".into(),
+                &format!("must be at most {MAX_BUSY_TIMEOUT_MS} (an hour)"),
+            );
         }
         if self.store == StoreKind::Clickhouse {
             let ch = &self.clickhouse;

@@ -207,3 +207,43 @@ fn retention_days_is_read_and_refused_for_clickhouse() {
         "{message}"
     );
 }
+
+#[test]
+fn numbers_that_would_overflow_or_exhaust_memory_are_refused_naming_the_key() {
+    // A huge window panicked at the first signed request (`at + window` on SystemTime); the
+    // others panicked at start (a semaphore, SQLite's busy timeout) or let one peer's
+    // Content-Length reserve that much memory.
+    let refused = |change: fn(&mut CollectorConfig)| {
+        let mut config = CollectorConfig::default();
+        change(&mut config);
+        config.validate().unwrap_err().to_string()
+    };
+    let message = refused(|c| c.agent_identity.window_seconds = u64::MAX);
+    assert_eq!(
+        message,
+        "collector.agent_identity.window_seconds: must be from 1 to 86400 (a day)"
+    );
+    assert!(refused(|c| c.agent_identity.window_seconds = 86_401)
+        .starts_with("collector.agent_identity.window_seconds:"));
+    assert!(refused(|c| c.queue_capacity = usize::MAX).starts_with("collector.queue_capacity:"));
+    assert!(refused(|c| c.max_inflight_requests = usize::MAX)
+        .starts_with("collector.max_inflight_requests:"));
+    assert!(refused(|c| {
+        c.max_body_bytes = usize::MAX;
+        c.max_decompressed_bytes = usize::MAX;
+    })
+    .starts_with("collector.max_body_bytes:"));
+    assert!(refused(|c| c.max_decompressed_bytes = usize::MAX)
+        .starts_with("collector.max_decompressed_bytes:"));
+    assert!(refused(|c| c.sqlite.busy_timeout_ms = u64::MAX)
+        .starts_with("collector.sqlite.busy_timeout_ms:"));
+
+    let mut config = CollectorConfig::default();
+    config.agent_identity.window_seconds = 86_400;
+    config.queue_capacity = 1_000_000;
+    config.max_inflight_requests = 1_000_000;
+    config.max_body_bytes = 1 << 30;
+    config.max_decompressed_bytes = 4 << 30;
+    config.sqlite.busy_timeout_ms = 3_600_000;
+    config.validate().unwrap();
+}
