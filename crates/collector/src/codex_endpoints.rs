@@ -10,6 +10,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::error::ApiError;
+use crate::ingest::read_body_in_time;
 use crate::server::AppState;
 
 /// Builds the minimal JSON answer of one endpoint.
@@ -58,8 +60,9 @@ fn suggested_plugins() -> Value {
 /// A minimal MCP server (streamable HTTP, JSON answers) with no tools, resources or prompts, so
 /// Codex's apps client initializes and finds nothing instead of failing.
 async fn apps_mcp(body: axum::body::Body) -> Response {
-    let bytes = match axum::body::to_bytes(body, MCP_MAX_BODY).await {
+    let bytes = match read_body_in_time(body, Default::default(), MCP_MAX_BODY).await {
         Ok(b) => b,
+        Err(e @ ApiError::BodyTimeout) => return e.into_response(),
         Err(_) => return rpc_error(Value::Null, -32700, "body unreadable or too large"),
     };
     let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,11 @@ use crate::agent_identity::{IdentityRegistry, RegistryError};
 use crate::auth::AuthError;
 use crate::config::Scope;
 use crate::error::ApiError;
+use crate::ingest::read_body_in_time;
 use crate::server::AppState;
+
+/// Largest registration body read (a key, a timestamp and a signature are a few hundred bytes).
+const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Deserialize)]
 struct RegisterBody {
@@ -68,8 +72,8 @@ fn registry_error(state: &AppState, registry: &IdentityRegistry, e: RegistryErro
     }
 }
 
-async fn register(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    match register_runtime(&state, &headers, &body).await {
+async fn register(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    match register_runtime(&state, &headers, body).await {
         Ok(answer) => answer.into_response(),
         Err(e) => e.into_response(),
     }
@@ -78,7 +82,7 @@ async fn register(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
 async fn register_runtime(
     state: &AppState,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // Registration binds a key to an account: only a configured bearer token may do it.
     let principal = state.auth.authenticate_account(headers, Scope::Ingest)?;
@@ -86,7 +90,8 @@ async fn register_runtime(
         .auth
         .identities()
         .ok_or(AuthError::AgentAssertionUnsupported)?;
-    let body: RegisterBody = serde_json::from_slice(body).map_err(|_| {
+    let body = read_body_in_time(body, Default::default(), MAX_BODY_BYTES).await?;
+    let body: RegisterBody = serde_json::from_slice(&body).map_err(|_| {
         bad_body(
             "body",
             "expected {abom, agent_public_key, capabilities, ttl}",
@@ -104,9 +109,9 @@ async fn register_runtime(
 async fn register_task(
     State(state): State<Arc<AppState>>,
     Path(agent_runtime_id): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    match register_task_of(&state, &agent_runtime_id, &body).await {
+    match register_task_of(&state, &agent_runtime_id, body).await {
         Ok(answer) => answer.into_response(),
         Err(e) => e.into_response(),
     }
@@ -115,13 +120,15 @@ async fn register_task(
 async fn register_task_of(
     state: &AppState,
     agent_runtime_id: &str,
-    body: &[u8],
+    body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let registry = state
         .auth
         .identities()
         .ok_or(AuthError::AgentAssertionUnsupported)?;
-    let body: TaskRegisterBody = serde_json::from_slice(body)
+    // Anyone may call this (the signature is in the body): the read has a deadline and a cap.
+    let body = read_body_in_time(body, Default::default(), MAX_BODY_BYTES).await?;
+    let body: TaskRegisterBody = serde_json::from_slice(&body)
         .map_err(|_| bad_body("body", "expected {timestamp, signature}"))?;
     let task = registry
         .register_task(

@@ -122,9 +122,7 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
     }
     let expected = content_length(headers).unwrap_or(0);
     let buffer = state.body_buffers.take(expected.min(limit));
-    let body = tokio::time::timeout(BODY_READ_DEADLINE, read_body(body, buffer, limit))
-        .await
-        .map_err(|_| ApiError::BodyTimeout)??;
+    let body = read_body_in_time(body, buffer, limit).await?;
     // Given back when this request ends: by then its batch is written and its events, which
     // share the body, are gone (if not, the buffer is simply dropped).
     let _give_back = GiveBack(&state.body_buffers, body.clone());
@@ -259,6 +257,19 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
         .ok()?
         .parse()
         .ok()
+}
+
+/// Reads a request body into `out` within [`BODY_READ_DEADLINE`], stopping as soon as it passes
+/// `limit` bytes: 408 for a sender that stalls, 413 past the cap. Every endpoint that reads a
+/// body reads it so, or connections trickling bodies would each be held for ever.
+pub(crate) async fn read_body_in_time(
+    body: axum::body::Body,
+    out: BytesMut,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    tokio::time::timeout(BODY_READ_DEADLINE, read_body(body, out, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout)?
 }
 
 /// Reads the body into `out` (made with room for the bytes the client announced), stopping as
