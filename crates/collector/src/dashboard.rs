@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::report::{bucket_label, is_unsafe_to_show, Report};
-use crate::server::{authorize_read, html_error, AppState, ReportParams};
+use crate::server::{authorize_read, html_error, html_refusal, AppState, ReportParams};
 use crate::svg::{bar_chart, hbar_chart};
 
 /// Seconds between automatic refreshes of the page.
@@ -66,14 +66,11 @@ pub async fn page(
         Ok(q) => q,
         Err(e) => return html_error(e.status(), &e.to_string()),
     };
-    match state.store.report(query).await {
+    match state.reports.report(&state.store, query).await {
         Ok(report) => {
             Html(render(&report, params.since.as_deref().unwrap_or("7d"))).into_response()
         }
-        Err(e) => html_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("store unavailable: {e}"),
-        ),
+        Err(e) => html_refusal(&e),
     }
 }
 

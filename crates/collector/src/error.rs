@@ -46,6 +46,24 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after_seconds: u32,
     },
+    /// 503: as many reports as are computed at once are being computed.
+    #[error(
+        "{} reports are being computed already; retry after {retry_after_seconds} s",
+        crate::report_gate::MAX_CONCURRENT_REPORTS
+    )]
+    ReportsBusy {
+        /// Seconds for `Retry-After`.
+        retry_after_seconds: u32,
+    },
+    /// 503: the report was not ready within the deadline.
+    #[error(
+        "the report took longer than {} s; retry after {retry_after_seconds} s",
+        crate::report_gate::REPORT_DEADLINE.as_secs()
+    )]
+    ReportTimeout {
+        /// Seconds for `Retry-After`.
+        retry_after_seconds: u32,
+    },
     /// 500: a bug (a worker task failed); nothing was stored.
     #[error("internal error: {0}")]
     Internal(String),
@@ -73,8 +91,33 @@ impl ApiError {
             ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable { .. }
+            | ApiError::ReportsBusy { .. }
+            | ApiError::ReportTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `Retry-After` seconds this answer carries, if any.
+    pub fn retry_after_seconds(&self) -> Option<u32> {
+        match self {
+            ApiError::QueueFull {
+                retry_after_seconds,
+            }
+            | ApiError::StoreUnavailable {
+                retry_after_seconds,
+                ..
+            }
+            | ApiError::ReportsBusy {
+                retry_after_seconds,
+            }
+            | ApiError::ReportTimeout {
+                retry_after_seconds,
+            }
+            | ApiError::Auth(AuthError::AgentRateLimited {
+                retry_after_seconds,
+            }) => Some(*retry_after_seconds),
+            _ => None,
         }
     }
 
@@ -93,6 +136,8 @@ impl ApiError {
             ApiError::BodyTimeout => "body_timeout",
             ApiError::QueueFull { .. } => "queue_full",
             ApiError::StoreUnavailable { .. } => "store_unavailable",
+            ApiError::ReportsBusy { .. } => "reports_busy",
+            ApiError::ReportTimeout { .. } => "report_timeout",
             ApiError::BadQuery { .. } => "invalid_query",
             ApiError::Internal(_) => "internal",
         }
@@ -108,19 +153,7 @@ impl IntoResponse for ApiError {
         if let ApiError::BadQuery { field, .. } = &self {
             body["field"] = json!(field);
         }
-        let retry_after = match &self {
-            ApiError::QueueFull {
-                retry_after_seconds,
-            }
-            | ApiError::StoreUnavailable {
-                retry_after_seconds,
-                ..
-            }
-            | ApiError::Auth(AuthError::AgentRateLimited {
-                retry_after_seconds,
-            }) => Some(*retry_after_seconds),
-            _ => None,
-        };
+        let retry_after = self.retry_after_seconds();
         let mut response = (self.status(), Json(body)).into_response();
         if let Some(secs) = retry_after {
             response

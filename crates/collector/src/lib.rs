@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod params_scan;
 pub mod queue;
 pub mod report;
+pub mod report_gate;
 pub mod retention;
 pub mod server;
 pub mod store;

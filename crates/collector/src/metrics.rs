@@ -26,10 +26,14 @@ pub enum RefusalReason {
     AgentRateLimited,
     /// 503: store failed or timed out.
     StoreUnavailable,
+    /// 503: a report asked for while as many as are computed at once were being computed.
+    ReportsBusy,
+    /// 503: a report not ready within its deadline.
+    ReportTimeout,
 }
 
 impl RefusalReason {
-    const ALL: [RefusalReason; 7] = [
+    const ALL: [RefusalReason; 9] = [
         RefusalReason::Auth,
         RefusalReason::TooLarge,
         RefusalReason::Malformed,
@@ -37,6 +41,8 @@ impl RefusalReason {
         RefusalReason::QueueFull,
         RefusalReason::AgentRateLimited,
         RefusalReason::StoreUnavailable,
+        RefusalReason::ReportsBusy,
+        RefusalReason::ReportTimeout,
     ];
 
     fn label(self) -> &'static str {
@@ -48,6 +54,8 @@ impl RefusalReason {
             RefusalReason::QueueFull => "queue_full",
             RefusalReason::AgentRateLimited => "agent_rate_limited",
             RefusalReason::StoreUnavailable => "store_unavailable",
+            RefusalReason::ReportsBusy => "reports_busy",
+            RefusalReason::ReportTimeout => "report_timeout",
         }
     }
 
@@ -60,6 +68,8 @@ impl RefusalReason {
             RefusalReason::QueueFull => 4,
             RefusalReason::StoreUnavailable => 5,
             RefusalReason::AgentRateLimited => 6,
+            RefusalReason::ReportsBusy => 7,
+            RefusalReason::ReportTimeout => 8,
         }
     }
 }
@@ -72,7 +82,7 @@ pub struct Metrics {
     rejected: AtomicU64,
     untyped: AtomicU64,
     batches: AtomicU64,
-    refused: [AtomicU64; 7],
+    refused: [AtomicU64; 9],
     refused_events: AtomicU64,
     store_errors: AtomicU64,
     abandoned_replies: AtomicU64,
@@ -224,7 +234,7 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP tally_collector_requests_refused_total Ingest requests refused, by reason.\n\
+            "# HELP tally_collector_requests_refused_total Requests refused, by reason (ingest; reports_busy and report_timeout: the dashboard and /api/report).\n\
              # TYPE tally_collector_requests_refused_total counter"
         );
         for reason in RefusalReason::ALL {

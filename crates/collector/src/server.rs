@@ -53,6 +53,8 @@ pub struct AppState {
     pub inflight: Arc<tokio::sync::Semaphore>,
     /// Spare request-body buffers.
     pub body_buffers: crate::body_buffers::BodyBuffers,
+    /// The reports being computed (a few at once, each with a deadline).
+    pub reports: crate::report_gate::ReportGate,
 }
 
 impl std::fmt::Debug for AppState {
@@ -129,6 +131,11 @@ impl Collector {
             SPARE_BODY_BUFFERS.min(config.max_inflight_requests),
             MAX_SPARE_BODY_BYTES,
         );
+        let reports = crate::report_gate::ReportGate::new(
+            crate::report_gate::MAX_CONCURRENT_REPORTS,
+            metrics.clone(),
+            config.retry_after_seconds,
+        );
         let state = Arc::new(AppState {
             config,
             auth,
@@ -137,6 +144,7 @@ impl Collector {
             metrics,
             inflight,
             body_buffers,
+            reports,
         });
         Ok(Collector { state, writer })
     }
@@ -440,14 +448,20 @@ async fn report_json(
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    match state.store.report(query).await {
+    match state.reports.report(&state.store, query).await {
         Ok(report) => Json(report).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"error": "store_unavailable", "message": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => e.into_response(),
     }
+}
+
+/// An HTML page for a read that failed (used by the dashboard), with its `Retry-After`.
+pub(crate) fn html_refusal(e: &ApiError) -> Response {
+    let mut page = html_error(e.status(), &e.to_string());
+    if let Some(secs) = e.retry_after_seconds() {
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+    }
+    page
 }
 
 /// An HTML page for a read that failed (used by the dashboard).
