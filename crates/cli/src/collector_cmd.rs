@@ -6,7 +6,7 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tally_collector::config::StoreKind;
-use tally_collector::report::parse_duration;
+use tally_collector::report::{parse_duration, printable};
 use tally_collector::{open_store, CollectorConfig, ReportQuery};
 
 /// The embedded store's file under the home (what `tally serve` writes).
@@ -139,9 +139,13 @@ pub async fn identities(
                 );
                 for r in runtimes {
                     let status = if r.revoked { "revoked" } else { "active" };
+                    // Account and harness come from senders: no terminal escapes.
                     text.push_str(&format!(
                         "{:<36} {:<16} {:<12} {:>5}  {status}\n",
-                        r.agent_runtime_id, r.account, r.harness, r.tasks
+                        printable(&r.agent_runtime_id),
+                        printable(&r.account),
+                        printable(&r.harness),
+                        r.tasks
                     ));
                 }
                 text

@@ -61,7 +61,9 @@ fn collector_identities_list_and_revoke() {
     let keys = tempfile::tempdir().expect("tempdir");
     let signing = tally_auth::agent_identity::load_or_create_key(keys.path()).expect("key");
     let key = tally_auth::agent_identity::ssh_public_key(&signing.verifying_key().to_bytes());
-    let runtime = futures::executor::block_on(registry.register_runtime("team-a", &key, "tally"))
+    // The harness is the registering agent's own text: escapes must not reach the terminal.
+    let harness = "tally\u{1b}[2J\u{202e}";
+    let runtime = futures::executor::block_on(registry.register_runtime("team-a", &key, harness))
         .expect("registered");
     let list = stdout(&tally(
         home.path(),
@@ -77,8 +79,12 @@ fn collector_identities_list_and_revoke() {
     assert!(out.status.success(), "{out:?}");
     let list = stdout(&tally(home.path(), &["collector", "identities", "list"]));
     assert!(
-        list.contains(&runtime) && list.contains("revoked"),
+        list.contains(&runtime) && list.contains("revoked") && list.contains("tally?"),
         "{list}"
+    );
+    assert!(
+        !list.contains('\u{1b}') && !list.contains('\u{202e}'),
+        "{list:?}"
     );
     let missing = tally(
         home.path(),

@@ -404,8 +404,9 @@ pub(crate) fn is_unsafe_to_show(c: char) -> bool {
         )
 }
 
-/// Replaces what [`is_unsafe_to_show`] names (terminal escapes, bidi overrides) with `?`.
-fn printable(s: &str) -> String {
+/// Replaces what [`is_unsafe_to_show`] names (terminal escapes, bidi overrides) with `?`, for
+/// text a sender chose that goes to a terminal.
+pub fn printable(s: &str) -> String {
     s.chars()
         .map(|c| if is_unsafe_to_show(c) { '?' } else { c })
         .collect()
