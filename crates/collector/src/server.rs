@@ -1,6 +1,6 @@
 //! Wiring: shared state, the router, and starting/stopping a collector on a listener.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use tally_http_serve::ServeLimits;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -196,25 +197,20 @@ impl Collector {
             shutdown.await;
             let _ = fired_tx.send(());
         };
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .into_future();
+        // A deadline on request headers and a cap on open connections, which axum::serve lacks.
+        let server = tally_http_serve::serve(listener, app, ServeLimits::default(), signal);
         let grace = async move {
             match fired_rx.await {
                 Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
                 Err(_) => std::future::pending::<()>().await,
             }
         };
-        let served = tokio::select! {
-            served = server => served,
+        tokio::select! {
+            () = server => {}
             () = grace => {
                 tracing::warn!("collector requests still running {SHUTDOWN_GRACE:?} after shutdown; dropping them");
-                Ok(())
             }
-        };
+        }
         for task in [poller, sweeper].into_iter().flatten() {
             task.abort();
         }
@@ -225,7 +221,6 @@ impl Collector {
             Ok(Err(e)) => tracing::warn!(error = %e, "collector writer task failed"),
             Err(_) => tracing::warn!("collector writer did not drain within {DRAIN_DEADLINE:?}"),
         }
-        served?;
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! Every endpoint that reads a body gives up on a sender that stalls: 408 after the body deadline
 //! (30 s), so connections that trickle bodies cannot pile up (task registration needs no token).
+//! A sender that trickles its headers is cut off too (30 s, `tally_http_serve`).
 
 mod common;
 
@@ -81,5 +82,25 @@ async fn a_registration_body_over_64_kib_is_refused_413() {
     assert_eq!(response.status(), 413);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "body_too_large");
+    c.handle.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_never_finishes_its_headers_is_disconnected() {
+    let c = running().await;
+    let mut stream = TcpStream::connect(c.handle.local_addr()).await.unwrap();
+    stream
+        .write_all(b"POST /codex/analytics-events/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(120), stream.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the connection was still open 120 s later");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
     c.handle.shutdown().await.unwrap();
 }

@@ -16,6 +16,7 @@ use axum::Router;
 use futures::{SinkExt, StreamExt};
 use std::future::Future;
 use std::sync::Arc;
+use tally_http_serve::ServeLimits;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -130,7 +131,8 @@ pub(crate) async fn serve_websocket(
     serve_on(listener, router(processor, auth), shutdown).await
 }
 
-/// Serves the router on any listener (TCP, Unix socket) until `shutdown` completes.
+/// Serves the router on any listener (TCP, Unix socket) until `shutdown` completes, with a
+/// deadline on request headers and a cap on open connections (`tally_http_serve`).
 pub(crate) async fn serve_on<L>(
     listener: L,
     router: Router,
@@ -138,9 +140,8 @@ pub(crate) async fn serve_on<L>(
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L::Addr: Clone + Send + Sync + 'static,
 {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    tally_http_serve::serve(listener, router, ServeLimits::default(), shutdown).await;
+    Ok(())
 }
