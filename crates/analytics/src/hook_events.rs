@@ -98,6 +98,65 @@ mod tests {
     use serde_json::json;
     use tally_protocol::types::{HookOutputEntry, HookOutputEntryKind, HookRunSummary, HookScope};
 
+    /// The wire (camelCase) name of a protocol enum value.
+    fn wire(v: impl serde::Serialize) -> String {
+        serde_json::to_value(v)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    fn snake(camel: &str) -> String {
+        camel.chars().fold(String::new(), |mut out, c| {
+            if c.is_ascii_uppercase() {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            out
+        })
+    }
+
+    #[test]
+    fn sources_names_and_statuses_are_the_protocol_values_respelled() {
+        use HookSource::*;
+        for source in [
+            System,
+            User,
+            Project,
+            Mdm,
+            SessionFlags,
+            Plugin,
+            CloudRequirements,
+            CloudManagedConfig,
+            LegacyManagedConfigFile,
+            LegacyManagedConfigMdm,
+            Unknown,
+        ] {
+            assert_eq!(hook_source(source), snake(&wire(source)));
+        }
+        use HookEventName::*;
+        for name in [
+            PreModelRequest,
+            PostModelRequest,
+            PreToolUse,
+            PermissionRequest,
+            PostToolUse,
+            PreCompact,
+            PostCompact,
+            SessionStart,
+            SessionEnd,
+            UserPromptSubmit,
+            SubagentStart,
+            SubagentStop,
+            Stop,
+            Interrupt,
+        ] {
+            let wire = wire(name);
+            let pascal = wire[..1].to_ascii_uppercase() + &wire[1..];
+            assert_eq!(hook_name(name), pascal);
+        }
+    }
+
     #[test]
     fn event_has_exactly_the_documented_fields_and_no_command_or_output() {
         let n = HookRunNotification {
