@@ -199,7 +199,7 @@ impl AnalyticsEventsClient {
             connection,
             request_id: request_id.clone(),
             code: error.code,
-            message: error.message.clone(),
+            steer_rejection: crate::normalize::steer_rejection_reason(&error.message),
         });
     }
 

@@ -85,12 +85,14 @@ pub enum AnalyticsFact {
         request_id: RequestId,
         payload: ClientResponsePayload,
     },
-    /// An error answer to a client request.
+    /// An error answer to a client request, as its class: the message itself (which may quote
+    /// the client's input) never enters the pipeline.
     ErrorResponse {
         connection: u64,
         request_id: RequestId,
         code: i64,
-        message: String,
+        /// What a steer refused this way is reported as (`steer_rejection_reason`).
+        steer_rejection: &'static str,
     },
     /// A lifecycle notification (turn, item, usage, diff, error).
     Notification(ServerNotification),

@@ -289,9 +289,9 @@ impl Reducer {
             AnalyticsFact::ErrorResponse {
                 connection,
                 request_id,
-                message,
+                steer_rejection,
                 ..
-            } => self.on_error_response(connection, request_id, &message),
+            } => self.on_error_response(connection, request_id, steer_rejection),
             AnalyticsFact::Notification(n) => self.on_notification(n, at),
             AnalyticsFact::ServerRequest {
                 connection,
@@ -796,7 +796,7 @@ impl Reducer {
         &mut self,
         connection: u64,
         id: RequestId,
-        message: &str,
+        steer_rejection: &'static str,
     ) -> Vec<AnalyticsEvent> {
         let Some((created, pending)) = self.requests.remove(&(connection, id)) else {
             return vec![];
@@ -806,18 +806,15 @@ impl Reducer {
                 thread_id,
                 expected_turn_id,
                 images,
-            } => {
-                let reason = steer_rejection_reason(message);
-                self.steer_event(
-                    connection,
-                    &thread_id,
-                    expected_turn_id,
-                    None,
-                    images,
-                    Some(reason),
-                    created,
-                )
-            }
+            } => self.steer_event(
+                connection,
+                &thread_id,
+                expected_turn_id,
+                None,
+                images,
+                Some(steer_rejection),
+                created,
+            ),
             _ => vec![],
         }
     }

@@ -414,7 +414,9 @@ fn steers_are_accepted_or_rejected_with_a_reason_and_counted_on_the_turn() {
         connection: 1,
         request_id: RequestId::Integer(4),
         code: -32600,
-        message: format!("expected active turn id turn-9 but found turn-1 {CANARY}"),
+        steer_rejection: steer_rejection_reason(&format!(
+            "expected active turn id turn-9 but found turn-1 {CANARY}"
+        )),
     });
     let steers = h.params("codex_turn_steer_event");
     assert_eq!(steers[0]["result"], "accepted");
@@ -429,7 +431,7 @@ fn steers_are_accepted_or_rejected_with_a_reason_and_counted_on_the_turn() {
         connection: 1,
         request_id: RequestId::Integer(5),
         code: -32600,
-        message: "expected active turn id".into(),
+        steer_rejection: steer_rejection_reason("expected active turn id"),
     });
     let rejected = &h.params("codex_turn_steer_event")[2];
     assert_eq!(rejected["result"], "rejected");
