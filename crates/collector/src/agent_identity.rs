@@ -215,6 +215,17 @@ pub enum RegistryError {
     /// The backend could not keep it (503: nothing was registered).
     #[error("agent identities cannot be kept: {0}")]
     NotKept(String),
+    /// The account has `max_runtimes_per_account` unrevoked runtimes, or the runtime
+    /// `max_tasks_per_runtime` tasks (403); `code` names which.
+    #[error("{what} reached its limit of {limit}")]
+    Limit {
+        /// `agent_runtime_limit` or `agent_task_limit`.
+        code: &'static str,
+        /// What is full.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// How long a runtime found in no backend is not looked up again (bounds the lookups a stream of
@@ -505,6 +516,21 @@ impl IdentityRegistry {
         harness: &str,
     ) -> Result<String, RegistryError> {
         let key = parse_ssh_ed25519(public_key).ok_or(RegistryError::BadKey)?;
+        // Counted among the runtimes this collector knows (all of them with SQLite; those seen
+        // so far in a fleet on ClickHouse).
+        let limit = self.config.max_runtimes_per_account;
+        let live = self
+            .runtimes()
+            .values()
+            .filter(|r| r.account == account && !r.revoked)
+            .count();
+        if live >= limit {
+            return Err(RegistryError::Limit {
+                code: "agent_runtime_limit",
+                what: "the account's unrevoked agent runtimes",
+                limit,
+            });
+        }
         let stored = StoredRuntime {
             agent_runtime_id: random_id("rt_"),
             public_key: public_key.trim().to_owned(),
@@ -539,6 +565,18 @@ impl IdentityRegistry {
             self.count_rejection(r);
         }
         let task = result?;
+        let limit = self.config.max_tasks_per_runtime;
+        if self
+            .runtimes()
+            .get(agent_runtime_id)
+            .is_some_and(|r| r.tasks.len() >= limit)
+        {
+            return Err(RegistryError::Limit {
+                code: "agent_task_limit",
+                what: "the runtime's agent tasks",
+                limit,
+            });
+        }
         self.keep(|b| b.set_task(agent_runtime_id, &task, true))
             .await
             .map_err(RegistryError::NotKept)?;

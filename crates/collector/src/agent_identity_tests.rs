@@ -689,3 +689,55 @@ fn a_look_up_that_read_a_runtime_before_its_revocation_does_not_undo_it() {
     assert_eq!(backend.lookups.load(Ordering::Relaxed), 1);
     assert_eq!(registry.verify(&header, at(T0)), Err(Rejection::Revoked));
 }
+
+#[test]
+fn registrations_past_their_limits_are_refused_and_revocation_frees_a_runtime_slot() {
+    let registry = IdentityRegistry::new(AgentIdentityServerConfig {
+        max_runtimes_per_account: 2,
+        max_tasks_per_runtime: 2,
+        ..AgentIdentityServerConfig::default()
+    });
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let register =
+        |account: &str| block_on(registry.register_runtime(account, &ssh_key(&key), "codex-app"));
+    let first = register("team-a").unwrap_or_default();
+    assert!(register("team-a").is_ok());
+    let refused = register("team-a");
+    assert!(
+        matches!(
+            refused,
+            Err(RegistryError::Limit {
+                code: "agent_runtime_limit",
+                limit: 2,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(register("team-b").is_ok(), "another account has its own");
+    assert_eq!(block_on(registry.revoke(&first)), Ok(true));
+    assert!(
+        register("team-a").is_ok(),
+        "a revoked runtime no longer counts"
+    );
+
+    let runtime = register("team-b").unwrap_or_default();
+    for second in 0..3u64 {
+        let (timestamp, signature) = task_proof(&key, &runtime, T0 + second);
+        let task = block_on(registry.register_task(&runtime, &timestamp, &signature, at(T0)));
+        if second < 2 {
+            assert!(task.is_ok(), "{task:?}");
+        } else {
+            assert!(
+                matches!(
+                    task,
+                    Err(RegistryError::Limit {
+                        code: "agent_task_limit",
+                        ..
+                    })
+                ),
+                "{task:?}"
+            );
+        }
+    }
+}

@@ -82,6 +82,12 @@ pub struct AgentIdentityServerConfig {
     /// Requests (and task registrations) one runtime may make per minute, as a token bucket of
     /// that size refilled evenly; beyond it the answer is 429 with `Retry-After`.
     pub max_requests_per_minute: u32,
+    /// Unrevoked runtimes one account may have; a registration beyond is refused (403
+    /// `agent_runtime_limit`). Each Tally or Codex home registers one.
+    pub max_runtimes_per_account: usize,
+    /// Tasks one runtime may register; beyond, 403 `agent_task_limit` (Tally registers one per
+    /// thread; a runtime that keeps registering is misbehaving).
+    pub max_tasks_per_runtime: usize,
     /// Whether task registration answers `{"encrypted_task_id"}` (the task id sealed to the
     /// runtime's X25519 key, standard base64) instead of `{"task_id"}`. Codex opens both.
     pub encrypt_task_ids: bool,
@@ -98,6 +104,8 @@ impl Default for AgentIdentityServerConfig {
             prefix: "/api/accounts".into(),
             window_seconds: 120,
             max_requests_per_minute: 600,
+            max_runtimes_per_account: 10_000,
+            max_tasks_per_runtime: 100_000,
             encrypt_task_ids: false,
             registry_path: None,
         }
@@ -206,6 +214,23 @@ impl CollectorConfig {
                 "collector.agent_identity.window_seconds".into(),
                 &format!("must be from 1 to {MAX_WINDOW_SECONDS} (a day)"),
             );
+        }
+        for (key, value) in [
+            (
+                "max_runtimes_per_account",
+                self.agent_identity.max_runtimes_per_account,
+            ),
+            (
+                "max_tasks_per_runtime",
+                self.agent_identity.max_tasks_per_runtime,
+            ),
+        ] {
+            if value == 0 {
+                return bad(
+                    format!("collector.agent_identity.{key}"),
+                    "must be greater than 0",
+                );
+            }
         }
         if self.agent_identity.max_requests_per_minute == 0 {
             return bad(

@@ -148,11 +148,22 @@ fn agent_identity_table_parses_and_its_rate_limit_must_be_positive() {
         prefix = "/authapi/api/accounts"
         max_requests_per_minute = 30
         encrypt_task_ids = true
+        max_runtimes_per_account = 50
+        max_tasks_per_runtime = 500
         "#,
     )
     .unwrap();
     assert!(config.agent_identity.encrypt_task_ids);
     assert_eq!(config.agent_identity.max_requests_per_minute, 30);
+    assert_eq!(config.agent_identity.max_runtimes_per_account, 50);
+    assert_eq!(config.agent_identity.max_tasks_per_runtime, 500);
+    let mut no_tasks = config.clone();
+    no_tasks.agent_identity.max_tasks_per_runtime = 0;
+    assert!(no_tasks
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("collector.agent_identity.max_tasks_per_runtime:"));
     assert!(!CollectorConfig::default().agent_identity.encrypt_task_ids);
     let mut config = CollectorConfig::default();
     config.agent_identity.max_requests_per_minute = 0;

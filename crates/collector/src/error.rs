@@ -64,6 +64,14 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after_seconds: u32,
     },
+    /// 403: allowed in general, refused here (a registration past its limit).
+    #[error("{reason}")]
+    Refused {
+        /// The machine-readable code.
+        code: &'static str,
+        /// What is refused and why.
+        reason: String,
+    },
     /// 500: a bug (a worker task failed); nothing was stored.
     #[error("internal error: {0}")]
     Internal(String),
@@ -94,6 +102,7 @@ impl ApiError {
             ApiError::StoreUnavailable { .. }
             | ApiError::ReportsBusy { .. }
             | ApiError::ReportTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -139,6 +148,7 @@ impl ApiError {
             ApiError::ReportsBusy { .. } => "reports_busy",
             ApiError::ReportTimeout { .. } => "report_timeout",
             ApiError::BadQuery { .. } => "invalid_query",
+            ApiError::Refused { code, .. } => code,
             ApiError::Internal(_) => "internal",
         }
     }

@@ -69,6 +69,10 @@ fn registry_error(state: &AppState, registry: &IdentityRegistry, e: RegistryErro
             reason,
             retry_after_seconds: state.config.retry_after_seconds,
         },
+        e @ RegistryError::Limit { code, .. } => ApiError::Refused {
+            code,
+            reason: e.to_string(),
+        },
     }
 }
 
