@@ -59,6 +59,7 @@ model_provider = "mock"
 name = "Mock"
 base_url = "{}"
 env_key = "OPENAI_API_KEY"
+requires_openai_auth = true
 request_max_retries = 0
 stream_max_retries = 0
 

@@ -84,6 +84,10 @@ pub struct ModelProviderToml {
     pub base_url: Option<String>,
     pub wire_api: Option<String>,
     pub env_key: Option<String>,
+    /// Codex's key: requests carry the OpenAI login (ChatGPT tokens or the API key) that
+    /// `AuthManager` holds. Without it they carry `env_key`'s value only, so a third-party
+    /// provider never receives the login.
+    pub requires_openai_auth: Option<bool>,
     pub request_max_retries: Option<u32>,
     pub stream_max_retries: Option<u32>,
     pub stream_idle_timeout_ms: Option<u64>,
@@ -158,6 +162,9 @@ pub enum ProviderKind {
     Responses {
         base_url: String,
         env_key: Option<String>,
+        /// Requests carry the OpenAI login held by `AuthManager` (the built-in `openai`
+        /// provider, or `requires_openai_auth = true`); else only `env_key`'s value.
+        requires_openai_auth: bool,
     },
 }
 
@@ -403,6 +410,7 @@ fn builtin_providers() -> BTreeMap<String, ModelProviderInfo> {
                 base_url: std::env::var("OPENAI_BASE_URL")
                     .unwrap_or_else(|_| "https://api.openai.com/v1".into()),
                 env_key: Some("OPENAI_API_KEY".into()),
+                requires_openai_auth: true,
             },
             request_max_retries: 4,
             stream_max_retries: 5,
@@ -439,6 +447,7 @@ fn resolve_provider(
         ProviderKind::Responses {
             base_url: base_url.trim_end_matches('/').to_string(),
             env_key: p.env_key.clone(),
+            requires_openai_auth: p.requires_openai_auth.unwrap_or(false),
         }
     };
     Ok(ModelProviderInfo {

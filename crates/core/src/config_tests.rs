@@ -43,7 +43,8 @@ enabled = false
         c.model_provider.kind,
         ProviderKind::Responses {
             base_url: "http://127.0.0.1:1234/v1".into(),
-            env_key: None
+            env_key: None,
+            requires_openai_auth: false,
         }
     );
     assert_eq!(c.model_provider.request_max_retries, 2);

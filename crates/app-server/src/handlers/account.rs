@@ -15,12 +15,13 @@ pub(crate) async fn read(ctx: &Ctx, p: GetAccountParams) -> HandlerResult {
             tracing::warn!(error = %e, "account/read: token refresh failed");
         }
     }
-    let requires_openai_auth = match &ctx.config.model_provider.kind {
-        ProviderKind::Offline => false,
-        ProviderKind::Responses { .. } => {
-            ctx.config.model_provider.id == tally_core::config::OPENAI_PROVIDER_ID
+    let requires_openai_auth = matches!(
+        ctx.config.model_provider.kind,
+        ProviderKind::Responses {
+            requires_openai_auth: true,
+            ..
         }
-    };
+    );
     let status = ctx.auth.status();
     let account = status.mode.map(|mode| match mode {
         Mode::ApiKey => Account::ApiKey,

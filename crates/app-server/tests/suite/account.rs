@@ -26,7 +26,7 @@ fn openai_login_home(mock: &MockResponsesServer) -> tempfile::TempDir {
     let path = home.path().join("config.toml");
     let text = std::fs::read_to_string(&path).expect("config").replace(
         "wire_api = \"responses\"",
-        "wire_api = \"responses\"\nenv_key = \"OPENAI_API_KEY\"",
+        "wire_api = \"responses\"\nenv_key = \"OPENAI_API_KEY\"\nrequires_openai_auth = true",
     );
     std::fs::write(&path, text).expect("config");
     home

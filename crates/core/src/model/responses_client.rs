@@ -48,12 +48,14 @@ impl ResponsesClient {
         self
     }
 
-    /// The manager that authorizes this provider, when it uses the OpenAI login.
+    /// The manager that authorizes this provider, when it uses the OpenAI login: only a
+    /// provider that says so (`requires_openai_auth`) ever receives the login's credentials.
     fn login_auth(&self) -> Option<&std::sync::Arc<tally_auth::AuthManager>> {
         match &self.provider.kind {
             ProviderKind::Responses {
-                env_key: Some(var), ..
-            } if var == OPENAI_KEY_VAR => self.auth.as_ref(),
+                requires_openai_auth: true,
+                ..
+            } => self.auth.as_ref(),
             _ => None,
         }
     }
@@ -65,7 +67,7 @@ impl ResponsesClient {
         env_key: Option<&str>,
         thread_id: &str,
     ) -> Result<Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>, ModelError> {
-        if let (Some(auth), Some(OPENAI_KEY_VAR)) = (&self.auth, env_key) {
+        if let Some(auth) = self.login_auth() {
             if let Err(e) = auth.ensure_fresh().await {
                 tracing::warn!(error = %e, "could not refresh credentials; using the current ones");
             }
@@ -92,7 +94,10 @@ impl ResponsesClient {
     }
 
     fn endpoint(&self) -> Result<(String, Option<&str>), ModelError> {
-        let ProviderKind::Responses { base_url, env_key } = &self.provider.kind else {
+        let ProviderKind::Responses {
+            base_url, env_key, ..
+        } = &self.provider.kind
+        else {
             return Err(ModelError::Connect("provider has no base_url".into()));
         };
         Ok((format!("{base_url}/responses"), env_key.as_deref()))

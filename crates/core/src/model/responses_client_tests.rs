@@ -62,6 +62,7 @@ fn provider_at(addr: std::net::SocketAddr, retries: u32) -> ModelProviderInfo {
         kind: ProviderKind::Responses {
             base_url: format!("http://{addr}/v1"),
             env_key: None,
+            requires_openai_auth: false,
         },
         request_max_retries: retries,
         stream_max_retries: 0,
@@ -151,4 +152,57 @@ async fn an_endless_error_body_is_read_only_in_part() {
     };
     assert_eq!(status, 400);
     assert!(message.len() <= MAX_ERROR_BODY, "{}", message.len());
+}
+
+/// A manager logged in with ChatGPT tokens (the access token is `chatgpt-login-token`).
+fn chatgpt_login(home: &std::path::Path) -> std::sync::Arc<tally_auth::AuthManager> {
+    let auth = serde_json::json!({"tokens": {"id_token": "", "access_token": "chatgpt-login-token",
+        "refresh_token": "r", "account_id": "acct-1"}});
+    std::fs::write(home.join("auth.json"), auth.to_string())
+        .unwrap_or_else(|e| panic!("auth.json: {e}"));
+    tally_auth::AuthManager::load(tally_auth::AuthConfig {
+        home: home.to_path_buf(),
+        env_api_key: None,
+        agent_identity: None,
+    })
+    .unwrap_or_else(|e| panic!("load: {e}"))
+}
+
+#[tokio::test]
+async fn only_a_provider_that_requires_the_openai_login_receives_it() {
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let auth = chatgpt_login(home.path());
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], 9).into();
+    // A third-party provider naming OPENAI_API_KEY (the usual way to point Codex elsewhere).
+    let mut third_party = provider_at(addr, 0);
+    third_party.kind = ProviderKind::Responses {
+        base_url: "https://llm.example.net/v1".into(),
+        env_key: Some("TALLY_TEST_UNSET_KEY_4417".into()),
+        requires_openai_auth: false,
+    };
+    let client = ResponsesClient::new(third_party).with_auth(Some(auth.clone()));
+    let got = client
+        .auth_headers(Some("TALLY_TEST_UNSET_KEY_4417"), "thread-1")
+        .await;
+    assert!(
+        matches!(&got, Err(ModelError::MissingCredentials(var)) if var == "TALLY_TEST_UNSET_KEY_4417"),
+        "the login must not stand in for the provider's key: {got:?}"
+    );
+    let mut openai = provider_at(addr, 0);
+    openai.kind = ProviderKind::Responses {
+        base_url: "https://api.openai.com/v1".into(),
+        env_key: Some("OPENAI_API_KEY".into()),
+        requires_openai_auth: true,
+    };
+    let client = ResponsesClient::new(openai).with_auth(Some(auth));
+    let headers = client
+        .auth_headers(Some("OPENAI_API_KEY"), "thread-1")
+        .await
+        .unwrap_or_else(|e| panic!("login headers: {e}"));
+    let authorization = headers
+        .iter()
+        .find(|(name, _)| *name == reqwest::header::AUTHORIZATION)
+        .and_then(|(_, v)| v.to_str().ok())
+        .unwrap_or_default();
+    assert_eq!(authorization, "Bearer chatgpt-login-token");
 }
