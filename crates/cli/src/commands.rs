@@ -240,8 +240,13 @@ async fn run_app_server(
     };
     let server = AppServer::new(config, options);
     let served = match target {
+        // An IDE stops its app-server with SIGTERM (a user with Ctrl-C) as often as by closing
+        // stdin: either way the shutdown below flushes analytics.
         ListenTarget::Stdio => {
-            server.run_stdio().await;
+            tokio::select! {
+                () = server.run_stdio() => {}
+                () = shutdown_signal() => tracing::info!("signal received; shutting down"),
+            }
             Ok(())
         }
         ListenTarget::WebSocket(addr) => {

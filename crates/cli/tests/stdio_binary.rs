@@ -319,3 +319,44 @@ async fn neither_analytics_nor_info_logs_carry_a_prompt_a_command_or_an_env_valu
         assert!(!logs.contains(canary), "{canary} in the logs:\n{logs}");
     }
 }
+
+/// An IDE stops its app-server with SIGTERM as often as by closing stdin: the process still
+/// shuts down in order and delivers the analytics it holds.
+#[tokio::test]
+async fn sigterm_on_stdio_flushes_analytics_before_exiting() {
+    let collector = FakeCollector::start().await;
+    let home = home_sending_to(&collector);
+    let mut cmd = tally(home.path());
+    cmd.arg("app-server");
+    let (mut child, mut client) = spawn_client(cmd);
+    client.initialize(false).await;
+    let started = client.call_ok("thread/start", json!({})).await;
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": "hi", "text_elements": []}]}),
+        )
+        .await;
+    client.notification("turn/completed").await;
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("tally exits promptly on SIGTERM")
+        .expect("wait");
+    assert!(
+        status.success(),
+        "an orderly exit, not death by signal: {status:?}"
+    );
+    let events = collector.wait_for_events(2, Duration::from_secs(1)).await;
+    let types: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    assert_eq!(types, vec!["codex_thread_initialized", "codex_turn_event"]);
+    drop(client);
+}
