@@ -32,9 +32,12 @@ pub(crate) fn retry_delay(
     max_backoff: Duration,
     max_retry_after: Duration,
 ) -> Duration {
+    let backoff = backoff(attempt, initial, max_backoff);
     match retry_after {
-        Some(d) => d.min(max_retry_after),
-        None => backoff(attempt, initial, max_backoff),
+        // At least what the server asks, and never less than the backoff: a `Retry-After: 0`
+        // (or a date already past by this clock) repeated would otherwise be a tight loop.
+        Some(d) => d.min(max_retry_after).max(backoff),
+        None => backoff,
     }
 }
 

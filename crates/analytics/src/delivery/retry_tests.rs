@@ -45,3 +45,11 @@ fn retry_after_wins_over_backoff_but_is_capped() {
     let d = retry_delay(None, 2, 100 * MS, secs(60), secs(600));
     assert!(d >= 200 * MS && d <= 400 * MS);
 }
+
+#[test]
+fn a_retry_after_of_zero_still_backs_off() {
+    let secs = Duration::from_secs;
+    let d = retry_delay(Some(Duration::ZERO), 5, 100 * MS, secs(60), secs(600));
+    assert!(d >= 1_600 * MS && d <= 3_200 * MS, "{d:?}");
+    assert!(retry_delay(Some(Duration::ZERO), 0, 100 * MS, secs(60), secs(600)) > Duration::ZERO);
+}
