@@ -70,8 +70,7 @@ fn collector_sink(
         "tally",
         format!("tally/{}", tally_core::TALLY_VERSION),
     );
-    // Tally's own collector accepts gzip; Codex-style backends get plain JSON.
-    http.gzip = true;
+    http.gzip = gzip_for(url);
     let token = config
         .analytics
         .collector_token_env
@@ -94,6 +93,13 @@ fn collector_sink(
         sink = sink.with_assertion_recovery(recovery);
     }
     Ok(Arc::new(sink))
+}
+
+/// Tally's own collector accepts gzip; the ChatGPT backend (Codex's destination) gets plain
+/// JSON, as Codex sends it.
+fn gzip_for(url: &str) -> bool {
+    tally_auth::supported_hosts::host_of(url)
+        .is_none_or(|host| !tally_auth::supported_hosts::host_allowed(&host, &[]))
 }
 
 /// Whether the login's credentials (its bearer, an AgentAssertion) may go to `url`: only to the

@@ -28,3 +28,11 @@ fn an_untrusted_collector_gets_its_own_token_or_nothing() {
     let without = headers(None, None);
     assert!(without().is_empty());
 }
+
+#[test]
+fn gzip_goes_to_tally_collectors_and_not_to_the_chatgpt_backend() {
+    assert!(gzip_for("https://collector.example.com"));
+    assert!(gzip_for("http://127.0.0.1:4546"));
+    assert!(!gzip_for("https://chatgpt.com/backend-api"));
+    assert!(!gzip_for("https://chatgpt-staging.com/backend-api/"));
+}
