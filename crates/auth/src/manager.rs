@@ -114,6 +114,9 @@ pub struct AuthManager {
     external_refresher: RwLock<Option<Arc<dyn TokenRefresher>>>,
     oauth: OAuthRefresher,
     identity: Option<AgentIdentity>,
+    // Held while credentials are replaced (login, logout, a refresh's result), so a refresh that
+    // finishes after a logout or another login cannot bring the old login back.
+    replacing: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for AuthManager {
@@ -141,6 +144,7 @@ impl AuthManager {
             external_refresher: RwLock::new(None),
             oauth: OAuthRefresher::from_env(),
             identity,
+            replacing: std::sync::Mutex::new(()),
         };
         manager.set_state(manager.credentials_from(stored));
         Ok(Arc::new(manager))
@@ -156,6 +160,7 @@ impl AuthManager {
             external_refresher: RwLock::new(None),
             oauth: OAuthRefresher::from_env(),
             identity: None,
+            replacing: std::sync::Mutex::new(()),
         };
         manager.set_state(manager.credentials_from(None));
         Arc::new(manager)
@@ -187,6 +192,10 @@ impl AuthManager {
             },
             None => Credentials::None,
         }
+    }
+
+    fn lock_replacing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.replacing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn state(&self) -> Credentials {
@@ -242,6 +251,7 @@ impl AuthManager {
         if key.is_empty() {
             return Err(AuthError::Invalid("the API key is empty".into()));
         }
+        let _replacing = self.lock_replacing();
         let mut file = auth_json::read(&self.home)?.unwrap_or_default();
         file.openai_api_key = Some(key.to_owned());
         file.tokens = None;
@@ -267,6 +277,7 @@ impl AuthManager {
                 "accessToken and chatgptAccountId are required".into(),
             ));
         }
+        let _replacing = self.lock_replacing();
         self.set_state(Credentials::Chatgpt {
             tokens: TokenData {
                 access_token: access_token.to_owned(),
@@ -281,6 +292,7 @@ impl AuthManager {
     /// Forgets stored credentials (removes `auth.json`); an API key in the environment still
     /// applies afterwards. Returns true when something was removed.
     pub fn logout(&self) -> Result<bool, AuthError> {
+        let _replacing = self.lock_replacing();
         let removed = auth_json::delete(&self.home)?;
         let had_memory = matches!(
             self.state(),
@@ -382,6 +394,18 @@ impl AuthManager {
         external: Option<String>,
         new: RefreshedTokens,
     ) -> Result<(), AuthError> {
+        let _replacing = self.lock_replacing();
+        // The login this refresh began for may be gone (a logout, another login) by now.
+        let unchanged = matches!(
+            self.state(),
+            Credentials::Chatgpt { tokens, .. } if tokens.access_token == old.access_token
+        );
+        if !unchanged {
+            tracing::info!(
+                "the login changed while its tokens were refreshed; the refresh is dropped"
+            );
+            return Ok(());
+        }
         let tokens = TokenData {
             id_token: new.id_token.unwrap_or(old.id_token),
             access_token: new.access_token,

@@ -426,3 +426,55 @@ async fn synchronous_callers_start_one_background_refresh() {
     }
     assert_eq!(refresher.calls.load(Ordering::SeqCst), 1);
 }
+
+/// A client refresher that answers only when released.
+struct HeldRefresher {
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl TokenRefresher for HeldRefresher {
+    async fn refresh(&self, previous: Option<String>) -> Result<RefreshedTokens, AuthError> {
+        self.entered.notify_one();
+        self.release.notified().await;
+        Ok(RefreshedTokens {
+            access_token: jwt_expiring_in(3600),
+            account_id: previous,
+            ..RefreshedTokens::default()
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_that_ends_after_a_logout_or_another_login_does_not_bring_the_login_back() {
+    for then in ["logout", "api key"] {
+        let home = home();
+        let m = manager(config(home.path(), None));
+        m.login_external_tokens(&jwt_expiring_in(10), "acc", None)
+            .unwrap_or_else(|e| panic!("login: {e}"));
+        let refresher = Arc::new(HeldRefresher {
+            entered: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+        });
+        m.set_external_refresher(refresher.clone());
+        let refreshing = tokio::spawn({
+            let m = m.clone();
+            async move { m.ensure_fresh().await }
+        });
+        refresher.entered.notified().await;
+        if then == "logout" {
+            m.logout().unwrap_or_else(|e| panic!("logout: {e}"));
+        } else {
+            m.login_api_key("sk-next")
+                .unwrap_or_else(|e| panic!("login: {e}"));
+        }
+        refresher.release.notify_one();
+        let _ = refreshing.await;
+        let expected = (then == "api key").then_some(AuthMode::ApiKey);
+        assert_eq!(m.status().mode, expected, "after {then}");
+        let header = header(&m.bearer_headers(), "authorization").map(str::to_owned);
+        let expected = (then == "api key").then(|| "Bearer sk-next".to_owned());
+        assert_eq!(header, expected, "after {then}");
+    }
+}
