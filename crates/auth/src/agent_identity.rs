@@ -615,10 +615,16 @@ impl AgentIdentity {
             Some(r) => r,
             None => {
                 self.check_not_paused()?;
-                // Taken before the call, so a login that changes meanwhile does not inherit it.
-                let principal = self
-                    .principal()
-                    .ok_or_else(|| AuthError::AgentIdentity("no login to register under".into()))?;
+                // The login the bearer speaks for, which must still be the current one (the
+                // bearer was taken before this waited for the registration lock): the record
+                // then names the login that really registered it.
+                let principal = crate::principal::principal_of_headers(bearer)
+                    .filter(|p| self.principal().as_ref() == Some(p))
+                    .ok_or_else(|| {
+                        AuthError::AgentIdentity(
+                            "no login, or the login changed since; not registering".into(),
+                        )
+                    })?;
                 let id = self
                     .registrar
                     .register_runtime(&self.config, bearer, &self.key())

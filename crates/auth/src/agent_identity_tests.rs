@@ -134,3 +134,74 @@ fn assertion_headers_decode_and_others_do_not() {
         assert!(AgentAssertion::from_header(&HeaderValue::from_static(other)).is_none());
     }
 }
+
+fn bearer_of_account(account: &str) -> Vec<(HeaderName, HeaderValue)> {
+    vec![
+        (
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer token-of-the-login"),
+        ),
+        (
+            HeaderName::from_static(crate::ACCOUNT_ID_HEADER),
+            HeaderValue::from_str(account).unwrap_or_else(|e| panic!("{e}")),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_bearer_of_another_login_than_the_current_one_registers_nothing() {
+    use std::sync::atomic::AtomicUsize;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = axum::Router::new()
+        .route(
+            "/api/accounts/v1/agent/register",
+            axum::routing::post(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(serde_json::json!({"agent_runtime_id": "rt_1"})) }
+            }),
+        )
+        .route(
+            "/api/accounts/v1/agent/rt_1/task/register",
+            axum::routing::post(|| async { axum::Json(serde_json::json!({"task_id": "task_1"})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let home = home();
+    let identity = AgentIdentity::new(
+        home.path(),
+        AgentIdentityConfig {
+            authapi_base_url: format!("http://{addr}/api/accounts"),
+            agent_version: "0.1.0".into(),
+            agent_harness_id: "tally".into(),
+            running_location: "test".into(),
+            allowed_hosts: vec!["127.0.0.1".into()],
+        },
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Account B logged in after account A's bearer was taken.
+    identity.set_principal(Some("chatgpt:acct-b".into()));
+    identity.prepare(&bearer_of_account("acct-a")).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "nothing registered with A's bearer"
+    );
+    assert_eq!(identity.runtime_id(), None);
+    identity.prepare(&bearer_of_account("acct-b")).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(identity.runtime_id().as_deref(), Some("rt_1"));
+    let stored = crate::auth_json::read(home.path())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .and_then(|f| f.agent_identity);
+    assert_eq!(
+        stored.and_then(|r| r.principal).as_deref(),
+        Some("chatgpt:acct-b")
+    );
+}

@@ -6,6 +6,7 @@ pub mod agent_identity;
 pub mod auth_json;
 mod error;
 mod manager;
+mod principal;
 mod refresh;
 pub mod registration;
 pub mod sealed_task_id;

@@ -1,7 +1,7 @@
 //! `AuthManager`: the single owner of credentials and of the per-request authorization decision.
 
+use crate::principal::principal_of_headers;
 use http::{HeaderName, HeaderValue};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -207,7 +207,7 @@ impl AuthManager {
 
     fn set_state(&self, credentials: Credentials) {
         if let Some(identity) = &self.identity {
-            identity.set_principal(principal_of(&credentials));
+            identity.set_principal(principal_of_headers(&bearer_headers_of(&credentials)));
         }
         match self.state.write() {
             Ok(mut s) => *s = credentials,
@@ -426,31 +426,15 @@ impl AuthManager {
     }
 
     /// The API key or access token, for callers that build their own header (none should).
+    #[cfg(test)]
     fn bearer_token(&self) -> Option<(String, Option<String>)> {
-        match self.state() {
-            Credentials::None => None,
-            Credentials::ApiKey { key, .. } => Some((key, None)),
-            Credentials::Chatgpt { tokens, .. } => Some((tokens.access_token, tokens.account_id)),
-        }
+        bearer_of(&self.state())
     }
 
     /// Bearer-only headers, for bootstrap paths (registration, task registration, refresh) that
     /// must never use an AgentAssertion.
     pub fn bearer_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
-        let Some((token, account_id)) = self.bearer_token() else {
-            return Vec::new();
-        };
-        let mut headers = Vec::with_capacity(2);
-        if let Some(v) = sensitive(&format!("Bearer {token}")) {
-            headers.push((http::header::AUTHORIZATION, v));
-        }
-        if let Some(v) = account_id
-            .as_deref()
-            .and_then(|a| HeaderValue::from_str(a).ok())
-        {
-            headers.push((HeaderName::from_static(ACCOUNT_ID_HEADER), v));
-        }
-        headers
+        bearer_headers_of(&self.state())
     }
 
     /// The default authorization of a backend request made outside any thread: an
@@ -633,23 +617,39 @@ impl AuthManager {
     }
 }
 
-/// Who `credentials` speak for, the login an agent identity is registered under: the ChatGPT
-/// account, or a digest of the API key (the key itself is not written beside the identity).
-fn principal_of(credentials: &Credentials) -> Option<String> {
+/// The bearer token of `credentials` and the ChatGPT account it speaks for (from the token
+/// data, else the tokens' claims).
+fn bearer_of(credentials: &Credentials) -> Option<(String, Option<String>)> {
     match credentials {
         Credentials::None => None,
-        Credentials::ApiKey { key, .. } => {
-            let digest = Sha256::digest(key.as_bytes());
-            let prefix: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-            Some(format!("api_key:{prefix}"))
+        Credentials::ApiKey { key, .. } => Some((key.clone(), None)),
+        Credentials::Chatgpt { tokens, .. } => {
+            let account = tokens
+                .account_id
+                .clone()
+                .or_else(|| parse_claims(&tokens.id_token)?.account_id)
+                .or_else(|| parse_claims(&tokens.access_token)?.account_id);
+            Some((tokens.access_token.clone(), account))
         }
-        Credentials::Chatgpt { tokens, .. } => tokens
-            .account_id
-            .clone()
-            .or_else(|| parse_claims(&tokens.id_token)?.account_id)
-            .or_else(|| parse_claims(&tokens.access_token)?.account_id)
-            .map(|account| format!("chatgpt:{account}")),
     }
+}
+
+/// `Authorization: Bearer …` and `chatgpt-account-id` of `credentials`.
+fn bearer_headers_of(credentials: &Credentials) -> Vec<(HeaderName, HeaderValue)> {
+    let Some((token, account_id)) = bearer_of(credentials) else {
+        return Vec::new();
+    };
+    let mut headers = Vec::with_capacity(2);
+    if let Some(v) = sensitive(&format!("Bearer {token}")) {
+        headers.push((http::header::AUTHORIZATION, v));
+    }
+    if let Some(v) = account_id
+        .as_deref()
+        .and_then(|a| HeaderValue::from_str(a).ok())
+    {
+        headers.push((HeaderName::from_static(ACCOUNT_ID_HEADER), v));
+    }
+    headers
 }
 
 fn sensitive(value: &str) -> Option<HeaderValue> {
