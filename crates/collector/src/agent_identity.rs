@@ -195,6 +195,24 @@ impl Bucket {
     }
 }
 
+/// Assertions remembered for counting repeats at most (a metric: past it, new ones go uncounted).
+const MAX_RECENT_ASSERTIONS: usize = 100_000;
+
+/// Verified assertions of the last two windows, by what was signed, and when they were swept.
+struct RecentAssertions {
+    seen: HashMap<String, SystemTime>,
+    swept: SystemTime,
+}
+
+impl Default for RecentAssertions {
+    fn default() -> Self {
+        RecentAssertions {
+            seen: HashMap::new(),
+            swept: SystemTime::UNIX_EPOCH,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct AssertionJson {
     agent_runtime_id: Option<String>,
@@ -247,8 +265,8 @@ pub struct IdentityRegistry {
     /// This second's backend lookups: when the second began, and how many so far.
     lookups: Mutex<(Instant, u32)>,
     lookups_skipped: AtomicU64,
-    // Headers seen inside the window, to count exact repeats (accepted; see the module doc).
-    recent: Mutex<HashMap<String, SystemTime>>,
+    // Assertions verified inside the window, to count repeats (accepted; see the module doc).
+    recent: Mutex<RecentAssertions>,
     accepted: AtomicU64,
     repeats: AtomicU64,
     rejected: [AtomicU64; 11],
@@ -341,7 +359,7 @@ impl IdentityRegistry {
             misses: Mutex::new(HashMap::new()),
             lookups: Mutex::new((Instant::now(), 0)),
             lookups_skipped: AtomicU64::new(0),
-            recent: Mutex::new(HashMap::new()),
+            recent: Mutex::new(RecentAssertions::default()),
             accepted: AtomicU64::new(0),
             repeats: AtomicU64::new(0),
             rejected: Default::default(),
@@ -675,7 +693,7 @@ impl IdentityRegistry {
         }
         let account = runtime.account.clone();
         drop(runtimes);
-        self.note_repeat(credential, now);
+        self.note_repeat(&assertion, now);
         Ok(VerifiedAgent {
             agent_runtime_id: assertion.runtime_id,
             task_id: assertion.task_id,
@@ -683,12 +701,30 @@ impl IdentityRegistry {
         })
     }
 
-    fn note_repeat(&self, credential: &str, now: SystemTime) {
+    /// Counts an assertion verified before within the window. Keyed by what was signed, not by
+    /// the header: JSON padded with other fields is the same assertion (and cannot grow the map),
+    /// and only a runtime's key makes new entries.
+    fn note_repeat(&self, assertion: &Assertion, now: SystemTime) {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let window = self.window().saturating_mul(2);
-        recent.retain(|_, seen| now.duration_since(*seen).map_or(true, |d| d <= window));
-        if recent.insert(credential.to_owned(), now).is_some() {
+        // Swept once a second, not at every request (the map can hold many).
+        let due = now
+            .duration_since(recent.swept)
+            .map_or(true, |d| d >= Duration::from_secs(1));
+        if due {
+            recent
+                .seen
+                .retain(|_, seen| now.duration_since(*seen).map_or(true, |d| d <= window));
+            recent.swept = now;
+        }
+        let key = format!(
+            "{}:{}:{}:{}",
+            assertion.runtime_id, assertion.task_id, assertion.timestamp, assertion.signature
+        );
+        if recent.seen.contains_key(&key) {
             self.repeats.fetch_add(1, Ordering::Relaxed);
+        } else if recent.seen.len() < MAX_RECENT_ASSERTIONS {
+            recent.seen.insert(key, now);
         }
     }
 

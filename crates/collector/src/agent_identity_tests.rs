@@ -741,3 +741,31 @@ fn registrations_past_their_limits_are_refused_and_revocation_frees_a_runtime_sl
         }
     }
 }
+
+#[test]
+fn a_padded_copy_of_an_assertion_is_the_same_assertion_and_takes_no_more_memory() {
+    let f = fixture();
+    let timestamp = ts(T0);
+    let signature = sign(&f.key, &format!("{}:{}:{timestamp}", f.runtime, f.task));
+    let padded = |pad: usize| {
+        encode(serde_json::json!({
+            "agent_runtime_id": f.runtime, "signature": signature, "task_id": f.task,
+            "timestamp": timestamp, "padding": "x".repeat(pad),
+        }))
+    };
+    for pad in 0..20 {
+        assert!(f.registry.verify(&padded(pad), at(T0)).is_ok());
+    }
+    assert_eq!(
+        f.registry.repeats(),
+        19,
+        "every padded copy is a repeat of the first"
+    );
+    let remembered = f
+        .registry
+        .recent
+        .lock()
+        .map(|r| r.seen.len())
+        .unwrap_or_default();
+    assert_eq!(remembered, 1);
+}
