@@ -134,13 +134,23 @@ pub fn read(home: &Path) -> Result<Option<AuthDotJson>, AuthError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(AuthError::io(&path, e)),
     };
-    // serde_json's message names the position, never the value, so it is safe to show.
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| AuthError::Corrupt {
             path: path.clone(),
-            message: e.to_string(),
+            message: where_unreadable(&e),
         })
+}
+
+/// What is wrong and where, never the text there: serde_json's own message quotes the value of a
+/// field of the wrong type, which in this file is a token or a key.
+fn where_unreadable(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Data => "a field has the wrong type or is missing",
+        serde_json::error::Category::Eof => "the file ends early",
+        serde_json::error::Category::Syntax | serde_json::error::Category::Io => "not valid JSON",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 /// Writes `auth.json` atomically (temp file in the same directory, then rename), mode 0600.

@@ -50,6 +50,21 @@ fn corrupt_file_is_an_error_without_its_content() {
         .unwrap_or_default();
     assert!(!err.is_empty());
     assert!(!err.contains("sk-secret"), "{err}");
+    // A value of the wrong type: serde_json would quote it.
+    std::fs::write(
+        auth_file(dir.path()),
+        r#"{"tokens": "eyJ-token-secret", "OPENAI_API_KEY": null}"#,
+    )
+    .unwrap_or_else(|e| panic!("write: {e}"));
+    let err = read(dir.path())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("wrong type") && err.contains("line 1"),
+        "{err}"
+    );
+    assert!(!err.contains("eyJ-token-secret"), "{err}");
 }
 
 #[test]
