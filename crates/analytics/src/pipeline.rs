@@ -22,7 +22,7 @@ pub const FACT_QUEUE_CAPACITY: usize = 4096;
 pub struct AnalyticsPipeline {
     client: AnalyticsEventsClient,
     stop: CancellationToken,
-    reducer_task: JoinHandle<DeliveryHandle>,
+    reducer_task: JoinHandle<ReduceTask>,
     reducer_stats: Arc<Mutex<ReducerStats>>,
 }
 
@@ -72,11 +72,12 @@ impl AnalyticsPipeline {
             .unwrap_or_default()
     }
 
-    /// Stops intake, reduces what is queued, and flushes delivery (the rest stays spooled).
+    /// Stops intake, reduces what is queued, and flushes delivery (the rest stays spooled); the
+    /// status file then holds the final counters, drops of the last flush included.
     pub async fn shutdown(self) {
         self.stop.cancel();
         match self.reducer_task.await {
-            Ok(delivery) => delivery.shutdown().await,
+            Ok(task) => task.finish().await,
             Err(e) => tracing::warn!(error = %e, "analytics reducer task ended abnormally"),
         }
     }
@@ -97,8 +98,9 @@ struct ReduceTask {
 }
 
 impl ReduceTask {
-    /// Reduces facts until stopped (or every sender is gone), then hands delivery back for flushing.
-    async fn run(mut self) -> DeliveryHandle {
+    /// Reduces facts until stopped (or every sender is gone), then hands itself back for
+    /// [`ReduceTask::finish`].
+    async fn run(mut self) -> Self {
         let mut ticker = tokio::time::interval(STATUS_INTERVAL);
         loop {
             tokio::select! {
@@ -117,7 +119,25 @@ impl ReduceTask {
             }
         }
         self.report();
-        self.delivery
+        self
+    }
+
+    /// Flushes delivery and writes the final status: what the flush itself dropped cannot be
+    /// sent any more, so the status file and the log are where it shows.
+    async fn finish(self) {
+        let client = self.client_counters.snapshot();
+        let reducer = self.reducer.stats().clone();
+        let delivery = self.delivery.shutdown().await;
+        let dropped = delivery.dropped.total();
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "analytics events were dropped (see `tally analytics status`)"
+            );
+        }
+        if let Some(path) = &self.status_path {
+            write_status_file(path, client, reducer, delivery);
+        }
     }
 
     fn ingest(&mut self, fact: TimedFact) {
@@ -137,17 +157,27 @@ impl ReduceTask {
             .report(now, &client, self.reducer.stats(), &delivery);
         emit(&self.delivery, drops);
         if let Some(path) = &self.status_path {
-            let status = AnalyticsStatus {
-                pid: std::process::id(),
-                updated_at_ms: now,
-                client,
-                reducer: self.reducer.stats().clone(),
-                delivery,
-            };
-            if let Err(e) = write_status(path, &status) {
-                tracing::debug!(error = %e, "cannot write analytics status");
-            }
+            write_status_file(path, client, self.reducer.stats().clone(), delivery);
         }
+    }
+}
+
+/// Writes the counters for `tally analytics status`.
+fn write_status_file(
+    path: &std::path::Path,
+    client: crate::client::ClientStats,
+    reducer: ReducerStats,
+    delivery: crate::delivery::DeliveryStats,
+) {
+    let status = AnalyticsStatus {
+        pid: std::process::id(),
+        updated_at_ms: crate::clock_ms(),
+        client,
+        reducer,
+        delivery,
+    };
+    if let Err(e) = write_status(path, &status) {
+        tracing::debug!(error = %e, "cannot write analytics status");
     }
 }
 

@@ -207,8 +207,9 @@ impl DeliveryHandle {
     }
 
     /// Stops intake, sends what it can until `shutdown_flush_deadline`, and leaves the rest in the
-    /// spool for the next start; every task has ended when this returns.
-    pub async fn shutdown(mut self) {
+    /// spool for the next start; every task has ended when this returns, and the counters it
+    /// returns are final (drops of the last flush included).
+    pub async fn shutdown(mut self) -> DeliveryStats {
         let deadline = Instant::now() + self.shared.config.shutdown_flush_deadline;
         self.stop.send_replace(Some(deadline));
         // Closing the queue lets the intake drain it, spool the open batch and finish.
@@ -223,6 +224,7 @@ impl DeliveryHandle {
                 task.abort();
             }
         }
+        self.stats()
     }
 }
 

@@ -314,3 +314,22 @@ async fn a_failed_turn_reports_its_error_class_never_its_message() {
         assert!(!body.contains(CANARY), "the error message left: {body}");
     }
 }
+
+#[tokio::test]
+async fn drops_of_the_last_flush_reach_the_status_file() {
+    let mock = MockResponsesServer::start().await;
+    let collector = FakeCollector::start().await;
+    // The collector refuses every batch: what the shutdown flush sends is dropped (and counted).
+    collector.script_statuses(&[400; 8]);
+    let home = home_with_analytics(&mock, collector.url());
+    let server = server(&home);
+    let mut client = line_client(&server, SchemaMode::Stable);
+    client.initialize(false).await;
+    client.call_ok("thread/start", json!({})).await;
+    server.shutdown().await;
+    assert!(!collector.bodies().is_empty(), "the final flush posted");
+    let status = tally_analytics::status::read_status(&home.path().join("analytics/status.json"))
+        .expect("readable")
+        .expect("written");
+    assert_eq!(status["delivery"]["dropped"]["rejected"], 1, "{status:#}");
+}
