@@ -124,7 +124,8 @@ impl ReduceTask {
 
     /// Flushes delivery and writes the final status: what the flush itself dropped cannot be
     /// sent any more, so the status file and the log are where it shows.
-    async fn finish(self) {
+    async fn finish(mut self) {
+        self.reducer.abandon();
         let client = self.client_counters.snapshot();
         let reducer = self.reducer.stats().clone();
         let delivery = self.delivery.shutdown().await;

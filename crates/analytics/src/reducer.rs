@@ -359,6 +359,25 @@ impl Reducer {
             .or_default() += 1;
     }
 
+    /// The process is stopping: what is still waiting for a fact that will not come (a turn
+    /// without its completion, a client request without its answer, a server request without
+    /// its resolution) will make no event; counted as evicted at shutdown.
+    pub fn abandon(&mut self) {
+        for (map, n) in [
+            ("turns_at_shutdown", std::mem::take(&mut self.turns).len()),
+            (
+                "requests_at_shutdown",
+                std::mem::take(&mut self.requests).len(),
+            ),
+            (
+                "server_requests_at_shutdown",
+                std::mem::take(&mut self.server_requests).len(),
+            ),
+        ] {
+            self.evicted(map, n);
+        }
+    }
+
     fn evicted(&mut self, map: &str, n: usize) {
         if n > 0 {
             *self.stats.evicted.entry(map.to_string()).or_default() += n as u64;

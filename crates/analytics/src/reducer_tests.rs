@@ -841,3 +841,19 @@ fn thread_closed_releases_the_thread_and_a_resume_brings_it_back() {
         .collect();
     assert_eq!(modes, ["new", "new", "resumed"]);
 }
+
+#[test]
+fn work_still_open_at_shutdown_is_counted_not_forgotten() {
+    let mut h = Harness::new();
+    h.initialize(1);
+    start_thread(&mut h, 1, "thr-1");
+    start_turn(&mut h, 1, "thr-1", "turn-1", 2);
+    h.reducer.abandon();
+    let evicted = &h.reducer.stats().evicted;
+    assert_eq!(evicted.get("turns_at_shutdown"), Some(&1));
+    assert_eq!(
+        evicted.get("requests_at_shutdown"),
+        None,
+        "answered, so not open"
+    );
+}
