@@ -117,6 +117,29 @@ async fn bad_request_drops_the_batch_and_counts_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partly_invalid_batch_counts_only_the_refused_events_as_dropped() {
+    let collector = FakeCollector::start([Reply::PartlyInvalid(3, 1, 1)], Reply::Status(200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(config(dir.path()), http_sink(&collector.url)).unwrap();
+    for e in events("partly", 5) {
+        handle.try_enqueue(e).unwrap();
+    }
+    assert!(
+        handle
+            .wait_until(WAIT, |s| s.dropped.rejected == 1 && s.spool.batches == 0)
+            .await
+    );
+    let stats = handle.stats();
+    assert_eq!(
+        stats.sent_events, 4,
+        "stored by the collector, or already there"
+    );
+    assert_eq!(stats.retried, 0);
+    assert_eq!(collector.received().len(), 1);
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthorized_keeps_the_batch_and_flags_an_auth_error() {
     let collector = FakeCollector::start([], Reply::Status(401)).await;
     let dir = tempfile::tempdir().unwrap();

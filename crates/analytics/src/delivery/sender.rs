@@ -126,6 +126,19 @@ async fn deliver(
                     tracing::warn!("analytics event too large for the collector: dropped");
                     break;
                 }
+                SinkResult::PartlyStored { status, stored } => {
+                    let stored = stored.min(part.len());
+                    let refused = part.len() - stored;
+                    stats.add(&stats.sent_events, stored as u64);
+                    stats.add(&stats.rejected, refused as u64);
+                    stats.set_error(ErrorClass::Http { status });
+                    tracing::warn!(
+                        status,
+                        refused,
+                        "analytics events refused by the collector (it quarantined them): dropped"
+                    );
+                    break;
+                }
                 SinkResult::Rejected(status) => {
                     stats.add(&stats.rejected, part.len() as u64);
                     stats.set_error(ErrorClass::Http { status });

@@ -28,6 +28,9 @@ pub enum Reply {
     TooLargeOver(usize),
     /// 401 with `{"error": code}` (the collector refusing a credential).
     Refuse(&'static str),
+    /// 400 `invalid_events` as a Tally collector answers a batch with some invalid events:
+    /// (accepted, duplicates, rejected).
+    PartlyInvalid(u64, u64, u64),
 }
 
 /// One request as the collector saw it.
@@ -130,7 +133,15 @@ async fn ingest(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
             .unwrap_or(Reply::Status(200))
     };
     let mut refusal = None;
+    let mut partly = None;
     let (status, retry_after) = match reply {
+        Reply::PartlyInvalid(accepted, duplicates, rejected) => {
+            partly = Some(
+                serde_json::json!({"error": "invalid_events", "message": "some events are invalid",
+                "accepted": accepted, "duplicates": duplicates, "rejected_total": rejected, "rejected": []}),
+            );
+            (400, None)
+        }
         Reply::Status(s) => (s, None),
         Reply::Refuse(code) => {
             refusal = Some(code);
@@ -152,13 +163,14 @@ async fn ingest(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         body.len(),
         (200..300).contains(&status),
     );
-    let mut response = match refusal {
-        Some(code) => (
+    let mut response = match (refusal, partly) {
+        (Some(code), _) => (
             StatusCode::UNAUTHORIZED,
             axum::Json(serde_json::json!({"error": code})),
         )
             .into_response(),
-        None => StatusCode::from_u16(status).unwrap().into_response(),
+        (None, Some(body)) => (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
+        (None, None) => StatusCode::from_u16(status).unwrap().into_response(),
     };
     if let Some(after) = retry_after {
         response

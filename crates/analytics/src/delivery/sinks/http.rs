@@ -198,9 +198,12 @@ impl HttpSink {
                     SystemTime::now(),
                 );
                 // Read a little of the body so the connection can be reused; only a refusal of
-                // an assertion keeps its start (the reason code), and it is never logged.
+                // an assertion keeps its start (the reason code), and a 400 its counts; neither
+                // is logged.
                 let keep = if status == 401 && assertion.is_some() && self.recovery.is_some() {
                     MAX_REFUSAL_BYTES
+                } else if status == 400 {
+                    64 * 1024
                 } else {
                     0
                 };
@@ -216,7 +219,11 @@ impl HttpSink {
                         _ => break,
                     }
                 }
-                let refusal = match (keep > 0, assertion) {
+                let result = match (status, stored_of_partial_refusal(&kept)) {
+                    (400, Some(stored)) => SinkResult::PartlyStored { status, stored },
+                    _ => result,
+                };
+                let refusal = match (status == 401 && keep > 0, assertion) {
                     (true, Some(authorization)) => Some(Refusal {
                         authorization,
                         body: kept,
@@ -277,6 +284,18 @@ pub(crate) fn ingest_url(base: &str) -> Result<reqwest::Url, HttpSinkError> {
 }
 
 /// Maps a response status to what the sender does (ANALYTICS-EVENTS.md 2.2, Tally's rule).
+/// A Tally collector's answer to a batch with invalid events, `{"error": "invalid_events",
+/// "accepted": N, "duplicates": M, …}`: the N + M events it stored (or already had).
+fn stored_of_partial_refusal(body: &[u8]) -> Option<usize> {
+    let answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if answer.get("error")?.as_str()? != "invalid_events" {
+        return None;
+    }
+    let count = |key: &str| answer.get(key).and_then(serde_json::Value::as_u64);
+    let stored = count("accepted")?.saturating_add(count("duplicates").unwrap_or(0));
+    usize::try_from(stored).ok()
+}
+
 pub(crate) fn classify_status(
     status: u16,
     retry_after: Option<&HeaderValue>,

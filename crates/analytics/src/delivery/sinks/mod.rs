@@ -34,6 +34,14 @@ pub enum SinkResult {
     Auth(u16),
     /// Refused for good (other 4xx): drop the batch and count it.
     Rejected(u16),
+    /// Refused in part (a Tally collector's 400 `invalid_events`): it kept `stored` events of
+    /// the batch and quarantined the rest; the batch is done, and only the rest counts as dropped.
+    PartlyStored {
+        /// The HTTP status.
+        status: u16,
+        /// Events the collector stored (or already had).
+        stored: usize,
+    },
 }
 
 /// A destination for batches of events: the HTTP collector, a JSONL file, the embedded store.
