@@ -39,10 +39,15 @@ impl JsonlSink {
 
 fn append(file: &Mutex<File>, batch: &[u8]) -> io::Result<()> {
     let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
-    // One write per batch keeps a batch's lines together; a crash mid-write leaves a partial last
-    // line that a reader must skip, and the batch stays in the spool to be written again.
-    file.write_all(batch)?;
-    file.sync_data()
+    // One write per batch keeps a batch's lines together. A write that fails half-way is cut
+    // back, so the retry (the batch stays in the spool) starts on a line of its own instead of
+    // after a torn one; only a crash mid-write leaves a partial last line for a reader to skip.
+    let before = file.metadata()?.len();
+    let written = file.write_all(batch).and_then(|()| file.sync_data());
+    if written.is_err() {
+        let _ = file.set_len(before);
+    }
+    written
 }
 
 #[async_trait]
