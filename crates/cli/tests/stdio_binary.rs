@@ -41,6 +41,18 @@ fn spawn_client(mut cmd: tokio::process::Command) -> (tokio::process::Child, App
     )
 }
 
+/// A thread with one completed turn of the offline model saying `text`.
+async fn one_offline_turn(client: &mut AppClient, text: &str) -> serde_json::Value {
+    let started = client.call_ok("thread/start", json!({})).await;
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": text, "text_elements": []}]}),
+        )
+        .await;
+    client.notification("turn/completed").await
+}
+
 #[tokio::test]
 async fn stdio_app_server_runs_an_offline_session_and_exits_promptly_on_eof() {
     let home = tempfile::tempdir().expect("tempdir");
@@ -153,14 +165,7 @@ async fn with_analytics_on_the_process_still_exits_promptly_and_flushes_on_eof()
     cmd.arg("app-server");
     let (mut child, mut client) = spawn_client(cmd);
     client.initialize(false).await;
-    let started = client.call_ok("thread/start", json!({})).await;
-    client
-        .call_ok(
-            "turn/start",
-            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": "hi", "text_elements": []}]}),
-        )
-        .await;
-    client.notification("turn/completed").await;
+    one_offline_turn(&mut client, "hi").await;
     let closed_at = Instant::now();
     client.close();
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
@@ -330,14 +335,7 @@ async fn sigterm_on_stdio_flushes_analytics_before_exiting() {
     cmd.arg("app-server");
     let (mut child, mut client) = spawn_client(cmd);
     client.initialize(false).await;
-    let started = client.call_ok("thread/start", json!({})).await;
-    client
-        .call_ok(
-            "turn/start",
-            json!({"threadId": started["thread"]["id"], "input": [{"type": "text", "text": "hi", "text_elements": []}]}),
-        )
-        .await;
-    client.notification("turn/completed").await;
+    one_offline_turn(&mut client, "hi").await;
     let pid = child.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
