@@ -186,6 +186,9 @@ fn emit(delivery: &DeliveryHandle, events: Vec<AnalyticsEvent>) {
     for event in events {
         match envelope(&event) {
             // A full delivery queue is counted inside delivery; the reducer never blocks.
+            Some(e) if matches!(event, AnalyticsEvent::AnalyticsDropped(_)) => {
+                let _ = delivery.try_enqueue_report(e);
+            }
             Some(e) if event.sent_alone() => {
                 let _ = delivery.try_enqueue_alone(e);
             }

@@ -11,6 +11,8 @@ pub(crate) struct Batch {
     pub(crate) payload: Vec<u8>,
     /// Number of events in `payload`.
     pub(crate) events: usize,
+    /// A drop report: the spool keeps it past its cap, within [`super::spool::REPORT_RESERVE`].
+    pub(crate) report: bool,
 }
 
 /// Accumulates encoded events and says when a batch must be cut.
@@ -67,7 +69,11 @@ impl Batcher {
         payload.push(b'[');
         payload.extend_from_slice(encoded);
         payload.push(b']');
-        cut.push(Batch { payload, events: 1 });
+        cut.push(Batch {
+            payload,
+            events: 1,
+            report: false,
+        });
         cut
     }
 
@@ -85,7 +91,11 @@ impl Batcher {
         payload.push(b']');
         let events = std::mem::replace(&mut self.events, 0);
         self.opened_at = None;
-        Some(Batch { payload, events })
+        Some(Batch {
+            payload,
+            events,
+            report: false,
+        })
     }
 
     /// Size of the `{"events":[...]}` body the open batch would make.

@@ -28,16 +28,25 @@ pub(crate) async fn run(shared: Arc<Shared>, mut queue: mpsc::Receiver<Queued>) 
                 continue;
             }
         };
-        let Some(Queued { event, alone }) = next else {
+        let Some(Queued {
+            event,
+            alone,
+            report,
+        }) = next
+        else {
             break;
         };
         match serde_json::to_vec(&event) {
             Ok(encoded) => {
-                let batches = if alone {
+                let mut batches = if alone {
                     batcher.push_alone(&encoded)
                 } else {
                     batcher.push(&encoded, Instant::now())
                 };
+                // The report is the batch cut alone, the last one.
+                if let (true, Some(last)) = (report, batches.last_mut()) {
+                    last.report = true;
+                }
                 for batch in batches {
                     spool_batch(&shared, batch).await;
                 }

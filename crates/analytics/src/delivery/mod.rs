@@ -64,6 +64,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 pub(crate) struct Queued {
     pub(crate) event: EventEnvelope,
     pub(crate) alone: bool,
+    /// A drop report: alone, and kept by a full spool within its reserve.
+    pub(crate) report: bool,
 }
 
 /// Why `try_enqueue` did not take an event (the drop is already counted in the stats).
@@ -142,13 +144,28 @@ impl DeliveryHandle {
         self.enqueue(Queued {
             event,
             alone: false,
+            report: false,
         })
     }
 
     /// Like [`DeliveryHandle::try_enqueue`], but the event goes in a batch (a POST) of its own:
     /// the open batch is cut before it and nothing joins it.
     pub fn try_enqueue_alone(&self, event: EventEnvelope) -> Result<(), Dropped> {
-        self.enqueue(Queued { event, alone: true })
+        self.enqueue(Queued {
+            event,
+            alone: true,
+            report: false,
+        })
+    }
+
+    /// A drop report (`tally_analytics_dropped`): a batch of its own that a full spool still
+    /// keeps, within a small reserve, so the losses of a long outage reach the collector after it.
+    pub fn try_enqueue_report(&self, event: EventEnvelope) -> Result<(), Dropped> {
+        self.enqueue(Queued {
+            event,
+            alone: true,
+            report: true,
+        })
     }
 
     fn enqueue(&self, queued: Queued) -> Result<(), Dropped> {

@@ -385,6 +385,41 @@ async fn the_spool_cap_refuses_new_batches_and_counts_their_events() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_full_spool_refuses_events_but_keeps_drop_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.max_batch_events = 1;
+    cfg.spool_max_bytes = 3 * 150;
+    let sink = ScriptedSink::always(Step::Answer(SinkResult::Retryable {
+        retry_after: None,
+        class: ErrorClass::Http { status: 503 },
+    }));
+    let handle = start(cfg, sink).unwrap();
+    for id in ids(0..10) {
+        handle.try_enqueue(event(&id)).unwrap();
+    }
+    assert!(
+        handle
+            .wait_until(LONG, |s| s.spool.batches + s.dropped.spool_full == 10)
+            .await
+    );
+    let full = handle.stats();
+    handle.try_enqueue(event("ordinary")).unwrap();
+    handle.try_enqueue_report(event("report")).unwrap();
+    assert!(
+        handle
+            .wait_until(LONG, |s| s.spool.batches == full.spool.batches + 1)
+            .await,
+        "the report was spooled"
+    );
+    assert_eq!(
+        handle.stats().dropped.spool_full,
+        full.dropped.spool_full + 1
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn enqueue_after_the_pipeline_stopped_is_a_counted_drop() {
     // `try_enqueue` on a live handle whose tasks are gone: the queue is closed.
     let dir = tempfile::tempdir().unwrap();

@@ -110,6 +110,11 @@ struct Active {
 }
 
 /// The open spool: segment files plus an in-memory FIFO of the records not yet acknowledged.
+/// Bytes past the cap kept for drop reports (`tally_analytics_dropped`), so that the losses of
+/// an outage that filled the spool are still counted once the collector is back: about an hour of
+/// reports (one per counter that grew, every two seconds).
+pub(crate) const REPORT_RESERVE: u64 = 1024 * 1024;
+
 pub(crate) struct Spool {
     dir: PathBuf,
     /// Holds the directory lock for as long as the spool is open.
@@ -195,11 +200,17 @@ impl Spool {
         Ok(spool)
     }
 
-    /// Appends one batch (durably, per the fsync policy), or refuses it at the cap.
+    /// Appends one batch (durably, per the fsync policy), or refuses it at the cap (a drop
+    /// report past the cap too, within [`REPORT_RESERVE`]).
     pub(crate) fn append(&mut self, batch: &Batch) -> Result<(), AppendError> {
         let line = encode_record(batch);
         let len = line.len() as u64;
-        if self.bytes().saturating_add(len) > self.max_bytes {
+        let cap = if batch.report {
+            self.max_bytes.saturating_add(REPORT_RESERVE)
+        } else {
+            self.max_bytes
+        };
+        if self.bytes().saturating_add(len) > cap {
             return Err(AppendError::Full);
         }
         if self

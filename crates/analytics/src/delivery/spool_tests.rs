@@ -16,6 +16,7 @@ fn batch(ids: &[&str]) -> Batch {
     Batch {
         payload: serde_json::to_vec(&events).unwrap(),
         events: events.len(),
+        report: false,
     }
 }
 
@@ -220,6 +221,31 @@ fn the_cap_refuses_new_batches_and_keeps_the_old() {
     spool.ack(&rec).unwrap();
     spool.append(&batch(&["d"])).unwrap();
     assert_eq!(drain(&mut spool), ids(&[&["d"]]));
+}
+
+#[test]
+fn a_full_spool_still_keeps_drop_reports_within_their_reserve() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = encode_record(&batch(&["a"])).len() as u64;
+    let mut spool = Spool::open(dir.path(), FsyncPolicy::Never, record, 1 << 20).unwrap();
+    spool.append(&batch(&["a"])).unwrap();
+    assert!(matches!(
+        spool.append(&batch(&["b"])),
+        Err(AppendError::Full)
+    ));
+    let report = |id: &str| Batch {
+        report: true,
+        ..batch(&[id])
+    };
+    spool.append(&report("r1")).unwrap();
+    // The reserve is bounded too.
+    let mut kept = 1;
+    while spool.append(&report("rn")).is_ok() {
+        kept += 1;
+    }
+    assert!(spool.stats().bytes <= record + REPORT_RESERVE);
+    assert!(kept > 100, "{kept}");
+    assert_eq!(drain(&mut spool)[..2], ids(&[&["a"], &["r1"]])[..]);
 }
 
 #[test]
