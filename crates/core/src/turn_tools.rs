@@ -96,13 +96,16 @@ impl TurnRunner {
     }
 
     async fn run_exec(&mut self, call_id: &str, args: ExecArgs) -> ToolFlow {
-        let (decision, cwd, sandbox_policy) = {
+        let (decision, cwd, workspace, sandbox_policy) = {
             let state = self.thread.state();
             let s = &state.settings;
             let cwd = match &args.workdir {
                 Some(w) => Path::new(&s.cwd).join(w),
                 None => PathBuf::from(&s.cwd),
             };
+            // The sandbox's writable roots are the thread's, wherever the command runs: a
+            // `workdir` chosen by the model must not become one.
+            let workspace = PathBuf::from(&s.cwd);
             let decision = exec_decision(
                 &args.cmd,
                 &ExecContext {
@@ -114,7 +117,7 @@ impl TurnRunner {
                     session: &state.approvals,
                 },
             );
-            (decision, cwd, s.sandbox.clone())
+            (decision, cwd, workspace, s.sandbox.clone())
         };
         let argv = commands::shell_argv(&args.cmd, args.login.unwrap_or(true));
         let item = CommandItem {
@@ -247,7 +250,7 @@ impl TurnRunner {
             }
         };
         let prepared = if sandboxed {
-            match SandboxRules::for_policy(&sandbox_policy, &cwd)
+            match SandboxRules::for_policy(&sandbox_policy, &workspace)
                 .map(|r| PreparedSandbox::build(&r))
             {
                 Some(Ok(p)) => Some(p),

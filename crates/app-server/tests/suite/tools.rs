@@ -769,6 +769,49 @@ async fn under_workspace_write_a_command_cannot_write_outside_the_workspace() {
 }
 
 #[tokio::test]
+async fn a_workdir_outside_the_workspace_does_not_become_writable() {
+    if !tally_core::tools::sandbox::landlock_available() {
+        eprintln!("Landlock is not available on this kernel: nothing to measure");
+        return;
+    }
+    let mock = MockResponsesServer::start().await;
+    let home = home_for(&mock, 1);
+    let path = home.path().join("config.toml");
+    let config = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(
+        &path,
+        format!("approval_policy = \"never\"\nsandbox_mode = \"workspace-write\"\n{config}"),
+    )
+    .expect("write");
+    let workspace = tempfile::tempdir().expect("workspace");
+    let outside = tempfile::tempdir_in("/var/tmp").expect("outside dir");
+    let server = offline_server(&home, AppServerOptions::default());
+    let mut client = line_client(&server, SchemaMode::Stable);
+    client.initialize(false).await;
+    let thread_id = start_in(&mut client, &workspace, json!({})).await;
+    // The model runs a command in a directory of its choosing, outside the workspace.
+    let args =
+        json!({"cmd": "echo out > escaped", "workdir": outside.path().display().to_string()});
+    mock.enqueue_stream(sse::function_call_turn(
+        "call_1",
+        "exec_command",
+        &args.to_string(),
+    ));
+    mock.enqueue_stream(sse::text_turn_whole("msg_2", "Done."));
+    start_turn(&mut client, &thread_id, "write there").await;
+    let rest = client.collect_until("turn/completed").await;
+    assert!(
+        !methods(&rest)
+            .iter()
+            .any(|m| m.ends_with("requestApproval")),
+        "never must not ask"
+    );
+    let item = completed_item(&rest, "commandExecution");
+    assert_eq!(item["status"], "failed", "{item}");
+    assert!(!outside.path().join("escaped").exists());
+}
+
+#[tokio::test]
 async fn on_request_asks_only_when_the_model_wants_out_of_the_sandbox() {
     let home = offline_home("on-request", "workspace-write");
     let workspace = tempfile::tempdir().expect("workspace");
