@@ -1,6 +1,7 @@
 //! The Codex patch format (`*** Begin Patch` ... `*** End Patch`): parsing, planning the new file
 //! contents (nothing is written until every hunk matched), and applying the plan.
 
+use crate::tools::sandbox::normalize;
 use std::path::{Path, PathBuf};
 use tally_protocol::types::{FileUpdateChange, PatchChangeKind};
 
@@ -218,14 +219,16 @@ pub(crate) fn plan(patch: &str, cwd: &Path) -> Result<Vec<PlannedChange>, PatchE
     parse(patch)?
         .into_iter()
         .map(|op| match op {
+            // Every path is written exactly as it is checked: `..` resolved by text first, so
+            // the kernel never resolves a symlink before a `..` the check already removed.
             FileOp::Add { path, content } => Ok(PlannedChange {
-                path: cwd.join(&path),
+                path: normalize(&cwd.join(&path)),
                 move_to: None,
                 before: None,
                 after: Some(content),
             }),
             FileOp::Delete { path } => {
-                let abs = cwd.join(&path);
+                let abs = normalize(&cwd.join(&path));
                 Ok(PlannedChange {
                     before: Some(read(&abs, &path)?),
                     path: abs,
@@ -238,7 +241,7 @@ pub(crate) fn plan(patch: &str, cwd: &Path) -> Result<Vec<PlannedChange>, PatchE
                 move_to,
                 hunks,
             } => {
-                let abs = cwd.join(&path);
+                let abs = normalize(&cwd.join(&path));
                 let before = read(&abs, &path)?;
                 let after = apply_hunks(&before, &hunks).map_err(|reason| PatchError::Apply {
                     path: path.clone(),
@@ -246,7 +249,7 @@ pub(crate) fn plan(patch: &str, cwd: &Path) -> Result<Vec<PlannedChange>, PatchE
                 })?;
                 Ok(PlannedChange {
                     path: abs,
-                    move_to: move_to.map(|m| cwd.join(m)),
+                    move_to: move_to.map(|m| normalize(&cwd.join(m))),
                     before: Some(before),
                     after: Some(after),
                 })

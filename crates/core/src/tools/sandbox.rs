@@ -77,8 +77,21 @@ pub(crate) fn may_write(policy: &SandboxPolicy, cwd: &Path, path: &Path) -> bool
 
 /// The real location of a path that may not exist yet: its deepest existing ancestor with
 /// symlinks resolved, plus the rest, so a symlink in the workspace cannot point a write outside.
+/// A path that is itself a symlink, even a dangling one, is where it points (a write follows it).
 fn resolve(path: &Path) -> PathBuf {
+    resolve_within(path, 0)
+}
+
+/// Links followed at most, as the kernel does (ELOOP past 40).
+const MAX_LINKS: usize = 40;
+
+fn resolve_within(path: &Path, links: usize) -> PathBuf {
     let path = normalize(path);
+    if let (Ok(target), Some(parent), true) =
+        (std::fs::read_link(&path), path.parent(), links < MAX_LINKS)
+    {
+        return resolve_within(&parent.join(target), links + 1);
+    }
     let mut existing = path.as_path();
     let mut rest = Vec::new();
     loop {

@@ -145,3 +145,40 @@ fn a_symlink_in_the_workspace_does_not_let_a_patch_write_outside() {
         Path::new("link/file.txt")
     ));
 }
+
+#[test]
+fn a_patch_path_that_is_itself_a_symlink_is_checked_where_it_points() {
+    let workspace = tempfile::tempdir().expect("workspace");
+    let outside = outside_dir();
+    let policy = workspace_write();
+    // A dangling link: the write would create its target outside.
+    std::os::unix::fs::symlink(
+        outside.path().join("dot-profile"),
+        workspace.path().join("notes"),
+    )
+    .expect("symlink");
+    assert!(!may_write(&policy, workspace.path(), Path::new("notes")));
+    // A link to an existing file outside.
+    std::fs::write(outside.path().join("target"), "x").expect("file");
+    std::os::unix::fs::symlink(outside.path().join("target"), workspace.path().join("cfg"))
+        .expect("symlink");
+    assert!(!may_write(&policy, workspace.path(), Path::new("cfg")));
+    // A link that stays inside is fine.
+    std::os::unix::fs::symlink("real.txt", workspace.path().join("alias")).expect("symlink");
+    assert!(may_write(&policy, workspace.path(), Path::new("alias")));
+}
+
+#[test]
+fn a_patch_writes_where_its_path_was_checked_not_through_a_link_and_dot_dot() {
+    let workspace = tempfile::tempdir().expect("workspace");
+    let outside = outside_dir();
+    std::os::unix::fs::symlink(outside.path(), workspace.path().join("sub")).expect("symlink");
+    let patch = "*** Begin Patch\n*** Add File: sub/../dot-bashrc\n+evil\n*** End Patch";
+    let planned = crate::tools::apply_patch::plan(patch, workspace.path()).expect("plan");
+    assert_eq!(planned[0].path, workspace.path().join("dot-bashrc"));
+    assert!(may_write(
+        &workspace_write(),
+        workspace.path(),
+        &planned[0].path
+    ));
+}
