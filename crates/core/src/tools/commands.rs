@@ -63,9 +63,22 @@ const READ_ONLY_PROGRAMS: &[&str] = &[
     "uname", "wc", "whoami", "which",
 ];
 
+/// Options with which a read-only program runs other programs (ripgrep's preprocessor, its
+/// hostname helper, and the decompressors of `--search-zip`).
+const RUNS_PROGRAMS: &[&str] = &["--pre", "--hostname-bin", "-z", "--search-zip"];
+
 /// Whether `cmd` is a simple call of a program that only reads.
 pub(crate) fn is_known_safe(cmd: &str) -> bool {
-    simple_words(cmd).is_some_and(|w| READ_ONLY_PROGRAMS.contains(&w[0]))
+    simple_words(cmd).is_some_and(|w| {
+        READ_ONLY_PROGRAMS.contains(&w[0])
+            && !w[1..].iter().any(|arg| {
+                RUNS_PROGRAMS
+                    .iter()
+                    .any(|o| arg == o || arg.strip_prefix(o).is_some_and(|r| r.starts_with('=')))
+                    // Short flags run together (`-iz`) carry `z` too.
+                    || (w[0] == "rg" && arg.starts_with('-') && !arg.starts_with("--") && arg.contains('z'))
+            })
+    })
 }
 
 /// A best-effort reading of what `cmd` does, for display.
@@ -125,6 +138,22 @@ mod tests {
         assert!(!is_known_safe("cat a > b"));
         assert!(!is_known_safe("ls; rm -rf x"));
         assert!(!is_known_safe(""));
+    }
+
+    #[test]
+    fn ripgrep_options_that_run_programs_are_not_read_only() {
+        assert!(is_known_safe("rg -n needle src"));
+        assert!(is_known_safe("rg --files"));
+        for cmd in [
+            "rg --pre rm x important.txt",
+            "rg --pre=bash x payload.sh",
+            "rg --hostname-bin ./evil x",
+            "rg -z needle",
+            "rg --search-zip needle",
+            "rg -iz needle",
+        ] {
+            assert!(!is_known_safe(cmd), "{cmd}");
+        }
     }
 
     #[test]
