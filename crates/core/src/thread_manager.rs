@@ -539,10 +539,12 @@ impl ThreadManager {
     /// `turn/start`: starts a turn, or joins the running one as a steer.
     pub async fn start_turn(&self, params: TurnStartParams) -> Result<StartedTurn, CoreError> {
         let thread = self.require_loaded(&params.thread_id)?;
+        // The overrides hold from now on, also when the input joins a running turn: a client
+        // tightening the approval or sandbox policy mid-turn must not be ignored.
+        self.apply_turn_overrides(&thread, &params)?;
         if let Some(turn) = self.join_running(&thread, &params).await? {
             return Ok(StartedTurn { turn, gate: None });
         }
-        self.apply_turn_overrides(&thread, &params)?;
         let provider_id = thread.state().settings.provider_id.clone();
         let model = self.model_for(&provider_id)?;
         let guardian = crate::guardian::for_thread(

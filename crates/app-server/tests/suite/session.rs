@@ -499,3 +499,27 @@ async fn turn_start_while_a_turn_runs_joins_it_as_input() {
         .map(|items| items.iter().filter(|i| i["type"] == "userMessage").count());
     assert_eq!(users, Some(2));
 }
+
+#[tokio::test]
+async fn a_turn_start_that_joins_a_running_turn_still_sets_its_policies() {
+    let mock = MockResponsesServer::start().await;
+    let home = home_for(&mock, 1);
+    let server = server(&home);
+    let mut client = line_client(&server, SchemaMode::Stable);
+    let (thread_id, turn_id) = hanging_turn(&mut client, &mock).await;
+    mock.enqueue_stream(sse::text_turn_whole("msg_2", "Joined."));
+    let joined = client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("and be careful"),
+                   "approvalPolicy": "untrusted", "sandboxPolicy": {"type": "readOnly"}}),
+        )
+        .await;
+    assert_eq!(joined["turn"]["id"], turn_id, "joined the running turn");
+    client.collect_until("turn/completed").await;
+    let resumed = client
+        .call_ok("thread/resume", json!({"threadId": thread_id}))
+        .await;
+    assert_eq!(resumed["approvalPolicy"], "untrusted", "{resumed}");
+    assert_eq!(resumed["sandbox"]["type"], "readOnly", "{resumed}");
+}
