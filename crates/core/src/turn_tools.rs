@@ -242,7 +242,10 @@ impl TurnRunner {
                     }
                     Ok(Verdict::Accept { for_session }) => {
                         if for_session {
-                            self.thread.state().approvals.approve_command(&args.cmd);
+                            self.thread
+                                .state()
+                                .approvals
+                                .approve_command(&args.cmd, !sandboxed);
                         }
                         sandboxed
                     }
@@ -619,6 +622,10 @@ impl TurnRunner {
                         }
                         Verdict::Accept { for_session: false }
                     }
+                    // A network rule that denies is the user saying no.
+                    CommandExecutionApprovalDecision::ApplyNetworkPolicyAmendment {
+                        network_policy_amendment,
+                    } if network_policy_amendment["action"] == "deny" => Verdict::Decline,
                     CommandExecutionApprovalDecision::Accept
                     | CommandExecutionApprovalDecision::ApplyNetworkPolicyAmendment { .. } => {
                         Verdict::Accept { for_session: false }

@@ -839,6 +839,19 @@ async fn on_request_asks_only_when_the_model_wants_out_of_the_sandbox() {
         "completed"
     );
     assert!(workspace.path().join("escalated").exists());
+
+    // A network rule that denies is a refusal, not an accept.
+    start_turn(&mut client, &thread_id, "run-escalated: touch denied").await;
+    let request = server_request(&mut client, "item/commandExecution/requestApproval").await;
+    let deny = json!({"applyNetworkPolicyAmendment": {"network_policy_amendment":
+        {"host": "example.com", "action": "deny"}}});
+    answer(&mut client, &request, json!({"decision": deny})).await;
+    let rest = client.collect_until("turn/completed").await;
+    assert_eq!(
+        completed_item(&rest, "commandExecution")["status"],
+        "declined"
+    );
+    assert!(!workspace.path().join("denied").exists());
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! the approval policy read together with the sandbox, and what was approved for the session.
 
 use super::sandbox;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tally_protocol::types::{ApprovalPolicyName, AskForApproval, SandboxPolicy};
 
@@ -10,15 +10,20 @@ use tally_protocol::types::{ApprovalPolicyName, AskForApproval, SandboxPolicy};
 /// kept while the thread is loaded.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct SessionApprovals {
-    commands: HashSet<String>,
-    /// Command prefixes from `acceptWithExecpolicyAmendment`: simple commands starting with one run.
+    /// Commands, and whether the approval covered a run outside the sandbox: an approval of a
+    /// sandboxed run does not let the same command run unsandboxed.
+    commands: HashMap<String, bool>,
+    /// Command prefixes from `acceptWithExecpolicyAmendment`: simple commands starting with one
+    /// run, in the sandbox (running outside it still asks).
     prefixes: Vec<Vec<String>>,
     patch_paths: HashSet<PathBuf>,
 }
 
 impl SessionApprovals {
-    pub fn approve_command(&mut self, cmd: &str) {
-        self.commands.insert(cmd.to_string());
+    /// Approves `cmd` for the session; `unsandboxed` when the approved run was outside the sandbox.
+    pub fn approve_command(&mut self, cmd: &str, unsandboxed: bool) {
+        let covered = self.commands.entry(cmd.to_string()).or_insert(false);
+        *covered |= unsandboxed;
     }
 
     /// Allows every simple command starting with `prefix` (an empty prefix allows nothing).
@@ -28,12 +33,16 @@ impl SessionApprovals {
         }
     }
 
-    pub fn command_approved(&self, cmd: &str) -> bool {
-        self.commands.contains(cmd)
-            || self
-                .prefixes
-                .iter()
-                .any(|p| super::commands::starts_with_prefix(cmd, p))
+    /// Whether `cmd` was approved for the session, for a run outside the sandbox when `unsandboxed`.
+    pub fn command_approved(&self, cmd: &str, unsandboxed: bool) -> bool {
+        self.commands
+            .get(cmd)
+            .is_some_and(|covers_unsandboxed| *covers_unsandboxed || !unsandboxed)
+            || (!unsandboxed
+                && self
+                    .prefixes
+                    .iter()
+                    .any(|p| super::commands::starts_with_prefix(cmd, p)))
     }
 
     pub fn approve_paths(&mut self, paths: &[PathBuf]) {
@@ -88,7 +97,10 @@ pub(crate) fn exec_decision(cmd: &str, cx: &ExecContext<'_>) -> ExecDecision {
     let can_sandbox = wants_sandbox && cx.landlock;
     let unenforceable = wants_sandbox && !cx.landlock;
     let sandboxed = can_sandbox && !cx.escalate;
-    if cx.session.command_approved(cmd) {
+    if cx
+        .session
+        .command_approved(cmd, !sandboxed && wants_sandbox)
+    {
         return ExecDecision::Run { sandboxed };
     }
     let reason = cx

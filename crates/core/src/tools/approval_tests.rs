@@ -92,7 +92,7 @@ fn without_landlock_on_request_falls_back_to_asking_and_never_refuses() {
 #[test]
 fn a_command_accepted_for_the_session_is_not_asked_again() {
     let mut session = SessionApprovals::default();
-    session.approve_command("touch marker");
+    session.approve_command("touch marker", false);
     let cx = ExecContext {
         policy: &UNTRUSTED,
         sandbox: &workspace(),
@@ -139,4 +139,49 @@ fn patches_inside_the_workspace_apply_and_outside_ask_or_are_refused() {
         patch_decision(&inside, &UNTRUSTED, &w, cwd, &s),
         PatchDecision::Ask { reason: None }
     ));
+}
+
+#[test]
+fn a_session_approval_of_a_sandboxed_run_does_not_cover_an_unsandboxed_one() {
+    let mut session = SessionApprovals::default();
+    session.approve_command("npm test", false);
+    session.approve_prefix(&["rm".to_string(), "tmp".to_string()]);
+    let sandbox = workspace();
+    let cx = |escalate| ExecContext {
+        policy: &ON_REQUEST,
+        sandbox: &sandbox,
+        landlock: true,
+        escalate,
+        justification: None,
+        session: &session,
+    };
+    assert_eq!(
+        exec_decision("npm test", &cx(false)),
+        ExecDecision::Run { sandboxed: true }
+    );
+    assert!(matches!(
+        exec_decision("npm test", &cx(true)),
+        ExecDecision::Ask {
+            sandboxed: false,
+            ..
+        }
+    ));
+    assert!(matches!(
+        exec_decision("rm tmp -rf /home/u", &cx(true)),
+        ExecDecision::Ask { .. }
+    ));
+    // An approval of the unsandboxed run covers both.
+    session.approve_command("make deploy", true);
+    let cx = ExecContext {
+        policy: &UNTRUSTED,
+        sandbox: &sandbox,
+        landlock: true,
+        escalate: true,
+        justification: None,
+        session: &session,
+    };
+    assert_eq!(
+        exec_decision("make deploy", &cx),
+        ExecDecision::Run { sandboxed: false }
+    );
 }
