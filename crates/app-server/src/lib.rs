@@ -21,4 +21,5 @@ mod turn_pages;
 pub use auth_bridge::ExternalAuthRefreshBridge;
 pub use connection::{ConnectionId, OutboundPolicy};
 pub use outgoing::OutgoingMessageSender;
+pub use processor::ProcessorStats;
 pub use server::{AppServer, AppServerOptions};

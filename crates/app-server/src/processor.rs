@@ -89,6 +89,11 @@ impl MessageProcessor {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(connection = %conn.id, error = %e, "bad incoming message");
+                // Text that is not JSON is dropped without a reply, as Codex does: a reply could
+                // carry no id, and the TUI disconnects on a frame that is not JSON-RPC.
+                if matches!(e, EnvelopeError::Parse(_)) {
+                    return;
+                }
                 let err = e.to_error();
                 self.outgoing.send_error(conn.id, err.id, err.error).await;
             }

@@ -144,6 +144,12 @@ impl AppServer {
         }
     }
 
+    /// What the message processor refused or dropped (lines that are not JSON, invalid
+    /// messages, requests refused as overloaded).
+    pub fn processor_stats(&self) -> &crate::processor::ProcessorStats {
+        &self.processor.stats
+    }
+
     /// Ends the sessions (SessionEnd hooks, each capped, reported before analytics flush) and
     /// cancels async hooks, then flushes analytics within its deadline; what is not sent stays
     /// spooled for the next start.

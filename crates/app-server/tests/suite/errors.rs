@@ -64,7 +64,20 @@ async fn malformed_messages_get_their_codes_and_the_connection_stays_up() {
     let server = server(&home);
     let mut client = line_client(&server, SchemaMode::Stable);
     client.initialize(false).await;
-    assert_error(&mut client, "{not json", json!(null), -32700, "Parse error").await;
+    // Not JSON: dropped (and counted) without a reply, as Codex does.
+    client.send_raw("{not json").await;
+    let next = client.call("thread/list", json!({})).await;
+    assert!(
+        next.get("result").is_some(),
+        "no reply to the bad line: {next}"
+    );
+    assert_eq!(
+        server
+            .processor_stats()
+            .parse_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     assert_error(
         &mut client,
         r#"[1,2,3]"#,
