@@ -112,8 +112,12 @@ pub(crate) async fn fork(ctx: &Ctx, p: ThreadForkParams) -> HandlerResult {
             token_usage: ctx.threads.token_usage(&thread_id).unwrap_or_default(),
         })
     });
+    // `Thread.turns` is filled only in responses (resume, fork, read); notifications carry none.
     let started = N::ThreadStarted(ThreadStartedNotification {
-        thread: response.thread.clone(),
+        thread: Thread {
+            turns: Vec::new(),
+            ..response.thread.clone()
+        },
     });
     let outgoing = ctx.outgoing.clone();
     Ok(HandlerReply::then(

@@ -410,6 +410,11 @@ async fn fork_copies_history_into_a_new_thread() {
     assert_eq!(fork["thread"]["turns"].as_array().map(Vec::len), Some(1));
     let started = client.notification("thread/started").await;
     assert_eq!(started["params"]["thread"]["id"], fork_id.as_str());
+    assert_eq!(
+        started["params"]["thread"]["turns"],
+        json!([]),
+        "notifications carry no turns"
+    );
 
     mock.enqueue_stream(sse::text_turn_whole("msg_2", "forked answer"));
     client
