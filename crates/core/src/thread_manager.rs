@@ -635,9 +635,11 @@ impl ThreadManager {
             .iter()
             .rev()
             .find(|t| t.id == running)
+            // As a new turn's response: no items, and `startedAt` null (PROTOCOL.md turn/start).
             .map(|t| Turn {
                 items: Vec::new(),
                 items_view: TurnItemsView::NotLoaded,
+                started_at: None,
                 ..t.clone()
             }))
     }

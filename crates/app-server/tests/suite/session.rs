@@ -521,6 +521,7 @@ async fn a_turn_start_that_joins_a_running_turn_still_sets_its_policies() {
         )
         .await;
     assert_eq!(joined["turn"]["id"], turn_id, "joined the running turn");
+    assert_eq!(joined["turn"]["startedAt"], Value::Null, "{joined}");
     client.collect_until("turn/completed").await;
     let resumed = client
         .call_ok("thread/resume", json!({"threadId": thread_id}))
