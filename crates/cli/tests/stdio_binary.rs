@@ -41,6 +41,23 @@ fn spawn_client(mut cmd: tokio::process::Command) -> (tokio::process::Child, App
     )
 }
 
+/// `tally app-server` sending analytics to a test collector, after one offline turn.
+async fn one_turn_sending_analytics() -> (
+    FakeCollector,
+    tempfile::TempDir,
+    tokio::process::Child,
+    AppClient,
+) {
+    let collector = FakeCollector::start().await;
+    let home = home_sending_to(&collector);
+    let mut cmd = tally(home.path());
+    cmd.arg("app-server");
+    let (child, mut client) = spawn_client(cmd);
+    client.initialize(false).await;
+    one_offline_turn(&mut client, "hi").await;
+    (collector, home, child, client)
+}
+
 /// A thread with one completed turn of the offline model saying `text`.
 async fn one_offline_turn(client: &mut AppClient, text: &str) -> serde_json::Value {
     let started = client.call_ok("thread/start", json!({})).await;
@@ -159,13 +176,7 @@ async fn schema_command_writes_a_schema_per_method() {
 
 #[tokio::test]
 async fn with_analytics_on_the_process_still_exits_promptly_and_flushes_on_eof() {
-    let collector = FakeCollector::start().await;
-    let home = home_sending_to(&collector);
-    let mut cmd = tally(home.path());
-    cmd.arg("app-server");
-    let (mut child, mut client) = spawn_client(cmd);
-    client.initialize(false).await;
-    one_offline_turn(&mut client, "hi").await;
+    let (collector, _home, mut child, client) = one_turn_sending_analytics().await;
     let closed_at = Instant::now();
     client.close();
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
@@ -329,13 +340,7 @@ async fn neither_analytics_nor_info_logs_carry_a_prompt_a_command_or_an_env_valu
 /// shuts down in order and delivers the analytics it holds.
 #[tokio::test]
 async fn sigterm_on_stdio_flushes_analytics_before_exiting() {
-    let collector = FakeCollector::start().await;
-    let home = home_sending_to(&collector);
-    let mut cmd = tally(home.path());
-    cmd.arg("app-server");
-    let (mut child, mut client) = spawn_client(cmd);
-    client.initialize(false).await;
-    one_offline_turn(&mut client, "hi").await;
+    let (collector, _home, mut child, client) = one_turn_sending_analytics().await;
     let pid = child.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -349,12 +349,13 @@ async fn dropping_the_handle_spools_the_queue_and_every_task_ends_by_the_deadlin
     assert_eq!(left.events, 3);
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_spool_cap_refuses_new_batches_and_counts_their_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
+/// A pipeline whose collector is down and whose spool (room for about three one-event records)
+/// has been offered ten events: some are spooled, the rest refused.
+async fn with_a_full_spool(
+    dir: &std::path::Path,
+) -> (DeliveryConfig, crate::delivery::DeliveryHandle) {
+    let mut cfg = config(dir);
     cfg.max_batch_events = 1;
-    // Room for about three one-event records.
     cfg.spool_max_bytes = 3 * 150;
     let sink = ScriptedSink::always(Step::Answer(SinkResult::Retryable {
         retry_after: None,
@@ -369,6 +370,13 @@ async fn the_spool_cap_refuses_new_batches_and_counts_their_events() {
             .wait_until(LONG, |s| s.spool.batches + s.dropped.spool_full == 10)
             .await
     );
+    (cfg, handle)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_spool_cap_refuses_new_batches_and_counts_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, handle) = with_a_full_spool(dir.path()).await;
     let stats = handle.stats();
     assert!(stats.dropped.spool_full > 0);
     assert!(stats.spool.bytes <= cfg.spool_max_bytes);
@@ -387,22 +395,7 @@ async fn the_spool_cap_refuses_new_batches_and_counts_their_events() {
 #[tokio::test(start_paused = true)]
 async fn a_full_spool_refuses_events_but_keeps_drop_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.max_batch_events = 1;
-    cfg.spool_max_bytes = 3 * 150;
-    let sink = ScriptedSink::always(Step::Answer(SinkResult::Retryable {
-        retry_after: None,
-        class: ErrorClass::Http { status: 503 },
-    }));
-    let handle = start(cfg, sink).unwrap();
-    for id in ids(0..10) {
-        handle.try_enqueue(event(&id)).unwrap();
-    }
-    assert!(
-        handle
-            .wait_until(LONG, |s| s.spool.batches + s.dropped.spool_full == 10)
-            .await
-    );
+    let (_, handle) = with_a_full_spool(dir.path()).await;
     let full = handle.stats();
     handle.try_enqueue(event("ordinary")).unwrap();
     handle.try_enqueue_report(event("report")).unwrap();
