@@ -619,9 +619,19 @@ impl ThreadManager {
         thread: &LoadedThread,
         params: &TurnStartParams,
     ) -> Result<Option<Turn>, CoreError> {
-        let Some(running) = thread.state().active.as_ref().map(|a| a.turn_id.clone()) else {
+        let Some((running, ending)) = thread
+            .state()
+            .active
+            .as_ref()
+            .map(|a| (a.turn_id.clone(), a.control.is_closed()))
+        else {
             return Ok(None);
         };
+        if ending {
+            // The turn no longer reads input: wait for it to close, then start a new one.
+            wait_until_closed(thread, &running).await?;
+            return Ok(None);
+        }
         self.steer_turn(TurnSteerParams {
             thread_id: params.thread_id.clone(),
             expected_turn_id: running.clone(),
@@ -695,6 +705,11 @@ impl ThreadManager {
                 "expected active turn id {} but found {}",
                 params.expected_turn_id, active.turn_id
             )));
+        }
+        if active.control.is_closed() {
+            return Err(CoreError::InvalidRequest(
+                "the turn is ending and takes no more input; start a new turn".into(),
+            ));
         }
         active
             .control
@@ -1019,4 +1034,27 @@ impl Snapshot {
         lines.push(RolloutLine::TokenUsage(self.token_usage));
         lines
     }
+}
+
+/// How long a `turn/start` waits for an ending turn to close before it starts the next one.
+const ENDING_TURN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until `turn_id` is no longer the thread's active turn (it is ending: its hooks and
+/// bookkeeping run after its last output).
+async fn wait_until_closed(thread: &LoadedThread, turn_id: &str) -> Result<(), CoreError> {
+    let deadline = tokio::time::Instant::now() + ENDING_TURN_DEADLINE;
+    while thread
+        .state()
+        .active
+        .as_ref()
+        .is_some_and(|a| a.turn_id == turn_id)
+    {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CoreError::InvalidRequest(
+                "the previous turn is still ending; retry".into(),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok(())
 }

@@ -422,6 +422,20 @@ impl TurnRunner {
     }
 
     async fn finish(mut self, outcome: TurnOutcome) {
+        // No input is read from here on: closed under the lock steers are sent under, so a later
+        // steer is refused and a later turn/start waits for this turn to close and starts anew,
+        // instead of joining a turn that would drop its input.
+        {
+            let _state = self.thread.state();
+            self.control.close();
+        }
+        let mut unread = 0usize;
+        while let Ok(ctl) = self.control.try_recv() {
+            unread += usize::from(matches!(ctl, TurnControl::Steer { .. }));
+        }
+        if unread > 0 {
+            tracing::warn!(unread, turn_id = %self.turn_id, "input sent as the turn ended was not used");
+        }
         // A request still pending when the turn ends is withdrawn; clients close its dialog.
         self.sink
             .resolve_turn_requests(&self.thread.id, &self.turn_id)

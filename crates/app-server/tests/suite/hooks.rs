@@ -1166,3 +1166,62 @@ async fn async_hooks_do_not_block_the_turn_are_reported_and_feed_the_next_prompt
         assert!(!body.contains(CANARY), "hook text left the process: {body}");
     }
 }
+
+/// A turn/start that arrives while an interrupted turn is still ending (here its Interrupt hook
+/// takes a second) starts a new turn once the old one has closed: joining the ending turn would
+/// accept the input and then drop it.
+#[tokio::test]
+async fn a_turn_start_while_the_interrupted_turn_ends_starts_a_new_turn() {
+    let home = home("");
+    let ws = tempfile::tempdir().expect("ws");
+    std::fs::write(
+        home.path().join("hooks.json"),
+        hooks_json(&[("Interrupt", None, "sleep 1")]),
+    )
+    .expect("hooks");
+    let server = server(&home);
+    let mut client = client_for(&server).await;
+    trust_all(&mut client, ws.path()).await;
+    let thread_id = common::start_thread_in(&mut client, ws.path()).await;
+    let started = client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": input("run: sleep 30")}),
+        )
+        .await;
+    let first = started["turn"]["id"].as_str().expect("turn id").to_string();
+    client
+        .wait_for(|m| {
+            m["method"] == "item/started" && m["params"]["item"]["type"] == "commandExecution"
+        })
+        .await;
+    client
+        .call_ok(
+            "turn/interrupt",
+            json!({"threadId": thread_id, "turnId": first}),
+        )
+        .await;
+    // The Interrupt hook still runs: the first turn has not completed yet.
+    let next = client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": input("after the interrupt")}),
+        )
+        .await;
+    let second = next["turn"]["id"].as_str().expect("turn id").to_string();
+    assert_ne!(second, first, "a new turn, not the ending one");
+    let messages = client.collect_until("turn/completed").await;
+    let done = messages.last().expect("turn/completed");
+    if done["params"]["turn"]["id"] == first.as_str() {
+        assert_eq!(done["params"]["turn"]["status"], "interrupted");
+        let rest = client.collect_until("turn/completed").await;
+        let done = rest.last().expect("turn/completed");
+        assert_eq!(done["params"]["turn"]["id"], second.as_str());
+        assert!(
+            final_text(&rest).contains("after the interrupt"),
+            "{rest:?}"
+        );
+    } else {
+        panic!("the first turn must complete first: {done}");
+    }
+}
