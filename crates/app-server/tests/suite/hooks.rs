@@ -60,6 +60,29 @@ async fn client_for(server: &Arc<AppServer>) -> AppClient {
     client
 }
 
+/// Starts a turn running a 30 s command and interrupts it once the command runs; the turn's id.
+async fn interrupt_a_long_command(client: &mut AppClient, thread_id: &str) -> String {
+    let started = client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": input("run: sleep 30")}),
+        )
+        .await;
+    let turn_id = started["turn"]["id"].as_str().expect("turn id").to_string();
+    client
+        .wait_for(|m| {
+            m["method"] == "item/started" && m["params"]["item"]["type"] == "commandExecution"
+        })
+        .await;
+    client
+        .call_ok(
+            "turn/interrupt",
+            json!({"threadId": thread_id, "turnId": turn_id}),
+        )
+        .await;
+    turn_id
+}
+
 /// Runs one turn and returns every message up to its `turn/completed`.
 async fn turn(client: &mut AppClient, thread_id: &str, text: &str) -> Vec<Value> {
     client
@@ -978,24 +1001,7 @@ async fn interrupt_and_session_end_hooks_run_once_and_are_reported_without_their
     let kept = common::start_thread_in(&mut client, ws.path()).await;
 
     // Interrupt: a long command is stopped; the hook runs before turn/completed.
-    let started = client
-        .call_ok(
-            "turn/start",
-            json!({"threadId": kept, "input": input("run: sleep 30")}),
-        )
-        .await;
-    let turn_id = started["turn"]["id"].as_str().expect("turn id").to_string();
-    client
-        .wait_for(|m| {
-            m["method"] == "item/started" && m["params"]["item"]["type"] == "commandExecution"
-        })
-        .await;
-    client
-        .call_ok(
-            "turn/interrupt",
-            json!({"threadId": kept, "turnId": turn_id}),
-        )
-        .await;
+    interrupt_a_long_command(&mut client, &kept).await;
     let messages = client.collect_until("turn/completed").await;
     assert_eq!(
         completed_runs(&messages),
@@ -1183,24 +1189,7 @@ async fn a_turn_start_while_the_interrupted_turn_ends_starts_a_new_turn() {
     let mut client = client_for(&server).await;
     trust_all(&mut client, ws.path()).await;
     let thread_id = common::start_thread_in(&mut client, ws.path()).await;
-    let started = client
-        .call_ok(
-            "turn/start",
-            json!({"threadId": thread_id, "input": input("run: sleep 30")}),
-        )
-        .await;
-    let first = started["turn"]["id"].as_str().expect("turn id").to_string();
-    client
-        .wait_for(|m| {
-            m["method"] == "item/started" && m["params"]["item"]["type"] == "commandExecution"
-        })
-        .await;
-    client
-        .call_ok(
-            "turn/interrupt",
-            json!({"threadId": thread_id, "turnId": first}),
-        )
-        .await;
+    let first = interrupt_a_long_command(&mut client, &thread_id).await;
     // The Interrupt hook still runs: the first turn has not completed yet.
     let next = client
         .call_ok(
