@@ -9,7 +9,7 @@ use tally_protocol::types::{
     ThreadItem, ThreadStatus, ThreadTokenUsage, TokenUsageBreakdown, Turn, TurnItemsView,
     TurnStatus, UserInput,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Settings that apply to the next turn; `turn/start` overrides stick.
 #[derive(Debug, Clone)]
@@ -57,12 +57,25 @@ pub(crate) enum TurnKind {
     UserShell,
 }
 
+/// How long a next turn waits for an ending turn to free the thread.
+pub(crate) const ENDING_TURN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The running turn of a thread.
 #[derive(Debug)]
 pub(crate) struct ActiveTurn {
     pub turn_id: String,
     pub control: mpsc::Sender<TurnControl>,
     pub kind: TurnKind,
+    /// Its end is recorded and its last notifications are going out: the thread is freed after
+    /// `turn/completed`, so a next turn's notifications cannot overtake it.
+    pub ending: bool,
+}
+
+impl ActiveTurn {
+    /// Whether the turn takes no more input: a next `turn/start` waits for it to close.
+    pub fn is_ending(&self) -> bool {
+        self.ending || self.control.is_closed()
+    }
 }
 
 /// Mutable state of a loaded thread.
@@ -119,6 +132,7 @@ impl ThreadState {
             turn_id: turn_id.to_owned(),
             control,
             kind,
+            ending: false,
         });
     }
 }
@@ -133,6 +147,8 @@ pub(crate) struct LoadedThread {
     writer: Mutex<Option<RolloutWriter>>,
     /// The thread's Guardian reviewer, kept so later reviews continue its session.
     guardian: Mutex<Option<Arc<tally_guardian::Guardian>>>,
+    /// Wakes whoever waits for an ending turn to free the thread.
+    turn_freed: Notify,
 }
 
 impl LoadedThread {
@@ -144,6 +160,7 @@ impl LoadedThread {
             state: Mutex::new(state),
             writer: Mutex::new(writer),
             guardian: Mutex::new(None),
+            turn_freed: Notify::new(),
         })
     }
 
@@ -231,8 +248,8 @@ impl LoadedThread {
         usage
     }
 
-    /// Records a turn's end in memory and on disk (items are already there), and frees the
-    /// thread for the next turn.
+    /// Records a turn's end in memory and on disk (items are already there). The thread stays
+    /// busy until [`Self::free_turn`], after the turn's last notification.
     pub fn close_turn(&self, turn: &Turn) {
         {
             let mut state = self.state();
@@ -242,8 +259,8 @@ impl LoadedThread {
                 t.completed_at = turn.completed_at;
                 t.duration_ms = turn.duration_ms;
             }
-            if state.active.as_ref().is_some_and(|a| a.turn_id == turn.id) {
-                state.active = None;
+            if let Some(active) = state.active.as_mut().filter(|a| a.turn_id == turn.id) {
+                active.ending = true;
             }
         }
         let stored = Turn {
@@ -252,6 +269,42 @@ impl LoadedThread {
         };
         self.persist(&[RolloutLine::TurnCompleted(stored)]);
         self.sync();
+    }
+
+    /// Frees the thread for the next turn and wakes whoever waits for that.
+    pub fn free_turn(&self, turn_id: &str) {
+        {
+            let mut state = self.state();
+            if state.active.as_ref().is_some_and(|a| a.turn_id == turn_id) {
+                state.active = None;
+            }
+        }
+        self.turn_freed.notify_waiters();
+    }
+
+    /// Waits until `turn_id` is no longer the running turn (an ending turn's hooks and last
+    /// notifications), at most [`ENDING_TURN_DEADLINE`]; false if it still is.
+    pub async fn wait_turn_freed(&self, turn_id: &str) -> bool {
+        let freed = async {
+            loop {
+                let woken = self.turn_freed.notified();
+                tokio::pin!(woken);
+                // Registered before the check, so a free between the two is not missed.
+                woken.as_mut().enable();
+                if self
+                    .state()
+                    .active
+                    .as_ref()
+                    .is_none_or(|a| a.turn_id != turn_id)
+                {
+                    return;
+                }
+                woken.await;
+            }
+        };
+        tokio::time::timeout(ENDING_TURN_DEADLINE, freed)
+            .await
+            .is_ok()
     }
 
     /// The thread's status as clients see it.
@@ -327,3 +380,7 @@ pub(crate) fn thread_view(
         },
     }
 }
+
+#[cfg(test)]
+#[path = "thread_tests.rs"]
+mod tests;

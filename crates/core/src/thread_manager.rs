@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 /// How long `turn/interrupt` waits for the running turn to stop.
 const INTERRUPT_DEADLINE: Duration = Duration::from_secs(10);
 /// Bound on queued steer/interrupt messages per turn.
-const TURN_CONTROL_CAPACITY: usize = 32;
+pub(crate) const TURN_CONTROL_CAPACITY: usize = 32;
 
 /// Who is asking: becomes the thread's originator and the model request's identity headers.
 #[derive(Debug, Clone, Default)]
@@ -623,7 +623,7 @@ impl ThreadManager {
             .state()
             .active
             .as_ref()
-            .map(|a| (a.turn_id.clone(), a.control.is_closed()))
+            .map(|a| (a.turn_id.clone(), a.is_ending()))
         else {
             return Ok(None);
         };
@@ -706,7 +706,7 @@ impl ThreadManager {
                 params.expected_turn_id, active.turn_id
             )));
         }
-        if active.control.is_closed() {
+        if active.is_ending() {
             return Err(CoreError::InvalidRequest(
                 "the turn is ending and takes no more input; start a new turn".into(),
             ));
@@ -1036,25 +1036,14 @@ impl Snapshot {
     }
 }
 
-/// How long a `turn/start` waits for an ending turn to close before it starts the next one.
-const ENDING_TURN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Waits until `turn_id` is no longer the thread's active turn (it is ending: its hooks and
 /// bookkeeping run after its last output).
 async fn wait_until_closed(thread: &LoadedThread, turn_id: &str) -> Result<(), CoreError> {
-    let deadline = tokio::time::Instant::now() + ENDING_TURN_DEADLINE;
-    while thread
-        .state()
-        .active
-        .as_ref()
-        .is_some_and(|a| a.turn_id == turn_id)
-    {
-        if tokio::time::Instant::now() >= deadline {
-            return Err(CoreError::InvalidRequest(
-                "the previous turn is still ending; retry".into(),
-            ));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    if thread.wait_turn_freed(turn_id).await {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidRequest(
+            "the previous turn is still ending; retry".into(),
+        ))
     }
-    Ok(())
 }

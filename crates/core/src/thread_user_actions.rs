@@ -1,15 +1,14 @@
 //! What a person does to a thread besides prompting: name it (`thread/name/set`) and run their
 //! own shell command in it (`thread/shellCommand`).
 
-use super::{validate_thread_id, ThreadManager, TURN_CONTROL_CAPACITY};
-use crate::clock::{new_id, now_secs};
+use super::{validate_thread_id, ThreadManager};
+use crate::clock::new_id;
 use crate::error::CoreError;
 use crate::rollout::{rollout_path, RolloutLine, RolloutWriter};
-use crate::thread::TurnKind;
 use crate::user_shell::{UserShellRun, DEFAULT_TIMEOUT};
 use std::time::Duration;
 use tally_protocol::types::{ThreadSetNameParams, ThreadShellCommandParams};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 impl ThreadManager {
     /// `thread/name/set`: names a thread, loaded or on disk, and keeps the name in its rollout
@@ -63,7 +62,7 @@ impl ThreadManager {
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_TIMEOUT);
         let (gate_tx, gate_rx) = oneshot::channel();
-        let mut run = UserShellRun {
+        let run = UserShellRun {
             thread: thread.clone(),
             sink: self.sink.clone(),
             turn_id: String::new(),
@@ -71,32 +70,7 @@ impl ThreadManager {
             command: params.command,
             timeout,
         };
-        let (control_tx, control_rx) = mpsc::channel(TURN_CONTROL_CAPACITY);
-        let running = {
-            let mut state = thread.state();
-            match state.active.as_ref() {
-                Some(active) => Some(active.turn_id.clone()),
-                None => {
-                    let turn_id = new_id();
-                    state.begin_turn(&turn_id, control_tx, TurnKind::UserShell);
-                    run.turn_id = turn_id;
-                    None
-                }
-            }
-        };
-        match running {
-            Some(turn_id) => {
-                run.turn_id = turn_id;
-                tokio::spawn(run.run_in_turn(gate_rx));
-            }
-            None => {
-                thread.persist(&[RolloutLine::TurnStarted {
-                    turn_id: run.turn_id.clone(),
-                    started_at: now_secs(),
-                }]);
-                tokio::spawn(run.run_standalone(control_rx, gate_rx));
-            }
-        }
+        tokio::spawn(run.start(gate_rx));
         Ok(gate_tx)
     }
 }

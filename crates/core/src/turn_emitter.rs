@@ -84,16 +84,18 @@ impl<'a> TurnEmitter<'a> {
         error
     }
 
-    /// How every turn ends: the end recorded (in memory and on disk, the thread freed for the
-    /// next turn), the thread idle, and `turn/completed`.
+    /// How every turn ends: the end recorded (in memory and on disk), the thread idle,
+    /// `turn/completed`, and only then the thread freed, so a next turn starts after it.
     pub async fn finish_turn(&self, turn: Turn) {
         self.thread.close_turn(&turn);
         self.emit_status(ThreadStatus::Idle).await;
+        let turn_id = turn.id.clone();
         self.emit(ServerNotification::TurnCompleted(TurnNotification {
             thread_id: self.thread.id.clone(),
             turn,
         }))
         .await;
+        self.thread.free_turn(&turn_id);
     }
 
     /// Sends `item/started`.

@@ -191,20 +191,15 @@ impl TurnRunner {
         }
     }
 
-    /// Takes a queued steer or interrupt; when none is queued, frees the thread in the same
-    /// critical section, so a steer is either seen here or refused (never accepted and lost).
+    /// Takes a queued steer or interrupt; when none is queued, stops reading input in the same
+    /// critical section, so a steer is either seen here or refused (never accepted and lost),
+    /// and a `turn/start` waits for this turn to close.
     fn take_pending_or_close(&mut self) -> Option<TurnControl> {
-        let mut state = self.thread.state();
+        let _state = self.thread.state();
         match self.control.try_recv() {
             Ok(ctl) => Some(ctl),
             Err(_) => {
-                if state
-                    .active
-                    .as_ref()
-                    .is_some_and(|a| a.turn_id == self.turn_id)
-                {
-                    state.active = None;
-                }
+                self.control.close();
                 None
             }
         }

@@ -6,11 +6,12 @@
 //! output deltas, `item/completed`, `thread/status/changed` (idle), `turn/completed`. Either way
 //! the model reads the command and its output, as Codex records it, before its next request.
 
-use crate::clock::now_ms;
+use crate::clock::{new_id, now_ms, now_secs};
 use crate::event_sink::ThreadEventSink;
 use crate::model::ResponseItem;
 use crate::rollout::RolloutLine;
-use crate::thread::{LoadedThread, TurnControl};
+use crate::thread::{LoadedThread, TurnControl, TurnKind};
+use crate::thread_manager::TURN_CONTROL_CAPACITY;
 use crate::tools::commands;
 use crate::tools::exec::{self, ExecRequest, ExecResult};
 use crate::turn_emitter::TurnEmitter;
@@ -47,9 +48,50 @@ enum Ran {
 }
 
 impl UserShellRun {
+    /// Joins the running turn, or opens a turn of its own on an idle thread; a turn that is
+    /// ending is waited for first, so the command is not an item of a completed turn.
+    pub async fn start(mut self, gate: oneshot::Receiver<()>) {
+        let ending = self
+            .thread
+            .state()
+            .active
+            .as_ref()
+            .filter(|a| a.is_ending())
+            .map(|a| a.turn_id.clone());
+        if let Some(turn_id) = ending {
+            self.thread.wait_turn_freed(&turn_id).await;
+        }
+        let (control_tx, control_rx) = mpsc::channel(TURN_CONTROL_CAPACITY);
+        let joined = {
+            let mut state = self.thread.state();
+            match state.active.as_ref() {
+                Some(active) => Some(active.turn_id.clone()),
+                None => {
+                    let turn_id = new_id();
+                    state.begin_turn(&turn_id, control_tx, TurnKind::UserShell);
+                    self.turn_id = turn_id;
+                    None
+                }
+            }
+        };
+        match joined {
+            Some(turn_id) => {
+                self.turn_id = turn_id;
+                self.run_in_turn(gate).await;
+            }
+            None => {
+                self.thread.persist(&[RolloutLine::TurnStarted {
+                    turn_id: self.turn_id.clone(),
+                    started_at: now_secs(),
+                }]);
+                self.run_standalone(control_rx, gate).await;
+            }
+        }
+    }
+
     /// Runs the command as an item of the turn already running; `gate` fires once the `{}`
     /// response is sent. A turn interrupt does not stop it (Codex keeps such commands running).
-    pub async fn run_in_turn(self, gate: oneshot::Receiver<()>) {
+    async fn run_in_turn(self, gate: oneshot::Receiver<()>) {
         let _ = tokio::time::timeout(RESPONSE_GATE_DEADLINE, gate).await;
         let ran = self.run_item(None).await;
         if let Ran::Finished(Ok(result)) = &ran {
@@ -61,7 +103,7 @@ impl UserShellRun {
 
     /// Runs the command in a turn of its own on an idle thread; `gate` fires once the `{}`
     /// response is sent. `turn/interrupt` kills the command and ends the turn as interrupted.
-    pub async fn run_standalone(
+    async fn run_standalone(
         self,
         mut control: mpsc::Receiver<TurnControl>,
         gate: oneshot::Receiver<()>,
