@@ -19,6 +19,8 @@ pub struct ConfigToml {
     #[serde(default)]
     pub model_providers: BTreeMap<String, ModelProviderToml>,
     pub model_reasoning_effort: Option<String>,
+    /// The model's context window in tokens (Codex's key); clients show how much is left.
+    pub model_context_window: Option<std::num::NonZeroU64>,
     pub approval_policy: Option<AskForApproval>,
     /// Who reviews approvals: `user`, or `auto_review` (legacy `guardian_subagent`) for Guardian.
     pub approvals_reviewer: Option<ApprovalsReviewer>,
@@ -176,6 +178,8 @@ pub struct Config {
     pub model_provider: ModelProviderInfo,
     pub model_providers: BTreeMap<String, ModelProviderInfo>,
     pub model_reasoning_effort: Option<String>,
+    /// `model_context_window`: reported with token usage; unknown (null) when not configured.
+    pub model_context_window: Option<i64>,
     pub approval_policy: AskForApproval,
     pub approvals_reviewer: ApprovalsReviewer,
     /// Deadline of one Guardian review.
@@ -281,6 +285,9 @@ impl Config {
             model_provider,
             model_providers: providers,
             model_reasoning_effort: toml.model_reasoning_effort,
+            model_context_window: toml
+                .model_context_window
+                .map(|w| i64::try_from(w.get()).unwrap_or(i64::MAX)),
             approval_policy: toml.approval_policy.unwrap_or(AskForApproval::ON_REQUEST),
             approvals_reviewer: toml.approvals_reviewer.unwrap_or_default(),
             guardian_review_timeout: Duration::from_millis(

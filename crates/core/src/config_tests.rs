@@ -113,6 +113,17 @@ fn thread_idle_unload_defaults_to_thirty_minutes_and_zero_turns_it_off() {
 }
 
 #[test]
+fn model_context_window_is_unknown_unless_set_and_must_be_positive() {
+    assert_eq!(load("", false).expect("loads").model_context_window, None);
+    let c = load("model_context_window = 272000\n", false).expect("loads");
+    assert_eq!(c.model_context_window, Some(272_000));
+    for bad in ["0", "-5", "\"big\""] {
+        let err = load(&format!("model_context_window = {bad}\n"), false).expect_err(bad);
+        assert!(err.to_string().contains("model_context_window"), "{err}");
+    }
+}
+
+#[test]
 fn analytics_destination_is_the_collector_when_named_else_the_file() {
     let both = load(
         "[analytics]\ncollector_url = \"https://c.example\"\njsonl_path = \"events.jsonl\"\n",

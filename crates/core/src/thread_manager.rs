@@ -103,6 +103,8 @@ impl ThreadManager {
     }
 
     fn insert(&self, thread: Arc<LoadedThread>) {
+        // Set on every load: a rollout's usage line carries the window of when it was written.
+        thread.state().token_usage.model_context_window = self.config.model_context_window;
         self.threads
             .lock()
             .unwrap_or_else(|p| p.into_inner())

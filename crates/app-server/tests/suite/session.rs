@@ -71,6 +71,11 @@ async fn run_streamed_turn(client: &mut AppClient, mock: &MockResponsesServer) {
         .find(|m| m["method"] == "thread/tokenUsage/updated")
         .expect("usage");
     assert_eq!(usage["params"]["tokenUsage"]["last"]["inputTokens"], 10);
+    // No `model_context_window` configured: unknown, not a made-up number.
+    assert_eq!(
+        usage["params"]["tokenUsage"]["modelContextWindow"],
+        Value::Null
+    );
 
     let request = &mock.requests()[0];
     assert_eq!(request.path, "/v1/responses");
@@ -81,6 +86,33 @@ async fn run_streamed_turn(client: &mut AppClient, mock: &MockResponsesServer) {
     assert_eq!(request.header("thread-id"), Some(thread_id.as_str()));
     let input = request.body["input"].to_string();
     assert!(input.contains("say hello"), "{input}");
+}
+
+/// `model_context_window` in config.toml goes out with every token usage update, so a client
+/// can show how much context is left.
+#[tokio::test]
+async fn token_usage_carries_the_configured_context_window() {
+    let mock = MockResponsesServer::start().await;
+    let home = home_for(&mock, 1);
+    let path = home.path().join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("read config");
+    std::fs::write(&path, format!("model_context_window = 200000\n{text}")).expect("config");
+    let server = server(&home);
+    let mut client = line_client(&server, SchemaMode::Stable);
+    mock.enqueue_stream(sse::text_turn_streamed("msg_1", &["hi"]));
+    let thread_id = start_thread(&mut client).await;
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("say hi")}),
+        )
+        .await;
+    let rest = client.collect_until("turn/completed").await;
+    let usage = rest
+        .iter()
+        .find(|m| m["method"] == "thread/tokenUsage/updated")
+        .expect("usage");
+    assert_eq!(usage["params"]["tokenUsage"]["modelContextWindow"], 200000);
 }
 
 #[tokio::test]
