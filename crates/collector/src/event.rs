@@ -5,7 +5,7 @@ use bytestring::ByteString;
 use serde::Serialize;
 
 use crate::dedup::derive_event_id;
-use crate::family::{family_index, TypedValue};
+use crate::family::{family_index, TypedValue, THREAD_INITIALIZED};
 use crate::params_scan::{parse_params, ParamsRules, ParsedParams, TIME_FIELDS};
 
 /// Longest client name kept (the contract caps user-chosen identifiers at 64 characters).
@@ -138,6 +138,7 @@ impl IncomingEvent {
             family_index(event_type),
             "params of another type"
         );
+        let ts_ms = occurred_at_ms(event_type, &params.times, event_id, receipt.received_at_ms);
         let (event_id, id_source, claim_at_ms) = match event_id {
             Some(id) => (EventId(share(body, id)), IdSource::Client, 0),
             None => {
@@ -159,7 +160,7 @@ impl IncomingEvent {
             event_type: share(body, event_type),
             params_json: share(body, params.json),
             client,
-            ts_ms: occurred_at_ms(&params.times, receipt.received_at_ms),
+            ts_ms,
             family: params.family,
             typed: params.typed,
             account: receipt.account.clone(),
@@ -268,12 +269,40 @@ fn own_time_ms(times: &[Option<i64>; TIME_FIELDS.len()]) -> Option<i64> {
 }
 
 /// When the event happened: its own time when plausible (after 2001 and at most a day after
-/// receipt), else the receive time.
-fn occurred_at_ms(times: &[Option<i64>; TIME_FIELDS.len()], received_at_ms: i64) -> i64 {
-    match own_time_ms(times) {
-        Some(ts) if ts >= 978_307_200_000 && ts <= received_at_ms.saturating_add(86_400_000) => ts,
-        _ => received_at_ms,
+/// receipt); else the time in a UUIDv7 `event_id` (Tally's ids; its hook runs carry no time of
+/// their own, and a spooled batch may arrive hours later); else the receive time. A thread's
+/// `created_at` is when the thread was born, not when this start, fork or resume happened: a
+/// session resumed today counts today.
+fn occurred_at_ms(
+    event_type: &str,
+    times: &[Option<i64>; TIME_FIELDS.len()],
+    event_id: Option<&str>,
+    received_at_ms: i64,
+) -> i64 {
+    let plausible =
+        |ts: &i64| *ts >= 978_307_200_000 && *ts <= received_at_ms.saturating_add(86_400_000);
+    let mut times = *times;
+    if event_type == THREAD_INITIALIZED {
+        if let Some(i) = TIME_FIELDS.iter().position(|f| *f == "created_at") {
+            times[i] = None;
+        }
     }
+    own_time_ms(&times)
+        .filter(plausible)
+        .or_else(|| event_id.and_then(uuid_v7_ms).filter(plausible))
+        .unwrap_or(received_at_ms)
+}
+
+/// The Unix ms a UUIDv7 carries in its first 48 bits; None for any other id.
+fn uuid_v7_ms(id: &str) -> Option<i64> {
+    let uuid = uuid::Uuid::try_parse(id).ok()?;
+    if uuid.get_version_num() != 7 {
+        return None;
+    }
+    let b = uuid.as_bytes();
+    Some(i64::from_be_bytes([
+        0, 0, b[0], b[1], b[2], b[3], b[4], b[5],
+    ]))
 }
 
 #[cfg(test)]
@@ -320,6 +349,43 @@ mod tests {
         assert_eq!(e.ts_ms, now);
         let tiny = params(json!({"created_at": 5}));
         let e = IncomingEvent::new("t".into(), tiny, None, "", None, now);
+        assert_eq!(e.ts_ms, now);
+    }
+
+    #[test]
+    fn a_resumed_thread_counts_when_it_was_resumed_not_when_it_was_born() {
+        let now = 1_800_000_000_000;
+        let born_long_ago =
+            params(json!({"initialization_mode": "resumed", "created_at": 1_700_000_000}));
+        let e = IncomingEvent::new(
+            THREAD_INITIALIZED.into(),
+            born_long_ago,
+            None,
+            "",
+            None,
+            now,
+        );
+        assert_eq!(e.ts_ms, now);
+    }
+
+    #[test]
+    fn an_event_without_a_time_of_its_own_is_dated_by_its_uuid_v7() {
+        let now = 1_800_000_000_000;
+        let made = now - 3 * 3_600_000; // spooled for three hours
+        let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            u64::try_from(made / 1000).expect("positive"),
+            0,
+        ))
+        .to_string();
+        let hook = || params(json!({"hook_name": "Stop", "status": "completed"}));
+        let e = IncomingEvent::new("codex_hook_run".into(), hook(), Some(id), "", None, now);
+        assert_eq!(e.ts_ms, made);
+        // Not a v7 id, or none: the receive time.
+        let v4 = "2f1c0d4e-8a3b-4c5d-9e6f-7a8b9c0d1e2f".to_string();
+        let e = IncomingEvent::new("codex_hook_run".into(), hook(), Some(v4), "", None, now);
+        assert_eq!(e.ts_ms, now);
+        let e = IncomingEvent::new("codex_hook_run".into(), hook(), None, "", None, now);
         assert_eq!(e.ts_ms, now);
     }
 

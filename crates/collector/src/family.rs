@@ -180,11 +180,14 @@ pub const TOOL_EVENT_TYPES: &[&str] = &[
 /// Tally extension understood by the collector: an app-server reports analytics it had to drop.
 pub const ANALYTICS_DROPPED: &str = "tally_analytics_dropped";
 
+/// A thread started, forked or resumed.
+pub const THREAD_INITIALIZED: &str = "codex_thread_initialized";
+
 /// Every typed table.
 pub static FAMILIES: &[Family] = &[
     Family {
         table: "thread_inits",
-        event_types: &["codex_thread_initialized"],
+        event_types: &[THREAD_INITIALIZED],
         columns: &[
             t("thread_id"),
             t("session_id"),
