@@ -270,7 +270,7 @@ fn approval_mix(report: &Report) -> Vec<(String, u64)> {
 fn tables(report: &Report) -> String {
     let mut html = String::new();
     for t in report.tables() {
-        let _ = write!(html, "<h2>{}</h2>", escape(t.title));
+        let _ = write!(html, "<h2>{}</h2>", escape(&t.title));
         if t.rows.is_empty() {
             html.push_str("<p class=\"empty\">none in this range</p>");
             continue;

@@ -5,7 +5,7 @@ use bytestring::ByteString;
 use serde::Serialize;
 
 use crate::dedup::derive_event_id;
-use crate::family::{family_index, TypedValue, THREAD_INITIALIZED};
+use crate::family::{family_index, TypedValue, FAMILIES, THREAD_INITIALIZED};
 use crate::params_scan::{parse_params, ParamsRules, ParsedParams, TIME_FIELDS};
 
 /// Longest client name kept (the contract caps user-chosen identifiers at 64 characters).
@@ -138,7 +138,8 @@ impl IncomingEvent {
             family_index(event_type),
             "params of another type"
         );
-        let ts_ms = occurred_at_ms(event_type, &params.times, event_id, receipt.received_at_ms);
+        let resume = is_resume(event_type, &params);
+        let ts_ms = occurred_at_ms(&params.times, resume, event_id, receipt.received_at_ms);
         let (event_id, id_source, claim_at_ms) = match event_id {
             Some(id) => (EventId(share(body, id)), IdSource::Client, 0),
             None => {
@@ -270,19 +271,18 @@ fn own_time_ms(times: &[Option<i64>; TIME_FIELDS.len()]) -> Option<i64> {
 
 /// When the event happened: its own time when plausible (after 2001 and at most a day after
 /// receipt); else the time in a UUIDv7 `event_id` (Tally's ids; its hook runs carry no time of
-/// their own, and a spooled batch may arrive hours later); else the receive time. A thread's
-/// `created_at` is when the thread was born, not when this start, fork or resume happened: a
-/// session resumed today counts today.
+/// their own, and a spooled batch may arrive hours later); else the receive time. A resumed
+/// thread's `created_at` is when the thread was born, not when it was resumed: not its time.
 fn occurred_at_ms(
-    event_type: &str,
     times: &[Option<i64>; TIME_FIELDS.len()],
+    resume: bool,
     event_id: Option<&str>,
     received_at_ms: i64,
 ) -> i64 {
     let plausible =
         |ts: &i64| *ts >= 978_307_200_000 && *ts <= received_at_ms.saturating_add(86_400_000);
     let mut times = *times;
-    if event_type == THREAD_INITIALIZED {
+    if resume {
         if let Some(i) = TIME_FIELDS.iter().position(|f| *f == "created_at") {
             times[i] = None;
         }
@@ -291,6 +291,22 @@ fn occurred_at_ms(
         .filter(plausible)
         .or_else(|| event_id.and_then(uuid_v7_ms).filter(plausible))
         .unwrap_or(received_at_ms)
+}
+
+/// Whether the event is a thread's `initialization_mode: "resumed"`.
+fn is_resume(event_type: &str, params: &ParsedParams<'_>) -> bool {
+    let Some(family) = params.family.and_then(|f| FAMILIES.get(f)) else {
+        return false;
+    };
+    event_type == THREAD_INITIALIZED
+        && family
+            .columns
+            .iter()
+            .position(|c| c.name == "initialization_mode")
+            .and_then(|i| params.typed.get(i))
+            .is_some_and(
+                |v| matches!(v, TypedValue::Text(t) if t.resolve(params.json) == "resumed"),
+            )
 }
 
 /// The Unix ms a UUIDv7 carries in its first 48 bits; None for any other id.
@@ -355,17 +371,14 @@ mod tests {
     #[test]
     fn a_resumed_thread_counts_when_it_was_resumed_not_when_it_was_born() {
         let now = 1_800_000_000_000;
-        let born_long_ago =
-            params(json!({"initialization_mode": "resumed", "created_at": 1_700_000_000}));
-        let e = IncomingEvent::new(
-            THREAD_INITIALIZED.into(),
-            born_long_ago,
-            None,
-            "",
-            None,
-            now,
-        );
-        assert_eq!(e.ts_ms, now);
+        let init = |mode: &str| {
+            let p = params(json!({"initialization_mode": mode, "created_at": 1_700_000_000}));
+            IncomingEvent::new(THREAD_INITIALIZED.into(), p, None, "", None, now)
+        };
+        assert_eq!(init("resumed").ts_ms, now);
+        // A new or forked thread was made then.
+        assert_eq!(init("new").ts_ms, 1_700_000_000_000);
+        assert_eq!(init("forked").ts_ms, 1_700_000_000_000);
     }
 
     #[test]

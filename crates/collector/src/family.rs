@@ -180,6 +180,23 @@ pub const TOOL_EVENT_TYPES: &[&str] = &[
 /// Tally extension understood by the collector: an app-server reports analytics it had to drop.
 pub const ANALYTICS_DROPPED: &str = "tally_analytics_dropped";
 
+/// Accepted lines of a turn's diff, hashed.
+pub const ACCEPTED_LINE_FINGERPRINTS: &str = "codex_accepted_line_fingerprints";
+
+/// Event types that name no client: their client is only the sender's `originator` header (an
+/// app-server's own drop reports; fingerprints), so they list no client of their own.
+pub const CLIENTLESS_EVENT_TYPES: &[&str] = &[ANALYTICS_DROPPED, ACCEPTED_LINE_FINGERPRINTS];
+
+/// Whether every event type of `table` names no client (see [`CLIENTLESS_EVENT_TYPES`]).
+pub fn is_clientless_table(table: &str) -> bool {
+    FAMILIES.iter().any(|f| {
+        f.table == table
+            && f.event_types
+                .iter()
+                .all(|t| CLIENTLESS_EVENT_TYPES.contains(t))
+    })
+}
+
 /// A thread started, forked or resumed.
 pub const THREAD_INITIALIZED: &str = "codex_thread_initialized";
 
@@ -386,7 +403,7 @@ pub static FAMILIES: &[Family] = &[
     },
     Family {
         table: "accepted_lines",
-        event_types: &["codex_accepted_line_fingerprints"],
+        event_types: &[ACCEPTED_LINE_FINGERPRINTS],
         columns: &[
             t("thread_id"),
             t("turn_id"),

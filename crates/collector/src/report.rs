@@ -22,15 +22,27 @@ pub struct ReportQuery {
 }
 
 impl ReportQuery {
-    /// The last `since` up to now, in day buckets (hour buckets for ranges of two days or less).
+    /// The last `since` up to now, in day buckets (hour buckets for ranges of two days or less),
+    /// starting on a bucket boundary: every bucket is whole but the current one (a first bar
+    /// holding part of a day would read as a dip). Ranges shorter than two buckets are as asked.
     pub fn last(since: Duration) -> Self {
         let until_ms = crate::time::now_ms().saturating_add(1);
         let span = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
+        let bucket_ms = if span <= 2 * DAY_MS { HOUR_MS } else { DAY_MS };
+        let since_ms = until_ms.saturating_sub(span);
+        let since_ms = if span >= 2 * bucket_ms {
+            since_ms
+                .div_euclid(bucket_ms)
+                .saturating_add(i64::from(since_ms.rem_euclid(bucket_ms) > 0))
+                .saturating_mul(bucket_ms)
+        } else {
+            since_ms
+        };
         ReportQuery {
-            since_ms: until_ms.saturating_sub(span),
+            since_ms,
             until_ms,
             client: None,
-            bucket_ms: if span <= 2 * DAY_MS { HOUR_MS } else { DAY_MS },
+            bucket_ms,
         }
     }
 
@@ -380,7 +392,7 @@ fn pct(p: &Percentiles) -> String {
 /// One section of a report as a table, rendered as text by `tally report` (columns padded to
 /// width) and as HTML by the dashboard.
 pub(crate) struct Table {
-    pub(crate) title: &'static str,
+    pub(crate) title: String,
     pub(crate) header: Vec<&'static str>,
     pub(crate) rows: Vec<Vec<String>>,
 }
@@ -483,12 +495,21 @@ impl fmt::Display for Report {
 }
 
 impl Report {
+    /// What one timeline bucket is: `hour` or `day`.
+    pub fn bucket_name(&self) -> &'static str {
+        if self.bucket_ms >= DAY_MS {
+            "day"
+        } else {
+            "hour"
+        }
+    }
+
     /// The report's sections, in the order both the text report and the dashboard show them.
     pub(crate) fn tables(&self) -> Vec<Table> {
         let n = |v: u64| v.to_string();
         vec![
             Table {
-                title: "Sessions and turns per day and client",
+                title: format!("Sessions and turns per {} and client", self.bucket_name()),
                 header: vec![
                     "bucket",
                     "client",
@@ -513,7 +534,7 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Threads by source (sessions and turns count user threads and those without a source)",
+                title: "Threads by source (sessions and turns count user threads and those without a source)".into(),
                 header: vec!["source", "threads", "turns", "tokens"],
                 rows: self
                     .thread_sources
@@ -529,7 +550,7 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Turn outcomes (duration ms p50 / p95)",
+                title: "Turn outcomes (duration ms p50 / p95)".into(),
                 header: vec!["status", "turns", "duration"],
                 rows: self
                     .turn_outcomes
@@ -538,7 +559,8 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Token usage by model",
+                title: "Token usage by model (turns of every source: people's, subagents', reviewers')"
+                    .into(),
                 header: vec![
                     "model",
                     "turns",
@@ -565,7 +587,7 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Tool calls by kind and outcome (duration ms p50 / p95)",
+                title: "Tool calls by kind and outcome (duration ms p50 / p95)".into(),
                 header: vec!["kind", "status", "calls", "duration"],
                 rows: self
                     .tool_calls
@@ -581,7 +603,7 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Approval requests (decision latency ms p50 / p95)",
+                title: "Approval requests (decision latency ms p50 / p95)".into(),
                 header: vec![
                     "reviewer",
                     "kind",
@@ -610,7 +632,7 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Hook runs by source and status",
+                title: "Hook runs by source and status".into(),
                 header: vec!["source", "status", "runs"],
                 rows: self
                     .hook_runs
@@ -619,7 +641,7 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Guardian reviews by decision and failure reason (latency ms p50 / p95)",
+                title: "Guardian reviews by decision and failure reason (latency ms p50 / p95)".into(),
                 header: vec!["decision", "failure", "reviews", "latency"],
                 rows: self
                     .guardian_reviews
@@ -635,7 +657,7 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Top error and failure kinds",
+                title: "Top error and failure kinds".into(),
                 header: vec!["source", "kind", "count"],
                 rows: self
                     .top_errors
@@ -644,7 +666,11 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Analytics dropped by app-servers",
+                title: match self.client {
+                    // An app-server's drops belong to no one client: the filter does not apply.
+                    Some(_) => "Analytics dropped by app-servers (all clients)".into(),
+                    None => "Analytics dropped by app-servers".into(),
+                },
                 header: vec!["stage", "reason", "event type", "count"],
                 rows: self
                     .analytics_drops
@@ -660,7 +686,7 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Quarantined by the collector",
+                title: "Quarantined by the collector".into(),
                 header: vec!["event type", "field", "count"],
                 rows: self
                     .quarantined
@@ -669,7 +695,7 @@ impl Report {
                     .collect(),
             },
             Table {
-                title: "Other event types (kept raw)",
+                title: "Other event types (kept raw)".into(),
                 header: vec!["event type", "count"],
                 rows: self
                     .other_event_types

@@ -36,6 +36,34 @@ fn short_ranges_use_hour_buckets() {
 }
 
 #[test]
+fn a_range_starts_on_a_bucket_boundary_so_no_first_bar_is_cut_short() {
+    for (span, bucket) in [
+        (7 * DAY_MS, DAY_MS),
+        (DAY_MS, HOUR_MS),
+        (30 * DAY_MS, DAY_MS),
+    ] {
+        let q = ReportQuery::last(Duration::from_millis(span.unsigned_abs()));
+        assert_eq!(q.since_ms.rem_euclid(bucket), 0, "{span}: {q:?}");
+        let covered = q.until_ms - q.since_ms;
+        assert!(covered <= span && covered > span - bucket, "{span}: {q:?}");
+    }
+    // Shorter than two buckets: as asked.
+    let q = ReportQuery::last(Duration::from_secs(90));
+    assert_eq!(q.until_ms - q.since_ms, 90_000);
+}
+
+#[test]
+fn a_short_range_says_its_buckets_are_hours() {
+    let report = Report {
+        bucket_ms: HOUR_MS,
+        ..Report::default()
+    };
+    assert!(report
+        .to_string()
+        .contains("Sessions and turns per hour and client"));
+}
+
+#[test]
 fn the_text_report_shows_every_section_and_its_numbers() {
     let report = Report {
         since_ms: 1_760_000_000_000,

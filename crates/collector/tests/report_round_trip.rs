@@ -133,9 +133,11 @@ async fn tally_events_round_trip_into_the_report() {
         .await
         .unwrap();
     assert_eq!((tui.totals.sessions, tui.totals.turns), (1, 2));
-    // The client list (for the filter) stays complete; the drop report carried no client.
-    assert_eq!(report.clients, vec!["tui", "unknown", "vscode"]);
+    // The client list (for the filter) stays complete; the drop report names no client, so it
+    // adds none, and an app-server's drops show under every client.
+    assert_eq!(report.clients, vec!["tui", "vscode"]);
     assert_eq!(tui.clients, report.clients);
+    assert_eq!(tui.analytics_drops, report.analytics_drops);
 
     // The text rendering carries the same numbers.
     let text = report.to_string();

@@ -112,8 +112,16 @@ pub(crate) async fn build(
 
     let clients: Vec<String> = store
         .rows(&format!(
-            "SELECT DISTINCT client FROM {} WHERE ts_ms >= {} AND ts_ms < {} ORDER BY client LIMIT 200",
-            t("events"), query.since_ms, query.until_ms
+            "SELECT DISTINCT client FROM {} WHERE ts_ms >= {} AND ts_ms < {}
+             AND event_type NOT IN ({}) ORDER BY client LIMIT 200",
+            t("events"),
+            query.since_ms,
+            query.until_ms,
+            crate::family::CLIENTLESS_EVENT_TYPES
+                .iter()
+                .map(|e| sql_string(e))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .await?
         .iter()
@@ -409,12 +417,16 @@ pub(crate) async fn build(
         })
         .collect();
 
+    // An app-server's drops belong to no one client: shown whatever client is asked for.
     let analytics_drops = store
         .rows(&format!(
             "SELECT coalesce(stage, '-') AS st, coalesce(reason, '-') AS r,
                     coalesce(dropped_event_type, '-') AS et, sum(toFloat64(coalesce(count, 0))) AS n
-             FROM {} WHERE {range} GROUP BY st, r, et ORDER BY n DESC, st, r, et",
-            t("analytics_drops")
+             FROM {} WHERE ts_ms >= {} AND ts_ms < {}
+             GROUP BY st, r, et ORDER BY n DESC, st, r, et",
+            t("analytics_drops"),
+            query.since_ms,
+            query.until_ms
         ))
         .await?
         .iter()
@@ -479,7 +491,14 @@ pub(crate) async fn build(
     let timeline: Vec<TimelineRow> = timeline.into_values().collect();
     totals.add_turns_of(&timeline);
     totals.quarantined = quarantined_total;
-    totals.untyped_events = other_event_types.iter().map(|r| r.count).sum();
+    // Counted on its own: the list above stops at 50 types.
+    totals.untyped_events = one(store
+        .rows(&format!(
+            "SELECT count() AS n FROM {} WHERE {range} AND event_type NOT IN ({})",
+            t("events"),
+            typed.join(", ")
+        ))
+        .await?);
     Ok(Report {
         since_ms: query.since_ms,
         until_ms: query.until_ms,

@@ -624,9 +624,18 @@ fn the_report_counts_and_lists_clients_from_the_time_indexes_alone() {
     // report of a million events take seconds.
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    for sql in [
-        super::super::sqlite_report::events_count_sql(),
-        super::super::sqlite_report::clients_sql(),
+    let tables = FAMILIES.len() + 1;
+    let with_clients = super::super::sqlite_schema::event_tables()
+        .filter(|t| !crate::family::is_clientless_table(t))
+        .count();
+    assert_eq!(
+        with_clients,
+        tables - 2,
+        "drops and fingerprints name no client"
+    );
+    for (sql, tables) in [
+        (super::super::sqlite_report::events_count_sql(), tables),
+        (super::super::sqlite_report::clients_sql(), with_clients),
     ] {
         let plan: Vec<String> = store
             .with_reader(|c| {
@@ -643,7 +652,7 @@ fn the_report_counts_and_lists_clients_from_the_time_indexes_alone() {
             .filter(|step| step.starts_with("SCAN") || step.starts_with("SEARCH"))
             .filter(|step| *step != "SCAN CONSTANT ROW")
             .collect();
-        assert_eq!(reads.len(), FAMILIES.len() + 1, "{plan:#?}");
+        assert_eq!(reads.len(), tables, "{plan:#?}");
         for step in reads {
             assert!(step.contains("USING COVERING INDEX"), "{step}\n{plan:#?}");
         }
@@ -718,4 +727,65 @@ async fn the_store_is_ready_while_a_long_report_holds_the_reader() {
     let _ = release_tx.send(());
     report.join().unwrap().unwrap();
     assert!(matches!(ready, Ok(Ok(()))), "{ready:?}");
+}
+
+/// An app-server's drop report names no client (only its sender's `originator`): it shows under
+/// any client filter, and the sender's name is not offered as a client.
+#[test]
+fn drops_show_under_every_client_and_their_sender_is_not_a_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let at = NOW - 60_000;
+    let from_tally = |ty: &str, params: Value| {
+        IncomingEvent::new(ty.into(), obj(params), None, "a", Some("tally"), NOW)
+    };
+    let mut events = vec![
+        from_tally(
+            crate::family::ANALYTICS_DROPPED,
+            json!({"stage": "queue", "reason": "full", "count": 3, "window_end_ms": at}),
+        ),
+        from_tally(
+            crate::family::ACCEPTED_LINE_FINGERPRINTS,
+            json!({"thread_id": "t", "turn_id": "u", "completed_at": at / 1000}),
+        ),
+        event(
+            "codex_turn_event",
+            json!({"product_client_id": "vscode", "completed_at": at / 1000}),
+            None,
+            "a",
+        ),
+    ];
+    // More untyped types than the report lists: the total still counts them all.
+    events.extend((0..60).map(|i| {
+        event(
+            &format!("codex_new_{i:02}"),
+            json!({"product_client_id": "vscode", "completed_at": at / 1000}),
+            None,
+            "a",
+        )
+    }));
+    store
+        .insert_batch_blocking(&IngestBatch::from_events(events))
+        .unwrap();
+    let report = |client: Option<&str>| {
+        let query = ReportQuery {
+            since_ms: NOW - 3_600_000,
+            until_ms: NOW,
+            client: client.map(str::to_owned),
+            bucket_ms: 3_600_000,
+        };
+        store
+            .with_reader(|c| super::super::sqlite_report::build(c, &query))
+            .unwrap()
+    };
+    let all = report(None);
+    assert_eq!(all.clients, ["vscode"]);
+    assert_eq!(all.other_event_types.len(), 50);
+    assert_eq!(all.totals.untyped_events, 60);
+    let vscode = report(Some("vscode"));
+    assert_eq!(vscode.analytics_drops.len(), 1, "{vscode:?}");
+    assert_eq!(vscode.analytics_drops[0].count, 3);
+    assert!(vscode
+        .to_string()
+        .contains("Analytics dropped by app-servers (all clients)"));
 }
