@@ -306,6 +306,14 @@ impl AnalyticsEventsClient {
         self.push(|| AnalyticsFact::Goal(fact.clone()));
     }
 
+    /// A person's shell command opened a turn of its own.
+    pub fn track_user_shell_turn(&self, thread_id: &str, turn_id: &str) {
+        self.push(|| AnalyticsFact::UserShellTurn {
+            thread_id: thread_id.to_string(),
+            turn_id: turn_id.to_string(),
+        });
+    }
+
     /// A user turn ended with this profile.
     pub fn track_turn_profile(&self, thread_id: &str, turn_id: &str, profile: &TurnProfileFact) {
         self.push(|| AnalyticsFact::TurnProfile {

@@ -127,6 +127,12 @@ pub enum AnalyticsFact {
         turn_id: String,
         repo_hash: Option<String>,
     },
+    /// A person's shell command opened a turn of its own (core fact, before its `turn/started`):
+    /// its command is reported as a tool item, the turn itself as no user turn.
+    UserShellTurn {
+        thread_id: String,
+        turn_id: String,
+    },
     /// Where a user turn's time went, sent by core as the turn ends (core fact).
     TurnProfile {
         thread_id: String,

@@ -185,6 +185,34 @@ struct TurnState {
     lines: TurnLines,
 }
 
+impl TurnState {
+    /// A turn that starts now, with nothing counted yet.
+    fn new(
+        connection: u64,
+        thread_id: &str,
+        images: i64,
+        config: TurnConfig,
+        is_first_turn: bool,
+        started_at_ms: i64,
+    ) -> Self {
+        TurnState {
+            connection,
+            thread_id: thread_id.to_string(),
+            images,
+            config,
+            is_first_turn,
+            started_at_ms,
+            usage: None,
+            sampling_requests: 0,
+            sampling_retries: 0,
+            profile: None,
+            counts: TurnToolCounts::default(),
+            interrupt_at_ms: None,
+            lines: TurnLines::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct PendingServerRequest {
     first_connection: u64,
@@ -218,6 +246,8 @@ pub struct Reducer {
     item_reviews: HashMap<ItemKey, ReviewSummary>,
     /// Compaction turns already reported: their `turn/completed` makes no `codex_turn_event`.
     compaction_turns: HashSet<String>,
+    /// Turns a person's shell command opened: their items are reported, the turn is not.
+    shell_turns: HashSet<String>,
     stats: ReducerStats,
 }
 
@@ -238,6 +268,7 @@ impl Reducer {
             item_starts: HashMap::new(),
             item_reviews: HashMap::new(),
             compaction_turns: HashSet::new(),
+            shell_turns: HashSet::new(),
             stats: ReducerStats::default(),
         }
     }
@@ -316,6 +347,10 @@ impl Reducer {
             } => self.on_server_answer(connection, request_id, Answer::Ended(end), at),
             AnalyticsFact::GuardianReview(report) => self.on_guardian_review(&report),
             AnalyticsFact::Compaction(fact) => self.on_compaction(&fact),
+            AnalyticsFact::UserShellTurn { thread_id, turn_id } => {
+                self.shell_turn_started(&thread_id, turn_id, at);
+                vec![]
+            }
             AnalyticsFact::Goal(fact) => self.on_goal(&fact),
             AnalyticsFact::TurnRepository {
                 turn_id, repo_hash, ..
@@ -712,6 +747,25 @@ impl Reducer {
         })]
     }
 
+    /// A turn a person's shell command opened: known, so its command's tool item is reported, but
+    /// not a user turn (no `codex_turn_event`, not the thread's first turn).
+    fn shell_turn_started(&mut self, thread_id: &str, turn_id: String, at: i64) {
+        let Some(thread) = self.threads.get(thread_id) else {
+            self.missing("tool_item_event", "thread_unknown");
+            return;
+        };
+        let state = TurnState::new(
+            thread.connection,
+            thread_id,
+            0,
+            thread.config.clone(),
+            false,
+            at,
+        );
+        self.shell_turns.insert(turn_id.clone());
+        self.turns.insert(turn_id, state);
+    }
+
     fn turn_accepted(
         &mut self,
         connection: u64,
@@ -734,21 +788,14 @@ impl Reducer {
         }
         thread.turns_seen += 1;
         thread.last_seen_ms = at;
-        let state = TurnState {
+        let state = TurnState::new(
             connection,
-            thread_id: thread_id.to_string(),
+            thread_id,
             images,
-            config: thread.config.clone(),
-            is_first_turn: thread.turns_seen == 1,
-            started_at_ms: at,
-            usage: None,
-            sampling_requests: 0,
-            sampling_retries: 0,
-            profile: None,
-            counts: TurnToolCounts::default(),
-            interrupt_at_ms: None,
-            lines: TurnLines::default(),
-        };
+            thread.config.clone(),
+            thread.turns_seen == 1,
+            at,
+        );
         self.turns.insert(turn_id.to_string(), state);
     }
 
@@ -980,6 +1027,11 @@ impl Reducer {
             .retain(|(_, turn, _), _| *turn != done.turn.id);
         self.item_reviews
             .retain(|(_, turn, _), _| *turn != done.turn.id);
+        if self.shell_turns.remove(&done.turn.id) {
+            // A person's shell command: its tool item was the event.
+            self.turns.remove(&done.turn.id);
+            return vec![];
+        }
         if self.compaction_turns.remove(&done.turn.id) {
             // A compaction is reported by `codex_compaction_event`, not as a user turn.
             return vec![];
@@ -1267,6 +1319,11 @@ impl Reducer {
             let n = self.compaction_turns.len();
             self.compaction_turns.clear();
             self.evicted("compaction_turns", n);
+        }
+        if self.shell_turns.len() > self.limits.turns {
+            let n = self.shell_turns.len();
+            self.shell_turns.clear();
+            self.evicted("shell_turns", n);
         }
         if self.item_reviews.len() > self.limits.requests {
             let n = self.item_reviews.len();

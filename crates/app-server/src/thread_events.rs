@@ -60,6 +60,9 @@ impl ThreadEventSink for ThreadEventsToSubscribers {
                 status: r.status,
                 has_token_budget: r.has_token_budget,
             }),
+            LifecycleReport::UserShellTurn { thread_id, turn_id } => {
+                analytics.track_user_shell_turn(&thread_id, &turn_id)
+            }
             LifecycleReport::TurnRepository {
                 thread_id,
                 turn_id,

@@ -50,6 +50,13 @@ pub enum LifecycleReport {
         turn_id: String,
         repo_hash: Option<String>,
     },
+    /// A person's shell command opened a turn of its own (`thread/shellCommand` on an idle
+    /// thread), sent before its `turn/started`: no `turn/start` made it and it is not a user turn,
+    /// but its command is a tool item of that turn.
+    UserShellTurn {
+        thread_id: String,
+        turn_id: String,
+    },
     /// Where a user turn's time went, sent as it ends (before its `turn/completed`).
     TurnProfile {
         thread_id: String,

@@ -7,7 +7,7 @@
 //! the model reads the command and its output, as Codex records it, before its next request.
 
 use crate::clock::{new_id, now_ms, now_secs};
-use crate::event_sink::ThreadEventSink;
+use crate::event_sink::{LifecycleReport, ThreadEventSink};
 use crate::model::ResponseItem;
 use crate::rollout::RolloutLine;
 use crate::thread::{LoadedThread, TurnControl, TurnKind};
@@ -109,6 +109,12 @@ impl UserShellRun {
         gate: oneshot::Receiver<()>,
     ) {
         let started_at_ms = now_ms();
+        self.sink
+            .lifecycle(LifecycleReport::UserShellTurn {
+                thread_id: self.thread.id.clone(),
+                turn_id: self.turn_id.clone(),
+            })
+            .await;
         self.emitter().start_turn(gate, started_at_ms).await;
         let status = match self.run_item(Some(&mut control)).await {
             Ran::Finished(result) => {

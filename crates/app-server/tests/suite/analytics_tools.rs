@@ -149,3 +149,55 @@ async fn tool_items_become_codex_events_and_nothing_private_leaves() {
         );
     }
 }
+
+/// A person's own command on an idle thread (`thread/shellCommand`, the TUI's `!cmd`) runs in a
+/// turn no `turn/start` made: its command is a tool event, the turn is no user turn, and nothing
+/// is reported dropped for want of the turn's context.
+#[tokio::test]
+async fn a_persons_shell_command_is_a_tool_event_and_drops_nothing() {
+    let collector = FakeCollector::start().await;
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "model_provider = \"tally-offline\"\n\n[analytics]\ncollector_url = \"{}\"\n",
+            collector.url()
+        ),
+    )
+    .expect("config");
+    let workspace = tempfile::tempdir().expect("workspace");
+    let config = Config::load(home.path()).expect("config");
+    let server = std::sync::Arc::new(AppServer::new(config, AppServerOptions::default()));
+    let mut client = common::line_client(&server, SchemaMode::Experimental);
+    client.initialize(true).await;
+    let thread_id = common::start_thread_in(&mut client, workspace.path()).await;
+    client
+        .call_ok(
+            "thread/shellCommand",
+            json!({"threadId": thread_id, "command": format!("echo {CANARY}")}),
+        )
+        .await;
+    client.notification("turn/completed").await;
+
+    server.shutdown().await;
+    let events = collector.wait_for_events(2, Duration::from_secs(10)).await;
+    let types: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["codex_thread_initialized", "codex_command_execution_event"],
+        "{events:#?}"
+    );
+    let command = &events[1]["event_params"];
+    assert_eq!(command["tool_name"], "user_shell");
+    assert_eq!(command["terminal_status"], "completed");
+    assert_eq!(command["exit_code"], 0);
+    for body in collector.bodies() {
+        assert!(
+            !body.contains(CANARY),
+            "the command left the process: {body}"
+        );
+    }
+}
