@@ -462,7 +462,8 @@ impl ThreadManager {
         )
     }
 
-    /// `thread/list`: threads on disk and in memory, filtered, sorted and paged.
+    /// `thread/list`: threads on disk and in memory (not ephemeral ones), filtered, sorted and
+    /// paged.
     pub fn list_threads(&self, params: &ThreadListParams) -> Result<ThreadListResponse, CoreError> {
         let archived = params.archived.unwrap_or(false);
         let dir = if archived {
@@ -490,7 +491,9 @@ impl ThreadManager {
                 .values()
                 .cloned()
                 .collect();
-            for t in loaded {
+            // Ephemeral threads are not history (the TUI titles each conversation with one): as
+            // in Codex, which lists only threads it records, they are not listed.
+            for t in loaded.into_iter().filter(|t| !t.ephemeral) {
                 threads.insert(t.id.clone(), t.to_thread(false));
             }
         }

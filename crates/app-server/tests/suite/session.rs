@@ -561,3 +561,35 @@ async fn a_turn_start_that_joins_a_running_turn_still_sets_its_policies() {
     assert_eq!(resumed["approvalPolicy"], "untrusted", "{resumed}");
     assert_eq!(resumed["sandbox"]["type"], "readOnly", "{resumed}");
 }
+
+/// The TUI titles each conversation with an ephemeral thread; as in Codex, `thread/list` (its
+/// resume picker) shows only the threads it keeps, while `thread/loaded/list` has both.
+#[tokio::test]
+async fn thread_list_leaves_out_ephemeral_threads() {
+    let mock = MockResponsesServer::start().await;
+    let home = home_for(&mock, 1);
+    let server = server(&home);
+    let mut client = line_client(&server, SchemaMode::Stable);
+    let kept = start_thread(&mut client).await;
+    let title = client
+        .call_ok(
+            "thread/start",
+            json!({"ephemeral": true, "threadSource": "thread_title"}),
+        )
+        .await;
+    let title = title["thread"]["id"].as_str().expect("id").to_owned();
+    let listed = client.call_ok("thread/list", json!({})).await;
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, [kept.as_str()]);
+    let loaded = client.call_ok("thread/loaded/list", json!({})).await;
+    let loaded = loaded["data"].to_string();
+    assert!(
+        loaded.contains(&kept) && loaded.contains(&title),
+        "{loaded}"
+    );
+}
