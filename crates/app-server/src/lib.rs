@@ -10,13 +10,13 @@ mod handlers;
 mod idle_unload;
 mod initialize;
 pub mod outgoing;
+mod pages;
 mod processor;
 pub mod registry;
 pub mod server;
 mod thread_events;
 mod thread_queue;
 pub mod transport;
-mod turn_pages;
 
 pub use auth_bridge::ExternalAuthRefreshBridge;
 pub use connection::{ConnectionId, OutboundPolicy};

@@ -13,6 +13,7 @@ client_method_table! {
     ThreadRead => "thread/read", ThreadReadParams, ThreadResponse;
     ThreadLoadedList => "thread/loaded/list", ThreadLoadedListParams, ThreadLoadedListResponse;
     ThreadTurnsList => "thread/turns/list", ThreadTurnsListParams, ThreadTurnsListResponse;
+    ThreadItemsList => "thread/items/list", ThreadItemsListParams, ThreadItemsListResponse;
     ThreadArchive => "thread/archive", ThreadIdParams, EmptyResponse;
     ThreadUnarchive => "thread/unarchive", ThreadIdParams, ThreadResponse;
     ThreadUnsubscribe => "thread/unsubscribe", ThreadIdParams, ThreadUnsubscribeResponse;
@@ -45,6 +46,7 @@ impl ClientRequest {
             ClientRequest::ThreadFork(p) => Some(&p.thread_id),
             ClientRequest::ThreadRead(p) => Some(&p.thread_id),
             ClientRequest::ThreadTurnsList(p) => Some(&p.thread_id),
+            ClientRequest::ThreadItemsList(p) => Some(&p.thread_id),
             ClientRequest::ThreadArchive(p)
             | ClientRequest::ThreadUnarchive(p)
             | ClientRequest::ThreadUnsubscribe(p)

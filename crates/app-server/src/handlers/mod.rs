@@ -71,6 +71,7 @@ pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult 
         ClientRequest::ThreadRead(p) => thread::read(&ctx, p).await,
         ClientRequest::ThreadLoadedList(p) => thread::loaded_list(&ctx, p).await,
         ClientRequest::ThreadTurnsList(p) => thread::turns_list(&ctx, p).await,
+        ClientRequest::ThreadItemsList(p) => thread::items_list(&ctx, p).await,
         ClientRequest::ThreadArchive(p) => thread::archive(&ctx, p).await,
         ClientRequest::ThreadUnarchive(p) => thread::unarchive(&ctx, p).await,
         ClientRequest::ThreadUnsubscribe(p) => thread::unsubscribe(&ctx, p).await,

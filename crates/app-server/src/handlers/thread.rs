@@ -262,8 +262,19 @@ pub(crate) async fn turns_list(ctx: &Ctx, p: ThreadTurnsListParams) -> HandlerRe
         .threads
         .read_thread(&p.thread_id, true)
         .map_err(core_error)?;
-    let response = crate::turn_pages::page(thread.turns, &p);
+    let response = crate::pages::turns_page(thread.turns, &p)
+        .map_err(|e| JsonRpcErrorBody::invalid_params(e.0))?;
     Ok(P::ThreadTurnsList(response).into())
+}
+
+pub(crate) async fn items_list(ctx: &Ctx, p: ThreadItemsListParams) -> HandlerResult {
+    let thread = ctx
+        .threads
+        .read_thread(&p.thread_id, true)
+        .map_err(core_error)?;
+    let response = crate::pages::items_page(thread.turns, &p)
+        .map_err(|e| JsonRpcErrorBody::invalid_params(e.0))?;
+    Ok(P::ThreadItemsList(response).into())
 }
 
 pub(crate) async fn name_set(ctx: &Ctx, p: ThreadSetNameParams) -> HandlerResult {

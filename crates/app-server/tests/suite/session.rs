@@ -593,3 +593,46 @@ async fn thread_list_leaves_out_ephemeral_threads() {
         "{loaded}"
     );
 }
+
+/// The TUI reads a resumed thread's history with `thread/items/list`; without it the resume
+/// failed ("failed to load a bounded thread item page").
+#[tokio::test]
+async fn thread_items_list_pages_a_threads_items() {
+    let mock = MockResponsesServer::start().await;
+    let home = home_for(&mock, 1);
+    let server = server(&home);
+    let mut client = line_client(&server, SchemaMode::Stable);
+    mock.enqueue_stream(sse::text_turn_streamed("msg_1", &["hi"]));
+    let thread_id = start_thread(&mut client).await;
+    let started = client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": thread_id, "input": text_input("say hi")}),
+        )
+        .await;
+    let turn_id = started["turn"]["id"].as_str().expect("turn").to_owned();
+    client.notification("turn/completed").await;
+    let page = client
+        .call_ok(
+            "thread/items/list",
+            json!({"threadId": thread_id, "turnId": turn_id, "limit": 1}),
+        )
+        .await;
+    assert_eq!(page["data"][0]["item"]["type"], "userMessage");
+    assert_eq!(page["data"][0]["turnId"], turn_id.as_str());
+    let rest = client
+        .call_ok(
+            "thread/items/list",
+            json!({"threadId": thread_id, "cursor": page["nextCursor"]}),
+        )
+        .await;
+    assert_eq!(rest["data"][0]["item"]["type"], "agentMessage");
+    assert_eq!(rest["data"][0]["item"]["text"], "hi");
+    let bad = client
+        .call(
+            "thread/items/list",
+            json!({"threadId": thread_id, "cursor": {"type": "item", "itemId": "x"}}),
+        )
+        .await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+}

@@ -1,0 +1,147 @@
+use super::*;
+use tally_protocol::types::TurnStatus;
+
+fn turn(id: &str, items: &[&str]) -> Turn {
+    Turn {
+        id: id.into(),
+        root_turn_id: Some(id.into()),
+        items: items
+            .iter()
+            .map(|i| ThreadItem::AgentMessage {
+                id: (*i).into(),
+                text: format!("text of {i}"),
+                phase: None,
+            })
+            .collect(),
+        items_view: TurnItemsView::Full,
+        status: TurnStatus::Completed,
+        error: None,
+        started_at: None,
+        completed_at: None,
+        duration_ms: None,
+    }
+}
+
+fn thread() -> Vec<Turn> {
+    vec![
+        turn("t1", &["a", "b"]),
+        turn("t2", &["c"]),
+        turn("t3", &["d", "e", "f"]),
+    ]
+}
+
+fn items(p: &ThreadItemsListParams) -> (Vec<String>, Option<String>, Option<String>) {
+    let page = items_page(thread(), p).expect("a page");
+    let ids = page
+        .data
+        .iter()
+        .map(|e| format!("{}/{}", e.turn_id, e.item.id()))
+        .collect();
+    (ids, page.next_cursor, page.backwards_cursor)
+}
+
+fn params(limit: u32) -> ThreadItemsListParams {
+    ThreadItemsListParams {
+        thread_id: "thr".into(),
+        limit: Some(limit),
+        ..ThreadItemsListParams::default()
+    }
+}
+
+#[test]
+fn item_pages_walk_the_thread_oldest_first_and_never_repeat_or_skip() {
+    let mut seen = Vec::new();
+    let mut p = params(2);
+    loop {
+        let (ids, next, _) = items(&p);
+        seen.extend(ids);
+        match next {
+            Some(cursor) => p.cursor = Some(ThreadItemsListCursor::Opaque(cursor)),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["t1/a", "t1/b", "t2/c", "t3/d", "t3/e", "t3/f"]);
+}
+
+#[test]
+fn the_backwards_cursor_shows_its_anchor_again_in_the_other_direction() {
+    let (first, next, _) = items(&params(3));
+    assert_eq!(first, ["t1/a", "t1/b", "t2/c"]);
+    let mut p = params(3);
+    p.cursor = next.map(ThreadItemsListCursor::Opaque);
+    let (second, _, backwards) = items(&p);
+    assert_eq!(second, ["t3/d", "t3/e", "t3/f"]);
+    p.cursor = backwards.map(ThreadItemsListCursor::Opaque);
+    p.sort_direction = Some(SortDirection::Desc);
+    p.limit = Some(2);
+    let (back, _, _) = items(&p);
+    assert_eq!(back, ["t3/d", "t2/c"]);
+}
+
+#[test]
+fn one_turns_items_after_or_before_an_item_anchor() {
+    let mut p = params(10);
+    p.turn_id = Some("t3".into());
+    assert_eq!(items(&p).0, ["t3/d", "t3/e", "t3/f"]);
+    p.cursor = Some(ThreadItemsListCursor::Anchor(ThreadItemsListAnchor::Item {
+        item_id: "e".into(),
+    }));
+    assert_eq!(items(&p).0, ["t3/f"]);
+    p.sort_direction = Some(SortDirection::Desc);
+    assert_eq!(items(&p).0, ["t3/d"]);
+}
+
+#[test]
+fn bad_anchors_cursors_and_turns_are_refused_with_a_reason() {
+    let mut p = params(10);
+    p.cursor = Some(ThreadItemsListCursor::Anchor(ThreadItemsListAnchor::Item {
+        item_id: "e".into(),
+    }));
+    let err = items_page(thread(), &p).expect_err("an anchor without a turn");
+    assert!(err.0.contains("turnId"), "{err:?}");
+    p.turn_id = Some("t9".into());
+    assert!(items_page(thread(), &p)
+        .expect_err("unknown turn")
+        .0
+        .contains("t9"));
+    let mut p = params(10);
+    p.cursor = Some(ThreadItemsListCursor::Opaque("after:nowhere".into()));
+    assert!(items_page(thread(), &p).is_err());
+}
+
+#[test]
+fn the_params_read_in_the_schemas_shapes() {
+    let p: ThreadItemsListParams = serde_json::from_value(serde_json::json!({
+        "threadId": "thr", "turnId": "t3", "limit": 1,
+        "cursor": {"type": "item", "itemId": "d"}, "sortDirection": "asc", "deferOutput": {}
+    }))
+    .expect("params");
+    assert_eq!(items(&p).0, ["t3/e"]);
+}
+
+#[test]
+fn turn_pages_are_newest_first_and_continue_from_a_bare_id_too() {
+    let p = ThreadTurnsListParams {
+        thread_id: "thr".into(),
+        limit: Some(2),
+        ..ThreadTurnsListParams::default()
+    };
+    let page = turns_page(thread(), &p).expect("page");
+    let ids: Vec<&str> = page.data.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["t3", "t2"]);
+    // Summary: the last agent message only.
+    assert_eq!(page.data[0].items.len(), 1);
+    for cursor in [page.next_cursor.clone().expect("more"), "t2".to_owned()] {
+        let rest = turns_page(
+            thread(),
+            &ThreadTurnsListParams {
+                cursor: Some(cursor),
+                ..p.clone()
+            },
+        )
+        .expect("page");
+        assert_eq!(rest.data.len(), 1);
+        assert_eq!(rest.data[0].id, "t1");
+        assert_eq!(rest.next_cursor, None);
+    }
+}
