@@ -174,6 +174,7 @@ impl AnalyticsEventsClient {
             | ClientResponsePayload::ThreadResume(_)
             | ClientResponsePayload::ThreadFork(_)
             | ClientResponsePayload::TurnStart(_)
+            | ClientResponsePayload::ReviewStart(_)
             | ClientResponsePayload::TurnSteer(_)
             | ClientResponsePayload::TurnInterrupt(_)
             | ClientResponsePayload::ThreadArchive(_)

@@ -668,6 +668,18 @@ impl Reducer {
                     vec![]
                 }
             },
+            // A review is a turn someone started, with the thread's settings.
+            ClientResponsePayload::ReviewStart(r) => {
+                self.turn_accepted(
+                    connection,
+                    &r.review_thread_id,
+                    &r.turn.id,
+                    0,
+                    TurnOverrides::default(),
+                    at,
+                );
+                vec![]
+            }
             ClientResponsePayload::TurnInterrupt(_) => {
                 if let Some((requested, PendingClientRequest::Interrupt { turn_id })) = pending {
                     if let Some(t) = self.turns.get_mut(&turn_id) {

@@ -550,6 +550,17 @@ impl ThreadManager {
         if let Some(turn) = self.join_running(&thread, &params).await? {
             return Ok(StartedTurn { turn, gate: None });
         }
+        self.begin_new_turn(thread, &params, None)
+    }
+
+    /// Starts a new turn on `thread` (nothing runs on it); `review` makes it a review of that
+    /// label (`review/start`).
+    fn begin_new_turn(
+        &self,
+        thread: Arc<LoadedThread>,
+        params: &TurnStartParams,
+        review: Option<String>,
+    ) -> Result<StartedTurn, CoreError> {
         let provider_id = thread.state().settings.provider_id.clone();
         let model = self.model_for(&provider_id)?;
         let guardian = crate::guardian::for_thread(
@@ -610,8 +621,13 @@ impl ThreadManager {
             self.landlock,
         )
         .with_hooks(hooks)
-        .with_guardian(guardian);
-        tokio::spawn(runner.run(params.input, params.client_user_message_id, gate_rx));
+        .with_guardian(guardian)
+        .with_review(review);
+        tokio::spawn(runner.run(
+            params.input.clone(),
+            params.client_user_message_id.clone(),
+            gate_rx,
+        ));
         Ok(StartedTurn {
             turn,
             gate: Some(gate_tx),
@@ -887,6 +903,9 @@ mod user_actions;
 
 #[path = "thread_session_hooks.rs"]
 mod session_hooks;
+
+#[path = "thread_review.rs"]
+mod review;
 
 /// Thread ids are UUIDs; anything else is rejected before a lookup.
 fn validate_thread_id(id: &str) -> Result<(), CoreError> {

@@ -44,6 +44,9 @@ pub(crate) struct TurnRunner {
     guardian: Option<Arc<tally_guardian::Guardian>>,
     /// The hooks this turn may run.
     hooks: TurnHooks,
+    /// A review turn (`review/start`): what it reviews. Its agent messages are the review, sent
+    /// as `exitedReviewMode` at the end rather than as items of their own.
+    review: Option<String>,
 }
 
 #[path = "turn_tools.rs"]
@@ -108,12 +111,19 @@ impl TurnRunner {
             turn_diff: TurnDiff::default(),
             guardian: None,
             hooks: TurnHooks::none(),
+            review: None,
         }
     }
 
     /// Lets Guardian judge this turn's approvals when the thread asks for automatic review.
     pub fn with_guardian(mut self, guardian: Arc<tally_guardian::Guardian>) -> Self {
         self.guardian = Some(guardian);
+        self
+    }
+
+    /// Makes this a review of `review` (what is reviewed), when given.
+    pub fn with_review(mut self, review: Option<String>) -> Self {
+        self.review = review;
         self
     }
 
@@ -131,6 +141,13 @@ impl TurnRunner {
         gate: oneshot::Receiver<()>,
     ) {
         self.emitter().start_turn(gate, self.started_at_ms).await;
+        if let Some(label) = self.review.clone() {
+            self.emit_whole_item(ThreadItem::EnteredReviewMode {
+                id: self.turn_id.clone(),
+                review: label,
+            })
+            .await;
+        }
         // A SessionStart or UserPromptSubmit hook that stops or blocks ends the turn before
         // the prompt is recorded.
         if !self.prompt_hooks(&input).await {
@@ -327,6 +344,9 @@ impl TurnRunner {
     async fn on_event(&mut self, ev: ResponseEvent, items: &mut InFlightItems) -> EventFlow {
         let notes = items.apply(&ev, &self.thread.id, &self.turn_id);
         for n in notes {
+            if self.review.is_some() && is_agent_message_note(&n) {
+                continue;
+            }
             self.emitter().emit(n).await;
         }
         let ResponseEvent::OutputItemDone(done) = ev else {
@@ -386,8 +406,42 @@ impl TurnRunner {
     async fn complete_item(&mut self, item: ThreadItem) {
         if matches!(item, ThreadItem::AgentMessage { .. }) {
             self.last_agent_message = Some(item.clone());
+            if self.review.is_some() {
+                return;
+            }
         }
         self.emitter().complete_item(item).await;
+    }
+
+    /// Sends an item that starts and ends at once.
+    async fn emit_whole_item(&self, item: ThreadItem) {
+        self.emitter().start_item(item.clone()).await;
+        self.emitter().complete_item(item).await;
+    }
+
+    /// A review's end: `exitedReviewMode` with its text (the last agent message, or why there
+    /// is none), then that text as the turn's agent message, which is what clients show (as
+    /// Codex does).
+    async fn exit_review(&mut self, status: TurnStatus) -> Option<ThreadItem> {
+        self.review.as_ref()?;
+        let text = match (status, self.last_agent_message.take()) {
+            (TurnStatus::Completed, Some(ThreadItem::AgentMessage { text, .. })) => text,
+            (TurnStatus::Completed, _) => "The review ended without findings.".to_owned(),
+            (TurnStatus::Interrupted, _) => "The review was interrupted.".to_owned(),
+            _ => "The review failed.".to_owned(),
+        };
+        self.emit_whole_item(ThreadItem::ExitedReviewMode {
+            id: self.turn_id.clone(),
+            review: text.clone(),
+        })
+        .await;
+        let message = ThreadItem::AgentMessage {
+            id: new_id(),
+            text,
+            phase: None,
+        };
+        self.emit_whole_item(message.clone()).await;
+        Some(message)
     }
 
     async fn record_user_message(&mut self, input: Vec<UserInput>, client_id: Option<String>) {
@@ -457,7 +511,8 @@ impl TurnRunner {
                 (TurnStatus::Failed, Some(error))
             }
         };
-        let items = match (status, self.last_agent_message.take()) {
+        let review = self.exit_review(status).await;
+        let items = match (status, review.or(self.last_agent_message.take())) {
             (TurnStatus::Completed, Some(msg)) => vec![msg],
             _ => vec![],
         };
@@ -522,5 +577,17 @@ pub(crate) fn turn_error(e: &ModelError) -> TurnError {
         message: e.to_string(),
         codex_error_info: Some(info),
         additional_details: None,
+    }
+}
+
+/// Whether `n` streams or starts an agent message (a review sends them as its review instead).
+fn is_agent_message_note(n: &tally_protocol::ServerNotification) -> bool {
+    use tally_protocol::ServerNotification;
+    match n {
+        ServerNotification::AgentMessageDelta(_) => true,
+        ServerNotification::ItemStarted(started) => {
+            matches!(started.item, ThreadItem::AgentMessage { .. })
+        }
+        _ => false,
     }
 }

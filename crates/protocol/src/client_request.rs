@@ -26,6 +26,7 @@ client_method_table! {
     TurnStart => "turn/start", TurnStartParams, TurnStartResponse;
     TurnSteer => "turn/steer", TurnSteerParams, TurnSteerResponse;
     TurnInterrupt => "turn/interrupt", TurnInterruptParams, EmptyResponse;
+    ReviewStart => "review/start", ReviewStartParams, ReviewStartResponse;
     ModelList => "model/list", ModelListParams, ModelListResponse;
     ConfigRead => "config/read", ConfigReadParams, ConfigReadResponse;
     ConfigRequirementsRead => "configRequirements/read", NoParams, ConfigRequirementsReadResponse;
@@ -59,6 +60,7 @@ impl ClientRequest {
             ClientRequest::TurnStart(p) => Some(&p.thread_id),
             ClientRequest::TurnSteer(p) => Some(&p.thread_id),
             ClientRequest::TurnInterrupt(p) => Some(&p.thread_id),
+            ClientRequest::ReviewStart(p) => Some(&p.thread_id),
             ClientRequest::Initialize(_)
             | ClientRequest::ThreadStart(_)
             | ClientRequest::ThreadList(_)

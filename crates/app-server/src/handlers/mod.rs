@@ -84,6 +84,7 @@ pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult 
         ClientRequest::TurnStart(p) => turn::start(&ctx, p).await,
         ClientRequest::TurnSteer(p) => turn::steer(&ctx, p).await,
         ClientRequest::TurnInterrupt(p) => turn::interrupt(&ctx, p).await,
+        ClientRequest::ReviewStart(p) => turn::review(&ctx, p).await,
         ClientRequest::ModelList(p) => model::list(&ctx, p).await,
         ClientRequest::ConfigRead(p) => config::read(&ctx, p).await,
         ClientRequest::ConfigRequirementsRead(_) => config::requirements(&ctx).await,

@@ -8,8 +8,23 @@ use tally_protocol::ClientResponsePayload as P;
 pub(crate) async fn start(ctx: &Ctx, p: TurnStartParams) -> HandlerResult {
     let started = ctx.threads.start_turn(p).await.map_err(core_error)?;
     let payload = P::TurnStart(TurnStartResponse { turn: started.turn });
-    Ok(match started.gate {
-        // The turn waits for this response to go out before it emits `turn/started`.
+    Ok(then_open_gate(payload, started.gate))
+}
+
+/// `review/start`: a review run inline, as a new turn of the thread.
+pub(crate) async fn review(ctx: &Ctx, p: ReviewStartParams) -> HandlerResult {
+    let review_thread_id = p.thread_id.clone();
+    let started = ctx.threads.start_review(p).await.map_err(core_error)?;
+    let payload = P::ReviewStart(ReviewStartResponse {
+        turn: started.turn,
+        review_thread_id,
+    });
+    Ok(then_open_gate(payload, started.gate))
+}
+
+/// The reply; a new turn waits for it to go out before it emits `turn/started`.
+fn then_open_gate(payload: P, gate: Option<tokio::sync::oneshot::Sender<()>>) -> HandlerReply {
+    match gate {
         Some(gate) => HandlerReply::then(
             payload,
             Box::new(move || {
@@ -19,7 +34,7 @@ pub(crate) async fn start(ctx: &Ctx, p: TurnStartParams) -> HandlerResult {
             }),
         ),
         None => payload.into(),
-    })
+    }
 }
 
 pub(crate) async fn steer(ctx: &Ctx, p: TurnSteerParams) -> HandlerResult {

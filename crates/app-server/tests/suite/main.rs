@@ -14,6 +14,7 @@ mod goals;
 mod guardian;
 mod hooks;
 mod idle_unload;
+mod review;
 mod session;
 mod tools;
 mod transports;

@@ -34,6 +34,16 @@ pub enum ThreadItem {
     ContextCompaction {
         id: String,
     },
+    /// A review began (`review/start`); `review` names what is reviewed.
+    EnteredReviewMode {
+        id: String,
+        review: String,
+    },
+    /// A review ended; `review` is its text.
+    ExitedReviewMode {
+        id: String,
+        review: String,
+    },
     /// A shell command the agent (or the user) ran; `id` is the model's `call_id`.
     #[serde(rename_all = "camelCase")]
     CommandExecution {
@@ -85,6 +95,8 @@ impl ThreadItem {
             | ThreadItem::AgentMessage { id, .. }
             | ThreadItem::Reasoning { id, .. }
             | ThreadItem::ContextCompaction { id }
+            | ThreadItem::EnteredReviewMode { id, .. }
+            | ThreadItem::ExitedReviewMode { id, .. }
             | ThreadItem::CommandExecution { id, .. }
             | ThreadItem::FileChange { id, .. }
             | ThreadItem::DynamicToolCall { id, .. } => id,
