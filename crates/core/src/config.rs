@@ -32,6 +32,9 @@ pub struct ConfigToml {
     pub agent_identity: Option<AgentIdentityToml>,
     pub tools: Option<ToolsToml>,
     pub app_server: Option<AppServerToml>,
+    /// Codex's MCP servers; Tally runs none (read only to say so).
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<String, toml::Value>,
 }
 
 /// `[app_server]`: how the app-server manages loaded threads.
@@ -241,6 +244,13 @@ impl Config {
             }
         };
         let toml = parse_config_toml(&path, &text)?;
+        if !toml.mcp_servers.is_empty() {
+            tracing::warn!(
+                file = %path.display(),
+                servers = toml.mcp_servers.len(),
+                "Tally does not run MCP servers: [mcp_servers] is ignored"
+            );
+        }
         Self::from_toml(
             home,
             toml,

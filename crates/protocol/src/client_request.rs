@@ -37,6 +37,7 @@ client_method_table! {
     AccountLogout => "account/logout", NoParams, EmptyResponse;
     SkillsList => "skills/list", SkillsListParams, SkillsListResponse;
     PluginInstalled => "plugin/installed", PluginInstalledParams, PluginInstalledResponse;
+    McpServerStatusList => "mcpServerStatus/list", ListMcpServerStatusParams, ListMcpServerStatusResponse;
 }
 
 impl ClientRequest {
@@ -74,7 +75,8 @@ impl ClientRequest {
             | ClientRequest::AccountLoginStart(_)
             | ClientRequest::AccountLogout(_)
             | ClientRequest::SkillsList(_)
-            | ClientRequest::PluginInstalled(_) => None,
+            | ClientRequest::PluginInstalled(_)
+            | ClientRequest::McpServerStatusList(_) => None,
         }
     }
 }

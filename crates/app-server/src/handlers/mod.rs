@@ -95,5 +95,6 @@ pub(crate) async fn dispatch(ctx: Ctx, request: ClientRequest) -> HandlerResult 
         ClientRequest::AccountLogout(_) => account::logout(&ctx).await,
         ClientRequest::SkillsList(p) => skills::list(&ctx, p).await,
         ClientRequest::PluginInstalled(_) => plugins::installed(&ctx).await,
+        ClientRequest::McpServerStatusList(_) => plugins::mcp_server_status(&ctx).await,
     }
 }

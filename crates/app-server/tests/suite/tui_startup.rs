@@ -56,3 +56,23 @@ async fn every_request_of_the_tui_start_up_is_answered() {
     }
     assert!(!thread.is_empty(), "the TUI's thread/start was answered");
 }
+
+/// The TUI's `/mcp` asks for the MCP inventory; Tally runs no MCP servers and says so with an
+/// empty list (an error made the TUI print "Failed to load MCP inventory").
+#[tokio::test]
+async fn the_mcp_inventory_is_empty() {
+    let mock = MockResponsesServer::start().await;
+    let home = home_for(&mock, 0);
+    let server = server(&home);
+    let url = websocket_url(&server).await;
+    let mut client = AppClient::over_websocket(&url, SchemaMode::Experimental).await;
+    client.initialize(true).await;
+    for params in [
+        serde_json::json!({}),
+        serde_json::json!({"detail": "toolsAndAuthOnly", "threadId": null, "limit": 50}),
+    ] {
+        let answer = client.call_ok("mcpServerStatus/list", params).await;
+        assert_eq!(answer["data"], serde_json::json!([]));
+        assert_eq!(answer["nextCursor"], Value::Null);
+    }
+}

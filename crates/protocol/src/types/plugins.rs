@@ -1,5 +1,6 @@
-//! `plugin/installed`: the plugins installed per marketplace. Tally has no plugin system, so it
-//! answers with none (the Codex TUI asks at start-up and on every cwd change).
+//! `plugin/installed` and `mcpServerStatus/list`: Tally has no plugin system and runs no MCP
+//! servers, so both answer with none (the Codex TUI asks for plugins at start-up and on every
+//! cwd change, and for MCP servers on `/mcp`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -24,4 +25,29 @@ pub struct PluginInstalledResponse {
     pub marketplaces: Vec<serde_json::Value>,
     /// Marketplaces that could not be read.
     pub marketplace_load_errors: Vec<serde_json::Value>,
+}
+
+/// `mcpServerStatus/list` params.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMcpServerStatusParams {
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// `full` or `toolsAndAuthOnly`.
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub thread_id: Option<String>,
+}
+
+/// `mcpServerStatus/list` result: the MCP servers and their status (Tally runs none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMcpServerStatusResponse {
+    pub data: Vec<serde_json::Value>,
+    pub next_cursor: Option<String>,
 }
