@@ -26,15 +26,10 @@ async fn drain_turn(client: &mut AppClient) -> Vec<Value> {
 #[tokio::test]
 async fn goals_compaction_and_accepted_lines_become_codex_events_without_private_text() {
     let collector = FakeCollector::start().await;
-    let home = tempfile::tempdir().expect("home");
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "model_provider = \"tally-offline\"\napproval_policy = \"untrusted\"\nsandbox_mode = \"workspace-write\"\n\n[analytics]\ncollector_url = \"{}\"\n",
-            collector.url()
-        ),
-    )
-    .expect("config");
+    let home = common::offline_home_with_analytics(
+        "approval_policy = \"untrusted\"\nsandbox_mode = \"workspace-write\"\n",
+        collector.url(),
+    );
     // A git repository whose remote URL is itself a canary.
     let workspace = tempfile::tempdir().expect("workspace");
     let git = workspace.path().join(".git");

@@ -30,15 +30,10 @@ async fn answer(client: &mut AppClient, request: &Value, result: Value) {
 #[tokio::test]
 async fn tool_items_become_codex_events_and_nothing_private_leaves() {
     let collector = FakeCollector::start().await;
-    let home = tempfile::tempdir().expect("home");
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "model_provider = \"tally-offline\"\napproval_policy = \"untrusted\"\nsandbox_mode = \"workspace-write\"\n\n[analytics]\ncollector_url = \"{}\"\n",
-            collector.url()
-        ),
-    )
-    .expect("config");
+    let home = common::offline_home_with_analytics(
+        "approval_policy = \"untrusted\"\nsandbox_mode = \"workspace-write\"\n",
+        collector.url(),
+    );
     let parent = tempfile::tempdir().expect("workspace parent");
     let workspace = parent.path().join(format!("ws-{CANARY}"));
     std::fs::create_dir_all(&workspace).expect("workspace");
@@ -156,18 +151,9 @@ async fn tool_items_become_codex_events_and_nothing_private_leaves() {
 #[tokio::test]
 async fn a_persons_shell_command_is_a_tool_event_and_drops_nothing() {
     let collector = FakeCollector::start().await;
-    let home = tempfile::tempdir().expect("home");
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "model_provider = \"tally-offline\"\n\n[analytics]\ncollector_url = \"{}\"\n",
-            collector.url()
-        ),
-    )
-    .expect("config");
+    let home = common::offline_home_with_analytics("", collector.url());
     let workspace = tempfile::tempdir().expect("workspace");
-    let config = Config::load(home.path()).expect("config");
-    let server = std::sync::Arc::new(AppServer::new(config, AppServerOptions::default()));
+    let server = common::server(&home);
     let mut client = common::line_client(&server, SchemaMode::Experimental);
     client.initialize(true).await;
     let thread_id = common::start_thread_in(&mut client, workspace.path()).await;

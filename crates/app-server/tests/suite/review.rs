@@ -4,25 +4,15 @@
 use crate::common;
 
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
-use tally_app_server::{AppServer, AppServerOptions};
-use tally_core::Config;
+use tally_app_server::AppServer;
 use tally_test_support::{methods, AppClient, FakeCollector, SchemaMode};
 
-async fn server_with_analytics(
-    collector: &FakeCollector,
-) -> (tempfile::TempDir, AppClient, std::sync::Arc<AppServer>) {
-    let home = tempfile::tempdir().expect("home");
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "model_provider = \"tally-offline\"\n\n[analytics]\ncollector_url = \"{}\"\n",
-            collector.url()
-        ),
-    )
-    .expect("config");
-    let config = Config::load(home.path()).expect("config");
-    let server = std::sync::Arc::new(AppServer::new(config, AppServerOptions::default()));
+/// A client of a server on the offline model whose analytics go to `collector`.
+fn client_for(collector: &FakeCollector) -> (tempfile::TempDir, AppClient, Arc<AppServer>) {
+    let home = common::offline_home_with_analytics("", collector.url());
+    let server = common::server(&home);
     let client = common::line_client(&server, SchemaMode::Stable);
     (home, client, server)
 }
@@ -38,7 +28,7 @@ fn items_of<'a>(messages: &'a [Value], method: &str, kind: &str) -> Vec<&'a Valu
 #[tokio::test]
 async fn a_review_is_a_turn_between_entered_and_exited_review_mode() {
     let collector = FakeCollector::start().await;
-    let (_home, mut client, server) = server_with_analytics(&collector).await;
+    let (_home, mut client, server) = client_for(&collector);
     let thread_id = common::start_thread(&mut client).await;
     let started = client
         .call_ok(
@@ -116,7 +106,7 @@ async fn a_review_is_a_turn_between_entered_and_exited_review_mode() {
 #[tokio::test]
 async fn a_review_is_refused_while_a_turn_runs_or_with_an_empty_target() {
     let collector = FakeCollector::start().await;
-    let (_home, mut client, _server) = server_with_analytics(&collector).await;
+    let (_home, mut client, _server) = client_for(&collector);
     let thread_id = common::start_thread(&mut client).await;
     let empty = client
         .call(

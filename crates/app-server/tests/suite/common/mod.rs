@@ -40,6 +40,17 @@ pub fn home_with_analytics(mock: &MockResponsesServer, collector_url: &str) -> T
     home
 }
 
+/// A home on the offline model with `settings` (top-level config keys) whose analytics go to
+/// `collector_url`.
+pub fn offline_home_with_analytics(settings: &str, collector_url: &str) -> TempDir {
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "model_provider = \"tally-offline\"\n{settings}\n[analytics]\ncollector_url = \"{collector_url}\"\n"
+    );
+    std::fs::write(home.path().join("config.toml"), config).expect("write config");
+    home
+}
+
 /// A server for `home`.
 pub fn server(home: &TempDir) -> Arc<AppServer> {
     let config = Config::load(home.path()).expect("config loads");
