@@ -84,10 +84,7 @@ async fn a_kill_before_the_2xx_loses_nothing_and_the_restart_delivers_once() {
         .expect("wait");
     assert!(status.success());
     let events = collector.wait_for_events(2, Duration::from_secs(5)).await;
-    let types: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
+    let types = tally_test_support::event_types(&events);
     assert_eq!(types, vec!["codex_thread_initialized", "codex_turn_event"]);
     let ids: HashSet<&str> = events
         .iter()

@@ -190,10 +190,7 @@ async fn with_analytics_on_the_process_still_exits_promptly_and_flushes_on_eof()
         closed_at.elapsed()
     );
     let events = collector.wait_for_events(2, Duration::from_secs(1)).await;
-    let types: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
+    let types = tally_test_support::event_types(&events);
     assert_eq!(types, vec!["codex_thread_initialized", "codex_turn_event"]);
 }
 
@@ -315,10 +312,7 @@ async fn neither_analytics_nor_info_logs_carry_a_prompt_a_command_or_an_env_valu
         .expect("wait");
     assert!(status.success());
     let events = collector.wait_for_events(3, Duration::from_secs(5)).await;
-    let types: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
+    let types = tally_test_support::event_types(&events);
     assert!(
         types.contains(&"codex_command_execution_event"),
         "the command ran: {types:?}"
@@ -356,10 +350,7 @@ async fn sigterm_on_stdio_flushes_analytics_before_exiting() {
         "an orderly exit, not death by signal: {status:?}"
     );
     let events = collector.wait_for_events(2, Duration::from_secs(1)).await;
-    let types: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
+    let types = tally_test_support::event_types(&events);
     assert_eq!(types, vec!["codex_thread_initialized", "codex_turn_event"]);
     drop(client);
 }

@@ -154,3 +154,11 @@ async fn ingest(
     }
     StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
 }
+
+/// The `event_type` of each event, in order.
+pub fn event_types(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect()
+}

@@ -14,6 +14,6 @@ mod strict;
 
 pub use analytics_contract::AnalyticsContract;
 pub use app_client::{methods, AppClient};
-pub use fake_collector::FakeCollector;
+pub use fake_collector::{event_types, FakeCollector};
 pub use mock_responses::{sse, MockReply, MockResponsesServer, MockSseEvent, RecordedRequest};
 pub use schema::{ProtocolSchemas, SchemaError, SchemaMode, TranscriptChecker};

@@ -89,10 +89,7 @@ async fn a_session_reaches_the_collector_as_codex_events_without_private_strings
 
     server.shutdown().await;
     let events = collector.wait_for_events(7, Duration::from_secs(10)).await;
-    let types: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
+    let types = tally_test_support::event_types(&events);
     assert_eq!(
         types,
         vec![

@@ -117,10 +117,7 @@ async fn goals_compaction_and_accepted_lines_become_codex_events_without_private
 
     server.shutdown().await;
     let events = collector.wait_for_events(11, Duration::from_secs(10)).await;
-    let types: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
+    let types = tally_test_support::event_types(&events);
     assert_eq!(
         types,
         [

@@ -167,10 +167,7 @@ async fn a_persons_shell_command_is_a_tool_event_and_drops_nothing() {
 
     server.shutdown().await;
     let events = collector.wait_for_events(2, Duration::from_secs(10)).await;
-    let types: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
+    let types = tally_test_support::event_types(&events);
     assert_eq!(
         types,
         ["codex_thread_initialized", "codex_command_execution_event"],
