@@ -10,7 +10,8 @@ pub(crate) fn core_error(e: CoreError) -> JsonRpcErrorBody {
     match e {
         CoreError::InvalidThreadId(_)
         | CoreError::ThreadNotFound(_)
-        | CoreError::InvalidRequest(_) => JsonRpcErrorBody::new(INVALID_REQUEST, e.to_string()),
+        | CoreError::InvalidRequest(_)
+        | CoreError::TurnRunning => JsonRpcErrorBody::new(INVALID_REQUEST, e.to_string()),
         CoreError::InvalidParams(_) => JsonRpcErrorBody::new(INVALID_PARAMS, e.to_string()),
         CoreError::ActiveTurnNotSteerable(turn_kind) => {
             let info = CodexErrorInfo::ActiveTurnNotSteerable { turn_kind };

@@ -105,7 +105,8 @@ pub(crate) fn turns_page(
 }
 
 /// One page of the items of `turns` (all of them, or the params' turn's), oldest first by
-/// default. An item anchor needs the turn it is in.
+/// default. Items are placed by their position in their turn (ids need not be unique); an item
+/// anchor names an item of the params' turn.
 pub(crate) fn items_page(
     turns: Vec<Turn>,
     p: &ThreadItemsListParams,
@@ -116,33 +117,38 @@ pub(crate) fn items_page(
             return Err(PageError(format!("unknown turn `{wanted}`")));
         }
     }
-    let cursor = match (&p.cursor, turn_id) {
-        (None, _) => None,
-        (Some(ThreadItemsListCursor::Opaque(text)), _) => Some(Cursor::parse(text)),
-        (
-            Some(ThreadItemsListCursor::Anchor(ThreadItemsListAnchor::Item { item_id })),
-            Some(turn),
-        ) => Some(Cursor {
-            key: item_key(turn, item_id),
-            inclusive: false,
-        }),
-        (Some(ThreadItemsListCursor::Anchor(_)), None) => {
-            return Err(PageError("an item anchor needs `turnId`".into()))
-        }
-    };
-    let entries: Vec<ThreadItemEntry> = turns
+    let entries: Vec<(usize, ThreadItemEntry)> = turns
         .into_iter()
         .filter(|t| turn_id.is_none_or(|wanted| t.id == wanted))
         .flat_map(|t| {
             let turn_id = t.id;
-            t.items.into_iter().map(move |item| ThreadItemEntry {
-                item,
-                turn_id: turn_id.clone(),
-                started_at_ms: None,
-                completed_at_ms: None,
+            t.items.into_iter().enumerate().map(move |(place, item)| {
+                let entry = ThreadItemEntry {
+                    item,
+                    turn_id: turn_id.clone(),
+                    started_at_ms: None,
+                    completed_at_ms: None,
+                };
+                (place, entry)
             })
         })
         .collect();
+    let cursor = match (&p.cursor, turn_id) {
+        (None, _) => None,
+        (Some(ThreadItemsListCursor::Opaque(text)), _) => Some(Cursor::parse(text)),
+        (Some(ThreadItemsListCursor::Anchor(ThreadItemsListAnchor::Item { item_id })), Some(_)) => {
+            let Some(anchor) = entries.iter().find(|(_, e)| e.item.id() == item_id) else {
+                return Err(PageError(format!("unknown item `{item_id}` in that turn")));
+            };
+            Some(Cursor {
+                key: item_key(anchor),
+                inclusive: false,
+            })
+        }
+        (Some(ThreadItemsListCursor::Anchor(_)), None) => {
+            return Err(PageError("an item anchor needs `turnId`".into()))
+        }
+    };
     let direction = p.sort_direction.unwrap_or(SortDirection::Asc);
     let page = page_of(
         entries,
@@ -150,18 +156,18 @@ pub(crate) fn items_page(
         cursor,
         p.limit,
         DEFAULT_ITEM_LIMIT,
-        |e| item_key(&e.turn_id, e.item.id()),
+        item_key,
     )?;
     Ok(ThreadItemsListResponse {
-        data: page.rows,
+        data: page.rows.into_iter().map(|(_, e)| e).collect(),
         next_cursor: page.next,
         backwards_cursor: page.backwards,
     })
 }
 
-/// An item's place in its thread (turn ids hold no `/`).
-fn item_key(turn_id: &str, item_id: &str) -> String {
-    format!("{turn_id}/{item_id}")
+/// An item's place in its thread: its turn and its position there (turn ids hold no `/`).
+fn item_key((place, entry): &(usize, ThreadItemEntry)) -> String {
+    format!("{}/{place}", entry.turn_id)
 }
 
 /// `summary` keeps the last agent message, `notLoaded` nothing, `full` everything.

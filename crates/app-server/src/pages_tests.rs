@@ -31,7 +31,14 @@ fn thread() -> Vec<Turn> {
 }
 
 fn items(p: &ThreadItemsListParams) -> (Vec<String>, Option<String>, Option<String>) {
-    let page = items_page(thread(), p).expect("a page");
+    items_of(thread(), p)
+}
+
+fn items_of(
+    turns: Vec<Turn>,
+    p: &ThreadItemsListParams,
+) -> (Vec<String>, Option<String>, Option<String>) {
+    let page = items_page(turns, p).expect("a page");
     let ids = page
         .data
         .iter()
@@ -144,4 +151,21 @@ fn turn_pages_are_newest_first_and_continue_from_a_bare_id_too() {
         assert_eq!(rest.data[0].id, "t1");
         assert_eq!(rest.next_cursor, None);
     }
+}
+
+#[test]
+fn items_that_share_an_id_are_each_paged_once() {
+    // A turn whose items share ids must still page to its end, each item once.
+    let turns = vec![turn("t1", &["a", "b"]), turn("t2", &["x", "u", "x", "m"])];
+    let mut seen = Vec::new();
+    let mut p = params(3);
+    for _ in 0..10 {
+        let (ids, next, _) = items_of(turns.clone(), &p);
+        seen.extend(ids);
+        match next {
+            Some(cursor) => p.cursor = Some(ThreadItemsListCursor::Opaque(cursor)),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["t1/a", "t1/b", "t2/x", "t2/u", "t2/x", "t2/m"]);
 }

@@ -15,6 +15,10 @@ pub enum CoreError {
     /// `turn/start` or `turn/steer` while a turn that takes no input runs.
     #[error("active turn is not steerable: a {} turn is running", turn_kind_name(*.0))]
     ActiveTurnNotSteerable(tally_protocol::types::NonSteerableTurnKind),
+    /// A new turn was asked for while another runs (one that takes no input, or one that
+    /// started while the request waited).
+    #[error("a turn is running in this thread; wait for it or interrupt it")]
+    TurnRunning,
     #[error("storage error: {0}")]
     Storage(String),
     #[error("internal error: {0}")]

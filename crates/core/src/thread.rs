@@ -55,10 +55,13 @@ pub(crate) enum TurnKind {
     Compaction,
     /// A person's shell command run while the thread was idle (`thread/shellCommand`).
     UserShell,
+    /// A code review (`review/start`).
+    Review,
 }
 
-/// How long a next turn waits for an ending turn to free the thread.
-pub(crate) const ENDING_TURN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a next turn waits for an ending turn to free the thread: longer than a stalled
+/// subscriber can hold the turn's last notifications (30 s, then it is dropped).
+pub(crate) const ENDING_TURN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The running turn of a thread.
 #[derive(Debug)]
@@ -114,7 +117,12 @@ impl ThreadState {
         turn_id: &str,
         control: mpsc::Sender<TurnControl>,
         kind: TurnKind,
-    ) {
+    ) -> Result<(), crate::error::CoreError> {
+        // Checked in the same critical section that opens the turn: two requests that waited for
+        // the same ending turn cannot both start one.
+        if self.active.is_some() {
+            return Err(crate::error::CoreError::TurnRunning);
+        }
         self.history_marks
             .push((turn_id.to_owned(), self.history.len()));
         self.turns.push(Turn {
@@ -134,6 +142,7 @@ impl ThreadState {
             kind,
             ending: false,
         });
+        Ok(())
     }
 }
 
@@ -310,7 +319,8 @@ impl LoadedThread {
     /// The thread's status as clients see it.
     pub fn status(&self) -> ThreadStatus {
         let state = self.state();
-        if state.active.is_some() {
+        // Idle once the turn's end is recorded, though it still sends its last notifications.
+        if state.active.as_ref().is_some_and(|a| !a.ending) {
             let mut active_flags = Vec::new();
             if state.waiting_on_approval {
                 active_flags.push(ThreadActiveFlag::WaitingOnApproval);

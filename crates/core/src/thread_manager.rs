@@ -25,6 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 const INTERRUPT_DEADLINE: Duration = Duration::from_secs(10);
 /// Bound on queued steer/interrupt messages per turn.
 pub(crate) const TURN_CONTROL_CAPACITY: usize = 32;
+/// How often `turn/start` tries again when another turn took the thread while it waited.
+const START_ATTEMPTS: usize = 3;
 
 /// Who is asking: becomes the thread's originator and the model request's identity headers.
 #[derive(Debug, Clone, Default)]
@@ -503,6 +505,24 @@ impl ThreadManager {
         ))
     }
 
+    /// Waits (at most [`crate::thread::ENDING_TURN_DEADLINE`]) for a turn whose end is recorded
+    /// but whose last notifications are still going out: a request a client sends on
+    /// `turn/completed` then finds the thread idle.
+    pub async fn settle_ending_turn(&self, id: &str) {
+        let Some(thread) = self.loaded(id) else {
+            return;
+        };
+        let ending = thread
+            .state()
+            .active
+            .as_ref()
+            .filter(|a| a.ending)
+            .map(|a| a.turn_id.clone());
+        if let Some(turn_id) = ending {
+            thread.wait_turn_freed(&turn_id).await;
+        }
+    }
+
     /// `thread/archive`: unloads the thread and moves its rollout to `archived_sessions/`.
     pub fn archive_thread(&self, id: &str) -> Result<(), CoreError> {
         validate_thread_id(id)?;
@@ -547,10 +567,18 @@ impl ThreadManager {
         // The overrides hold from now on, also when the input joins a running turn: a client
         // tightening the approval or sandbox policy mid-turn must not be ignored.
         self.apply_turn_overrides(&thread, &params)?;
-        if let Some(turn) = self.join_running(&thread, &params).await? {
-            return Ok(StartedTurn { turn, gate: None });
+        // Another request (a shell command, a review, another client) may start a turn while this
+        // one waits for an ending turn: then this input joins that turn, as it would have.
+        for _ in 0..START_ATTEMPTS {
+            if let Some(turn) = self.join_running(&thread, &params).await? {
+                return Ok(StartedTurn { turn, gate: None });
+            }
+            match self.begin_new_turn(thread.clone(), &params, None) {
+                Err(CoreError::TurnRunning) => continue,
+                started => return started,
+            }
         }
-        self.begin_new_turn(thread, &params, None)
+        Err(CoreError::TurnRunning)
     }
 
     /// Starts a new turn on `thread` (nothing runs on it); `review` makes it a review of that
@@ -583,9 +611,17 @@ impl ThreadManager {
         };
         {
             let mut state = thread.state();
+            if state.active.is_some() {
+                // Before the merge below: pending history must not land inside a running turn.
+                return Err(CoreError::TurnRunning);
+            }
             // A person's shell command that finished during the last turn comes first.
             thread.merge_pending_history(&mut state);
-            state.begin_turn(&turn_id, control_tx, TurnKind::Regular);
+            let kind = match review {
+                Some(_) => TurnKind::Review,
+                None => TurnKind::Regular,
+            };
+            state.begin_turn(&turn_id, control_tx, kind)?;
         }
         thread.persist(&[RolloutLine::TurnStarted {
             turn_id: turn_id.clone(),
@@ -711,6 +747,11 @@ impl ThreadManager {
         let Some(active) = state.active.as_ref() else {
             return Err(CoreError::InvalidRequest("no active turn to steer".into()));
         };
+        if active.kind == TurnKind::Review {
+            return Err(CoreError::ActiveTurnNotSteerable(
+                NonSteerableTurnKind::Review,
+            ));
+        }
         if active.kind == TurnKind::Compaction {
             return Err(CoreError::ActiveTurnNotSteerable(
                 NonSteerableTurnKind::Compact,
@@ -794,7 +835,7 @@ impl ThreadManager {
                     "thread {thread_id} has a running turn; wait for it or interrupt it before compacting"
                 )));
             }
-            state.begin_turn(&turn_id, control_tx, TurnKind::Compaction);
+            state.begin_turn(&turn_id, control_tx, TurnKind::Compaction)?;
         }
         thread.persist(&[RolloutLine::TurnStarted {
             turn_id: turn_id.clone(),

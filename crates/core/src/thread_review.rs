@@ -20,12 +20,7 @@ impl ThreadManager {
             .map(|a| (a.turn_id.clone(), a.is_ending()));
         match running {
             Some((turn_id, true)) => wait_until_closed(&thread, &turn_id).await?,
-            Some(_) => {
-                return Err(CoreError::InvalidRequest(
-                    "a turn is running in this thread; wait for it or interrupt it before a review"
-                        .into(),
-                ))
-            }
+            Some(_) => return Err(CoreError::TurnRunning),
             None => {}
         }
         let turn = TurnStartParams {

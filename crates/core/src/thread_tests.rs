@@ -47,10 +47,17 @@ fn text_turn(thread_id: &str, text: &str) -> TurnStartParams {
     }
 }
 
-/// A turn/start that arrives as a turn completes normally (its end still being written) starts
-/// the next turn only after the first one's `turn/completed`: clients see one turn at a time.
-#[tokio::test]
-async fn a_turn_started_as_the_last_one_ends_comes_after_its_turn_completed() {
+/// A thread on the offline model whose first turn has ended but is held in its end (its
+/// `turn/completed` not yet sent) until `sink.release` is notified.
+struct HeldTurn {
+    home: tempfile::TempDir,
+    threads: Arc<ThreadManager>,
+    sink: Arc<HeldEnd>,
+    thread_id: String,
+    first: crate::thread_manager::StartedTurn,
+}
+
+async fn first_turn_held_at_its_end() -> HeldTurn {
     let home = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         home.path().join("config.toml"),
@@ -71,14 +78,35 @@ async fn a_turn_started_as_the_last_one_ends_comes_after_its_turn_completed() {
         .expect("thread starts")
         .thread
         .id;
-    let first = threads
+    let mut first = threads
         .start_turn(text_turn(&thread_id, "hello"))
         .await
         .expect("first turn");
-    let _ = first.gate.expect("a new turn").send(());
+    let _ = first.gate.take().expect("a new turn").send(());
     tokio::time::timeout(Duration::from_secs(10), ending.recv())
         .await
         .expect("the first turn reaches its end");
+    HeldTurn {
+        home,
+        threads,
+        sink,
+        thread_id,
+        first,
+    }
+}
+
+/// A turn/start that arrives as a turn completes normally (its end still being written) starts
+/// the next turn only after the first one's `turn/completed`: clients see one turn at a time.
+#[tokio::test]
+async fn a_turn_started_as_the_last_one_ends_comes_after_its_turn_completed() {
+    let ended = first_turn_held_at_its_end().await;
+    let (_home, threads, sink, thread_id, first) = (
+        ended.home,
+        ended.threads,
+        ended.sink,
+        ended.thread_id,
+        ended.first,
+    );
 
     let next = tokio::spawn({
         let threads = threads.clone();
@@ -112,4 +140,27 @@ async fn a_turn_started_as_the_last_one_ends_comes_after_its_turn_completed() {
             ("completed", second.turn.id),
         ]
     );
+}
+
+/// Two requests that wait for the same ending turn cannot both start one: the second joins the
+/// turn the first started (it replaced it, and the first turn was cut off, before).
+#[tokio::test]
+async fn two_turn_starts_waiting_on_an_ending_turn_start_one_turn() {
+    let held = first_turn_held_at_its_end().await;
+    let start = |text: &'static str| {
+        let threads = held.threads.clone();
+        let params = text_turn(&held.thread_id, text);
+        tokio::spawn(async move { threads.start_turn(params).await })
+    };
+    let (a, b) = (start("one"), start("two"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    held.sink.release.notify_one();
+    let (a, b) = (
+        a.await.expect("task").expect("a starts or joins"),
+        b.await.expect("task").expect("b starts or joins"),
+    );
+    assert_eq!(a.turn.id, b.turn.id, "one turn, the other input joined it");
+    assert_ne!(a.turn.id, held.first.turn.id);
+    let opened = [a.gate, b.gate].into_iter().flatten().count();
+    assert_eq!(opened, 1, "exactly one of them started a turn");
 }

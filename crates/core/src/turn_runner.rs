@@ -142,8 +142,9 @@ impl TurnRunner {
     ) {
         self.emitter().start_turn(gate, self.started_at_ms).await;
         if let Some(label) = self.review.clone() {
+            // Ids of their own: a turn's items are told apart (and paged) by id.
             self.emit_whole_item(ThreadItem::EnteredReviewMode {
-                id: self.turn_id.clone(),
+                id: new_id(),
                 review: label,
             })
             .await;
@@ -431,7 +432,7 @@ impl TurnRunner {
             _ => "The review failed.".to_owned(),
         };
         self.emit_whole_item(ThreadItem::ExitedReviewMode {
-            id: self.turn_id.clone(),
+            id: new_id(),
             review: text.clone(),
         })
         .await;

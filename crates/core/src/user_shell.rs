@@ -51,27 +51,31 @@ impl UserShellRun {
     /// Joins the running turn, or opens a turn of its own on an idle thread; a turn that is
     /// ending is waited for first, so the command is not an item of a completed turn.
     pub async fn start(mut self, gate: oneshot::Receiver<()>) {
-        let ending = self
-            .thread
-            .state()
-            .active
-            .as_ref()
-            .filter(|a| a.is_ending())
-            .map(|a| a.turn_id.clone());
-        if let Some(turn_id) = ending {
-            self.thread.wait_turn_freed(&turn_id).await;
-        }
         let (control_tx, control_rx) = mpsc::channel(TURN_CONTROL_CAPACITY);
-        let joined = {
-            let mut state = self.thread.state();
-            match state.active.as_ref() {
-                Some(active) => Some(active.turn_id.clone()),
-                None => {
-                    let turn_id = new_id();
-                    state.begin_turn(&turn_id, control_tx, TurnKind::UserShell);
-                    self.turn_id = turn_id;
-                    None
+        let mut waits = 0;
+        let joined = loop {
+            let ending = {
+                let mut state = self.thread.state();
+                match state.active.as_ref() {
+                    None => {
+                        let turn_id = new_id();
+                        // Cannot be refused: nothing runs, and the lock is held.
+                        if state
+                            .begin_turn(&turn_id, control_tx.clone(), TurnKind::UserShell)
+                            .is_ok()
+                        {
+                            self.turn_id = turn_id;
+                        }
+                        break None;
+                    }
+                    // A turn still ending after two waits: join it rather than lose the command.
+                    Some(active) if active.is_ending() && waits < 2 => Some(active.turn_id.clone()),
+                    Some(active) => break Some(active.turn_id.clone()),
                 }
+            };
+            if let Some(turn_id) = ending {
+                waits += 1;
+                self.thread.wait_turn_freed(&turn_id).await;
             }
         };
         match joined {

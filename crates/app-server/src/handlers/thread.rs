@@ -174,6 +174,7 @@ pub(crate) async fn loaded_list(ctx: &Ctx, p: ThreadLoadedListParams) -> Handler
 }
 
 pub(crate) async fn archive(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
+    ctx.threads.settle_ending_turn(&p.thread_id).await;
     let registry = ctx.outgoing.registry();
     let mut audience = registry.subscribers(&p.thread_id, "thread/archived");
     // The thread leaves this process: its session ends (SessionEnd hooks) while its
@@ -242,6 +243,7 @@ pub(crate) async fn unsubscribe(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
 }
 
 pub(crate) async fn compact_start(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult {
+    ctx.threads.settle_ending_turn(&p.thread_id).await;
     let gate = ctx
         .threads
         .compact_thread(&p.thread_id)

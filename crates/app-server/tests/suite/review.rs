@@ -43,7 +43,21 @@ async fn a_review_is_a_turn_between_entered_and_exited_review_mode() {
     let entered = items_of(&messages, "item/started", "enteredReviewMode");
     assert_eq!(entered.len(), 1, "{:?}", methods(&messages));
     assert_eq!(entered[0]["review"], "current changes");
-    assert_eq!(entered[0]["id"], turn_id.as_str());
+    let ids: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["method"] == "item/completed")
+        .map(|m| &m["params"]["item"]["id"])
+        .collect();
+    assert!(messages
+        .iter()
+        .filter(|m| m["method"] == "item/completed")
+        .all(|m| m["params"]["turnId"] == turn_id.as_str()));
+    let unique: std::collections::HashSet<String> = ids.iter().map(|i| i.to_string()).collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "every item has an id of its own: {ids:?}"
+    );
     // The reviewer's streamed answer is not shown as it comes: it is the review, shown once as
     // `exitedReviewMode` and then as the turn's agent message (what the TUI prints).
     assert!(!methods(&messages).contains(&"item/agentMessage/delta".to_string()));
@@ -131,4 +145,25 @@ async fn a_review_is_refused_while_a_turn_runs_or_with_an_empty_target() {
         )
         .await;
     assert_eq!(busy["error"]["code"], -32600, "{busy}");
+    client.notification("turn/completed").await;
+
+    // A review takes no steering: a turn/start during it is refused, naming the review.
+    client
+        .call_ok(
+            "review/start",
+            json!({"threadId": thread_id, "target": {"type": "custom",
+                "instructions": "look closely [slow] at every file, one after another"}}),
+        )
+        .await;
+    let steer = client
+        .call(
+            "turn/start",
+            json!({"threadId": thread_id, "input": [{"type": "text", "text": "and this", "text_elements": []}]}),
+        )
+        .await;
+    assert_eq!(steer["error"]["code"], -32600, "{steer}");
+    assert_eq!(
+        steer["error"]["data"]["codexErrorInfo"]["activeTurnNotSteerable"]["turnKind"], "review",
+        "{steer}"
+    );
 }
