@@ -45,7 +45,7 @@ pub(crate) struct TurnRunner {
     /// The hooks this turn may run.
     hooks: TurnHooks,
     /// A review turn (`review/start`): what it reviews. Its agent messages are the review, sent
-    /// as `exitedReviewMode` at the end rather than as items of their own.
+    /// once at the end (`exitedReviewMode`, then one agent message) rather than as they stream.
     review: Option<String>,
 }
 
