@@ -156,7 +156,8 @@ fn turn_pages_are_newest_first_and_continue_from_a_bare_id_too() {
 #[test]
 fn items_that_share_an_id_are_each_paged_once() {
     // A turn whose items share ids must still page to its end, each item once.
-    let turns = vec![turn("t1", &["a", "b"]), turn("t2", &["x", "u", "x", "m"])];
+    // (A review turn had two items with one id; a cursor after the second meant the first.)
+    let turns = vec![turn("t1", &["a", "b"]), turn("t2", &["x", "u", "r", "x", "m"])];
     let mut seen = Vec::new();
     let mut p = params(3);
     for _ in 0..10 {
@@ -167,5 +168,59 @@ fn items_that_share_an_id_are_each_paged_once() {
             None => break,
         }
     }
-    assert_eq!(seen, ["t1/a", "t1/b", "t2/x", "t2/u", "t2/x", "t2/m"]);
+    assert_eq!(seen, ["t1/a", "t1/b", "t2/x", "t2/u", "t2/r", "t2/x", "t2/m"]);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, .. proptest::prelude::ProptestConfig::default() })]
+
+    /// Whatever the items (ids repeated or not), the page size and the direction, following
+    /// `nextCursor` lists every item once, in order, and each backwards cursor read the other way
+    /// starts with its anchor.
+    #[test]
+    fn following_cursors_lists_every_item_once(
+        sizes in proptest::collection::vec(0usize..5, 0..5),
+        ids in proptest::collection::vec(0u8..3, 20),
+        limit in 1u32..5,
+        desc in proptest::bool::ANY,
+    ) {
+        let mut next_id = ids.iter().cycle();
+        let turns: Vec<Turn> = sizes
+            .iter()
+            .enumerate()
+            .map(|(t, n)| {
+                let names: Vec<String> = (0..*n)
+                    .map(|_| format!("i{}", next_id.next().copied().unwrap_or(0)))
+                    .collect();
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                turn(&format!("t{t}"), &refs)
+            })
+            .collect();
+        let direction = if desc { SortDirection::Desc } else { SortDirection::Asc };
+        let mut expected: Vec<String> = turns
+            .iter()
+            .flat_map(|t| t.items.iter().map(move |i| format!("{}/{}", t.id, i.id())))
+            .collect();
+        if desc {
+            expected.reverse();
+        }
+        let mut p = params(limit);
+        p.sort_direction = Some(direction);
+        let mut seen = Vec::new();
+        for _ in 0..=expected.len() {
+            let (ids, next, backwards) = items_of(turns.clone(), &p);
+            if let (Some(first), Some(cursor)) = (ids.first(), backwards) {
+                let mut back = params(1);
+                back.sort_direction = Some(if desc { SortDirection::Asc } else { SortDirection::Desc });
+                back.cursor = Some(ThreadItemsListCursor::Opaque(cursor));
+                proptest::prop_assert_eq!(&items_of(turns.clone(), &back).0[0], first);
+            }
+            seen.extend(ids);
+            match next {
+                Some(cursor) => p.cursor = Some(ThreadItemsListCursor::Opaque(cursor)),
+                None => break,
+            }
+        }
+        proptest::prop_assert_eq!(seen, expected);
+    }
 }
