@@ -157,7 +157,10 @@ fn turn_pages_are_newest_first_and_continue_from_a_bare_id_too() {
 fn items_that_share_an_id_are_each_paged_once() {
     // A turn whose items share ids must still page to its end, each item once.
     // (A review turn had two items with one id; a cursor after the second meant the first.)
-    let turns = vec![turn("t1", &["a", "b"]), turn("t2", &["x", "u", "r", "x", "m"])];
+    let turns = vec![
+        turn("t1", &["a", "b"]),
+        turn("t2", &["x", "u", "r", "x", "m"]),
+    ];
     let mut seen = Vec::new();
     let mut p = params(3);
     for _ in 0..10 {
@@ -168,7 +171,10 @@ fn items_that_share_an_id_are_each_paged_once() {
             None => break,
         }
     }
-    assert_eq!(seen, ["t1/a", "t1/b", "t2/x", "t2/u", "t2/r", "t2/x", "t2/m"]);
+    assert_eq!(
+        seen,
+        ["t1/a", "t1/b", "t2/x", "t2/u", "t2/r", "t2/x", "t2/m"]
+    );
 }
 
 proptest::proptest! {

@@ -464,8 +464,9 @@ impl ThreadManager {
         )
     }
 
-    /// `thread/list`: threads on disk and in memory (not ephemeral ones), filtered, sorted and
-    /// paged.
+    /// `thread/list`: threads on disk and in memory, filtered, sorted and paged. Not listed, as
+    /// in Codex (checked against 0.169): ephemeral threads, and threads nobody has used yet (no
+    /// turn), which every TUI start makes one of.
     pub fn list_threads(&self, params: &ThreadListParams) -> Result<ThreadListResponse, CoreError> {
         let archived = params.archived.unwrap_or(false);
         let dir = if archived {
@@ -476,6 +477,7 @@ impl ThreadManager {
         let mut threads: HashMap<String, Thread> = HashMap::new();
         for path in rollout_files(&dir)? {
             match load_rollout(&path) {
+                Ok(l) if !archived && l.turns.is_empty() => {}
                 Ok(l) => {
                     let t = self.unloaded_view(l, false, archived);
                     threads.insert(t.id.clone(), t);
@@ -496,7 +498,11 @@ impl ThreadManager {
             // Ephemeral threads are not history (the TUI titles each conversation with one): as
             // in Codex, which lists only threads it records, they are not listed.
             for t in loaded.into_iter().filter(|t| !t.ephemeral) {
-                threads.insert(t.id.clone(), t.to_thread(false));
+                if t.state().turns.is_empty() {
+                    threads.remove(&t.id);
+                } else {
+                    threads.insert(t.id.clone(), t.to_thread(false));
+                }
             }
         }
         Ok(crate::thread_list::page(

@@ -562,15 +562,25 @@ async fn a_turn_start_that_joins_a_running_turn_still_sets_its_policies() {
     assert_eq!(resumed["sandbox"]["type"], "readOnly", "{resumed}");
 }
 
-/// The TUI titles each conversation with an ephemeral thread; as in Codex, `thread/list` (its
-/// resume picker) shows only the threads it keeps, while `thread/loaded/list` has both.
+/// As in Codex, `thread/list` (the TUI's resume picker) shows only the threads it keeps and
+/// someone used: not the ephemeral thread the TUI titles each conversation with, nor the empty
+/// thread every TUI start makes; `thread/loaded/list` has them all.
 #[tokio::test]
-async fn thread_list_leaves_out_ephemeral_threads() {
+async fn thread_list_leaves_out_ephemeral_and_unused_threads() {
     let mock = MockResponsesServer::start().await;
     let home = home_for(&mock, 1);
     let server = server(&home);
     let mut client = line_client(&server, SchemaMode::Stable);
     let kept = start_thread(&mut client).await;
+    mock.enqueue_stream(sse::text_turn_streamed("msg_1", &["hi"]));
+    client
+        .call_ok(
+            "turn/start",
+            json!({"threadId": kept, "input": text_input("hello")}),
+        )
+        .await;
+    client.notification("turn/completed").await;
+    let unused = start_thread_in(&mut client, std::path::Path::new("/tmp")).await;
     let title = client
         .call_ok(
             "thread/start",
@@ -588,10 +598,16 @@ async fn thread_list_leaves_out_ephemeral_threads() {
     assert_eq!(ids, [kept.as_str()]);
     let loaded = client.call_ok("thread/loaded/list", json!({})).await;
     let loaded = loaded["data"].to_string();
-    assert!(
-        loaded.contains(&kept) && loaded.contains(&title),
-        "{loaded}"
-    );
+    for id in [&kept, &unused, &title] {
+        assert!(loaded.contains(id.as_str()), "{loaded}");
+    }
+    // After a restart, the unused thread's rollout is not listed either.
+    server.shutdown().await;
+    let server = crate::common::server(&home);
+    let mut client = line_client(&server, SchemaMode::Stable);
+    client.initialize(false).await;
+    let listed = client.call_ok("thread/list", json!({})).await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "{listed}");
 }
 
 /// The TUI reads a resumed thread's history with `thread/items/list`; without it the resume
