@@ -32,6 +32,12 @@ impl ThreadManager {
     }
 }
 
+/// What a review reports, whatever it reviews.
+const FINDINGS: &str = "Report only problems the change introduces (bugs, security, data loss, \
+    broken behaviour), most serious first: for each, the file and line, a priority (P0 must be \
+    fixed before release, P1 soon, P2 normal, P3 minor) and why it is wrong. End with an overall \
+    verdict; if you find nothing worth fixing, say so plainly.";
+
 /// What clients call the review (`enteredReviewMode.review`), and what the model is asked.
 fn review_request(target: &ReviewTarget) -> Result<(String, String), CoreError> {
     let required = |value: &str, field: &str| {
@@ -46,9 +52,9 @@ fn review_request(target: &ReviewTarget) -> Result<(String, String), CoreError> 
     Ok(match target {
         ReviewTarget::UncommittedChanges => (
             "current changes".into(),
-            "Review the current code changes (staged, unstaged and untracked files) and give \
-             prioritized, actionable findings."
-                .into(),
+            format!(
+                "Review the current code changes (staged, unstaged and untracked files). {FINDINGS}"
+            ),
         ),
         ReviewTarget::BaseBranch { branch } => {
             let branch = required(branch, "branch")?;
@@ -56,8 +62,8 @@ fn review_request(target: &ReviewTarget) -> Result<(String, String), CoreError> 
                 format!("changes against '{branch}'"),
                 format!(
                     "Review the code changes against the base branch '{branch}': find the merge \
-                     base with `git merge-base HEAD {branch}`, read `git diff` from it, and give \
-                     prioritized, actionable findings."
+                     base with `git merge-base HEAD {branch}` and read `git diff` from it. \
+                     {FINDINGS}"
                 ),
             )
         }
@@ -71,8 +77,8 @@ fn review_request(target: &ReviewTarget) -> Result<(String, String), CoreError> 
             (
                 label,
                 format!(
-                    "Review the code changes introduced by commit {sha} (`git show {sha}`) and \
-                     give prioritized, actionable findings."
+                    "Review the code changes introduced by commit {sha} (`git show {sha}`). \
+                     {FINDINGS}"
                 ),
             )
         }

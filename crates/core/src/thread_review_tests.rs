@@ -5,6 +5,10 @@ fn each_target_names_what_is_reviewed_and_empty_fields_are_refused() {
     let (label, prompt) = review_request(&ReviewTarget::UncommittedChanges).expect("ok");
     assert_eq!(label, "current changes");
     assert!(prompt.contains("untracked"));
+    // Every preset asks for located, prioritized findings and a verdict.
+    assert!(
+        prompt.contains("file and line") && prompt.contains("P0") && prompt.contains("verdict")
+    );
     let (label, prompt) = review_request(&ReviewTarget::BaseBranch {
         branch: "main".into(),
     })
