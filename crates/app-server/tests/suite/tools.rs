@@ -30,6 +30,17 @@ fn offline_server(home: &TempDir, options: AppServerOptions) -> Arc<AppServer> {
 }
 
 /// Initializes and starts a thread whose cwd is `workspace`; returns the thread id.
+/// Asserts the turn's messages hold no approval request.
+fn assert_asked_nothing(messages: &[Value]) {
+    assert!(
+        !methods(messages)
+            .iter()
+            .any(|m| m.ends_with("requestApproval")),
+        "asked for approval: {:?}",
+        methods(messages)
+    );
+}
+
 async fn start_in(client: &mut AppClient, workspace: &TempDir, extra: Value) -> String {
     let mut params = json!({"cwd": workspace.path().display().to_string()});
     if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
@@ -232,12 +243,7 @@ async fn accept_for_session_is_not_asked_again_for_the_same_command() {
     std::fs::remove_file(workspace.path().join("marker")).expect("marker was made");
     start_turn(&mut client, &thread_id, "run: touch marker").await;
     let second = client.collect_until("turn/completed").await;
-    assert!(
-        !methods(&second)
-            .iter()
-            .any(|m| m.ends_with("requestApproval")),
-        "asked again: {second:#?}"
-    );
+    assert_asked_nothing(&second);
     assert_eq!(
         completed_item(&second, "commandExecution")["status"],
         "completed"
@@ -276,12 +282,7 @@ async fn an_accepted_execpolicy_amendment_stops_asking_for_commands_with_that_pr
     // A longer command with the same prefix runs without asking.
     start_turn(&mut client, &thread_id, "run: touch marker second").await;
     let second = client.collect_until("turn/completed").await;
-    assert!(
-        !methods(&second)
-            .iter()
-            .any(|m| m.ends_with("requestApproval")),
-        "asked again: {second:#?}"
-    );
+    assert_asked_nothing(&second);
     assert!(workspace.path().join("second").exists());
 
     // Another prefix is still asked about, and shell syntax gets no amendment.
@@ -748,12 +749,7 @@ async fn under_workspace_write_a_command_cannot_write_outside_the_workspace() {
     let text = format!("run: echo in > inside && echo out > {}", target.display());
     start_turn(&mut client, &thread_id, &text).await;
     let rest = client.collect_until("turn/completed").await;
-    assert!(
-        !methods(&rest)
-            .iter()
-            .any(|m| m.ends_with("requestApproval")),
-        "never must not ask"
-    );
+    assert_asked_nothing(&rest);
     let item = completed_item(&rest, "commandExecution");
     assert_eq!(item["status"], "failed");
     assert_eq!(item["exitCode"], 1);
@@ -800,12 +796,7 @@ async fn a_workdir_outside_the_workspace_does_not_become_writable() {
     mock.enqueue_stream(sse::text_turn_whole("msg_2", "Done."));
     start_turn(&mut client, &thread_id, "write there").await;
     let rest = client.collect_until("turn/completed").await;
-    assert!(
-        !methods(&rest)
-            .iter()
-            .any(|m| m.ends_with("requestApproval")),
-        "never must not ask"
-    );
+    assert_asked_nothing(&rest);
     let item = completed_item(&rest, "commandExecution");
     assert_eq!(item["status"], "failed", "{item}");
     assert!(!outside.path().join("escaped").exists());
@@ -821,9 +812,7 @@ async fn on_request_asks_only_when_the_model_wants_out_of_the_sandbox() {
     let thread_id = start_in(&mut client, &workspace, json!({})).await;
     start_turn(&mut client, &thread_id, "run: touch plain").await;
     let plain = client.collect_until("turn/completed").await;
-    assert!(!methods(&plain)
-        .iter()
-        .any(|m| m.ends_with("requestApproval")));
+    assert_asked_nothing(&plain);
     assert!(workspace.path().join("plain").exists());
 
     start_turn(&mut client, &thread_id, "run-escalated: touch escalated").await;
