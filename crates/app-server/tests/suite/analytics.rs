@@ -189,10 +189,7 @@ async fn a_turn_event_profiles_the_turn_with_approval_wait_as_tool_blocking() {
     let mock = MockResponsesServer::start().await;
     let collector = FakeCollector::start().await;
     let home = home_with_analytics(&mock, collector.url());
-    // Top-level keys go before the provider table.
-    let path = home.path().join("config.toml");
-    let config = std::fs::read_to_string(&path).expect("config");
-    std::fs::write(&path, format!("approval_policy = \"untrusted\"\n{config}")).expect("write");
+    add_config(&home, "approval_policy = \"untrusted\"\n", "");
     let workspace = tempfile::tempdir().expect("workspace");
     let server = server(&home);
     let mut client = line_client(&server, SchemaMode::Stable);

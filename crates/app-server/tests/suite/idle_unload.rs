@@ -18,12 +18,11 @@ fn text_input(text: &str) -> Value {
 
 fn home_with_idle_unload(mock: &MockResponsesServer) -> tempfile::TempDir {
     let home = home_for(mock, 1);
-    let path = home.path().join("config.toml");
-    let mut text = std::fs::read_to_string(&path).expect("read config");
-    text.push_str(&format!(
-        "\n[app_server]\nthread_idle_unload_ms = {IDLE_UNLOAD_MS}\n"
-    ));
-    std::fs::write(&path, text).expect("write config");
+    add_config(
+        &home,
+        "",
+        &format!("\n[app_server]\nthread_idle_unload_ms = {IDLE_UNLOAD_MS}\n"),
+    );
     home
 }
 

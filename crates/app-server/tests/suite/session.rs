@@ -94,9 +94,7 @@ async fn run_streamed_turn(client: &mut AppClient, mock: &MockResponsesServer) {
 async fn token_usage_carries_the_configured_context_window() {
     let mock = MockResponsesServer::start().await;
     let home = home_for(&mock, 1);
-    let path = home.path().join("config.toml");
-    let text = std::fs::read_to_string(&path).expect("read config");
-    std::fs::write(&path, format!("model_context_window = 200000\n{text}")).expect("config");
+    add_config(&home, "model_context_window = 200000\n", "");
     let server = server(&home);
     let mut client = line_client(&server, SchemaMode::Stable);
     mock.enqueue_stream(sse::text_turn_streamed("msg_1", &["hi"]));

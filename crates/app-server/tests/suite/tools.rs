@@ -772,13 +772,11 @@ async fn a_workdir_outside_the_workspace_does_not_become_writable() {
     }
     let mock = MockResponsesServer::start().await;
     let home = home_for(&mock, 1);
-    let path = home.path().join("config.toml");
-    let config = std::fs::read_to_string(&path).expect("config");
-    std::fs::write(
-        &path,
-        format!("approval_policy = \"never\"\nsandbox_mode = \"workspace-write\"\n{config}"),
-    )
-    .expect("write");
+    add_config(
+        &home,
+        "approval_policy = \"never\"\nsandbox_mode = \"workspace-write\"\n",
+        "",
+    );
     let workspace = tempfile::tempdir().expect("workspace");
     let outside = tempfile::tempdir_in("/var/tmp").expect("outside dir");
     let server = offline_server(&home, AppServerOptions::default());

@@ -215,9 +215,7 @@ async fn one_turn_on_mock(mock: &MockResponsesServer, home: &TempDir, experiment
 async fn request_user_input_is_offered_only_to_experimental_clients_when_config_enables_it() {
     let mock = MockResponsesServer::start().await;
     let enabled = home_for(&mock, 1);
-    let path = enabled.path().join("config.toml");
-    let config = std::fs::read_to_string(&path).expect("config");
-    std::fs::write(&path, format!("{config}{USER_INPUT_ON}")).expect("write");
+    add_config(&enabled, "", USER_INPUT_ON);
     let disabled = home_for(&mock, 1);
 
     one_turn_on_mock(&mock, &enabled, true).await;
@@ -361,14 +359,12 @@ async fn a_user_input_request_becomes_a_server_request_event_without_its_text() 
 async fn a_shell_command_on_an_idle_thread_runs_unsandboxed_in_a_turn_of_its_own() {
     let mock = MockResponsesServer::start().await;
     let home = home_for(&mock, 1);
-    let path = home.path().join("config.toml");
-    let config = std::fs::read_to_string(&path).expect("config");
     // Read-only and `untrusted`: an agent command could neither write nor run unasked.
-    std::fs::write(
-        &path,
-        format!("sandbox_mode = \"read-only\"\napproval_policy = \"untrusted\"\n{config}"),
-    )
-    .expect("write");
+    add_config(
+        &home,
+        "sandbox_mode = \"read-only\"\napproval_policy = \"untrusted\"\n",
+        "",
+    );
     let workspace = tempfile::tempdir().expect("workspace");
     let server = server(&home);
     let mut client = line_client(&server, SchemaMode::Stable);

@@ -32,12 +32,20 @@ stream_idle_timeout_ms = 5000
 /// A home like [`home_for`] whose analytics go to a collector at `collector_url`.
 pub fn home_with_analytics(mock: &MockResponsesServer, collector_url: &str) -> TempDir {
     let home = home_for(mock, 1);
-    let extra = format!("\n[analytics]\nenabled = true\ncollector_url = \"{collector_url}\"\n");
-    let path = home.path().join("config.toml");
-    let mut text = std::fs::read_to_string(&path).expect("read config");
-    text.push_str(&extra);
-    std::fs::write(&path, text).expect("write config");
+    add_config(
+        &home,
+        "",
+        &format!("\n[analytics]\nenabled = true\ncollector_url = \"{collector_url}\"\n"),
+    );
     home
+}
+
+/// Adds to `home`'s config.toml: `top` before everything (top-level keys must precede the
+/// tables), `tail` after it (tables).
+pub fn add_config(home: &TempDir, top: &str, tail: &str) {
+    let path = home.path().join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("read config");
+    std::fs::write(&path, format!("{top}{text}{tail}")).expect("write config");
 }
 
 /// A home on the offline model with `settings` (top-level config keys) whose analytics go to
