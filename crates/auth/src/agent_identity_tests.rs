@@ -1,6 +1,22 @@
 use super::*;
 use ed25519_dalek::{Signature, Verifier};
 
+/// An identity kept under `home` whose backend is `authapi_base_url` on 127.0.0.1.
+fn identity_at(home: &std::path::Path, authapi_base_url: impl Into<String>) -> AgentIdentity {
+    AgentIdentity::new(
+        home,
+        AgentIdentityConfig {
+            authapi_base_url: authapi_base_url.into(),
+            agent_version: "0.1.0".into(),
+            agent_harness_id: "tally".into(),
+            running_location: "test".into(),
+            allowed_hosts: vec!["127.0.0.1".into()],
+        },
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn home() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
 }
@@ -75,18 +91,7 @@ fn corrupt_key_file_is_an_error() {
 #[test]
 fn unregistered_identity_mints_nothing() {
     let home = home();
-    let identity = AgentIdentity::new(
-        home.path(),
-        AgentIdentityConfig {
-            authapi_base_url: "http://127.0.0.1:9/api/accounts".into(),
-            agent_version: "0.1.0".into(),
-            agent_harness_id: "tally".into(),
-            running_location: "test".into(),
-            allowed_hosts: vec!["127.0.0.1".into()],
-        },
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let identity = identity_at(home.path(), "http://127.0.0.1:9/api/accounts");
     assert_eq!(identity.assertion(None), None);
     assert_eq!(identity.assertion(Some("thread")), None);
     assert!(!format!("{identity:?}").contains("key:"));
@@ -95,18 +100,7 @@ fn unregistered_identity_mints_nothing() {
 #[test]
 fn only_prewarmed_threads_want_a_task_and_a_failure_cools_down() {
     let home = home();
-    let identity = AgentIdentity::new(
-        home.path(),
-        AgentIdentityConfig {
-            authapi_base_url: "http://127.0.0.1:9/api/accounts".into(),
-            agent_version: "0.1.0".into(),
-            agent_harness_id: "tally".into(),
-            running_location: "test".into(),
-            allowed_hosts: vec!["127.0.0.1".into()],
-        },
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let identity = identity_at(home.path(), "http://127.0.0.1:9/api/accounts");
     assert!(!identity.wants_thread_task("thread-1"), "never prewarmed");
     identity.thread_lock("thread-1");
     assert!(identity.wants_thread_task("thread-1"));
@@ -173,18 +167,7 @@ async fn a_bearer_of_another_login_than_the_current_one_registers_nothing() {
         let _ = axum::serve(listener, app).await;
     });
     let home = home();
-    let identity = AgentIdentity::new(
-        home.path(),
-        AgentIdentityConfig {
-            authapi_base_url: format!("http://{addr}/api/accounts"),
-            agent_version: "0.1.0".into(),
-            agent_harness_id: "tally".into(),
-            running_location: "test".into(),
-            allowed_hosts: vec!["127.0.0.1".into()],
-        },
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let identity = identity_at(home.path(), format!("http://{addr}/api/accounts"));
     // Account B logged in after account A's bearer was taken.
     identity.set_principal(Some("chatgpt:acct-b".into()));
     identity.prepare(&bearer_of_account("acct-a")).await;
