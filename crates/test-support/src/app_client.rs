@@ -229,6 +229,12 @@ impl AppClient {
             .await
     }
 
+    /// Waits for `item/started` of an item of type `kind` (`commandExecution`, ...).
+    pub async fn item_started(&mut self, kind: &str) -> Value {
+        self.wait_for(|m| m["method"] == "item/started" && m["params"]["item"]["type"] == kind)
+            .await
+    }
+
     /// Waits for the first message matching `pred`; earlier ones stay unread, in order.
     pub async fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
         if let Some(pos) = self.unread.iter().position(&pred) {

@@ -69,11 +69,7 @@ async fn interrupt_a_long_command(client: &mut AppClient, thread_id: &str) -> St
         )
         .await;
     let turn_id = started["turn"]["id"].as_str().expect("turn id").to_string();
-    client
-        .wait_for(|m| {
-            m["method"] == "item/started" && m["params"]["item"]["type"] == "commandExecution"
-        })
-        .await;
+    client.item_started("commandExecution").await;
     client
         .call_ok(
             "turn/interrupt",

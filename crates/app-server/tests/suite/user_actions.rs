@@ -450,11 +450,7 @@ async fn a_shell_command_during_a_turn_joins_that_turn() {
     let thread_id = start_session(&mut client, false, workspace.path()).await;
     let turn_id = start_turn(&mut client, &thread_id, "run: sleep 1 && echo agent-done").await;
     // The agent's command runs: the turn is active.
-    client
-        .wait_for(|m| {
-            m["method"] == "item/started" && m["params"]["item"]["type"] == "commandExecution"
-        })
-        .await;
+    client.item_started("commandExecution").await;
     client
         .call_ok(
             "thread/shellCommand",
