@@ -54,6 +54,25 @@ impl HandlerReply {
             after_send: Some(after),
         }
     }
+
+    /// The reply, then `gate` opened: what waits on it (a new turn's notifications, an
+    /// interrupted turn's end) comes after the response.
+    fn then_open(
+        payload: ClientResponsePayload,
+        gate: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Self {
+        match gate {
+            Some(gate) => Self::then(
+                payload,
+                Box::new(move || {
+                    Box::pin(async move {
+                        let _ = gate.send(());
+                    })
+                }),
+            ),
+            None => payload.into(),
+        }
+    }
 }
 
 pub(crate) type HandlerResult = Result<HandlerReply, JsonRpcErrorBody>;

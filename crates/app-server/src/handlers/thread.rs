@@ -249,13 +249,9 @@ pub(crate) async fn compact_start(ctx: &Ctx, p: ThreadIdParams) -> HandlerResult
         .compact_thread(&p.thread_id)
         .map_err(core_error)?;
     // The compaction turn waits for this response before `turn/started`.
-    Ok(HandlerReply::then(
+    Ok(HandlerReply::then_open(
         P::ThreadCompactStart(EmptyResponse {}),
-        Box::new(move || {
-            Box::pin(async move {
-                let _ = gate.send(());
-            })
-        }),
+        Some(gate),
     ))
 }
 
@@ -312,12 +308,8 @@ pub(crate) async fn name_set(ctx: &Ctx, p: ThreadSetNameParams) -> HandlerResult
 pub(crate) async fn shell_command(ctx: &Ctx, p: ThreadShellCommandParams) -> HandlerResult {
     let gate = ctx.threads.shell_command(p).map_err(core_error)?;
     // The command's turn and item notifications wait for this response.
-    Ok(HandlerReply::then(
+    Ok(HandlerReply::then_open(
         P::ThreadShellCommand(EmptyResponse {}),
-        Box::new(move || {
-            Box::pin(async move {
-                let _ = gate.send(());
-            })
-        }),
+        Some(gate),
     ))
 }

@@ -8,7 +8,7 @@ use tally_protocol::ClientResponsePayload as P;
 pub(crate) async fn start(ctx: &Ctx, p: TurnStartParams) -> HandlerResult {
     let started = ctx.threads.start_turn(p).await.map_err(core_error)?;
     let payload = P::TurnStart(TurnStartResponse { turn: started.turn });
-    Ok(then_open_gate(payload, started.gate))
+    Ok(HandlerReply::then_open(payload, started.gate))
 }
 
 /// `review/start`: a review run inline, as a new turn of the thread.
@@ -19,22 +19,7 @@ pub(crate) async fn review(ctx: &Ctx, p: ReviewStartParams) -> HandlerResult {
         turn: started.turn,
         review_thread_id,
     });
-    Ok(then_open_gate(payload, started.gate))
-}
-
-/// The reply; a new turn waits for it to go out before it emits `turn/started`.
-fn then_open_gate(payload: P, gate: Option<tokio::sync::oneshot::Sender<()>>) -> HandlerReply {
-    match gate {
-        Some(gate) => HandlerReply::then(
-            payload,
-            Box::new(move || {
-                Box::pin(async move {
-                    let _ = gate.send(());
-                })
-            }),
-        ),
-        None => payload.into(),
-    }
+    Ok(HandlerReply::then_open(payload, started.gate))
 }
 
 pub(crate) async fn steer(ctx: &Ctx, p: TurnSteerParams) -> HandlerResult {
@@ -44,17 +29,9 @@ pub(crate) async fn steer(ctx: &Ctx, p: TurnSteerParams) -> HandlerResult {
 
 pub(crate) async fn interrupt(ctx: &Ctx, p: TurnInterruptParams) -> HandlerResult {
     let proceed = ctx.threads.interrupt_turn(p).await.map_err(core_error)?;
-    let payload = P::TurnInterrupt(EmptyResponse {});
-    Ok(match proceed {
-        // The interrupted turn sends `turn/completed` only after this response.
-        Some(proceed) => HandlerReply::then(
-            payload,
-            Box::new(move || {
-                Box::pin(async move {
-                    let _ = proceed.send(());
-                })
-            }),
-        ),
-        None => payload.into(),
-    })
+    // The interrupted turn sends `turn/completed` only after this response.
+    Ok(HandlerReply::then_open(
+        P::TurnInterrupt(EmptyResponse {}),
+        proceed,
+    ))
 }
