@@ -281,32 +281,34 @@ fn occurred_at_ms(
 ) -> i64 {
     let plausible =
         |ts: &i64| *ts >= 978_307_200_000 && *ts <= received_at_ms.saturating_add(86_400_000);
-    let mut times = *times;
-    if resume {
+    let own = if resume {
+        let mut times = *times;
         if let Some(i) = TIME_FIELDS.iter().position(|f| *f == "created_at") {
             times[i] = None;
         }
-    }
-    own_time_ms(&times)
-        .filter(plausible)
+        own_time_ms(&times)
+    } else {
+        own_time_ms(times)
+    };
+    own.filter(plausible)
         .or_else(|| event_id.and_then(uuid_v7_ms).filter(plausible))
         .unwrap_or(received_at_ms)
 }
 
 /// Whether the event is a thread's `initialization_mode: "resumed"`.
 fn is_resume(event_type: &str, params: &ParsedParams<'_>) -> bool {
+    if event_type != THREAD_INITIALIZED {
+        return false;
+    }
     let Some(family) = params.family.and_then(|f| FAMILIES.get(f)) else {
         return false;
     };
-    event_type == THREAD_INITIALIZED
-        && family
-            .columns
-            .iter()
-            .position(|c| c.name == "initialization_mode")
-            .and_then(|i| params.typed.get(i))
-            .is_some_and(
-                |v| matches!(v, TypedValue::Text(t) if t.resolve(params.json) == "resumed"),
-            )
+    family
+        .columns
+        .iter()
+        .position(|c| c.name == "initialization_mode")
+        .and_then(|i| params.typed.get(i))
+        .is_some_and(|v| matches!(v, TypedValue::Text(t) if t.resolve(params.json) == "resumed"))
 }
 
 /// The Unix ms a UUIDv7 carries in its first 48 bits; None for any other id.
